@@ -1,0 +1,51 @@
+//! The Leptos app (pages, components, server functions) and, behind the `ssr` feature, everything the
+//! server needs to run the product: configuration, stores, services, auth and the RCK client.
+#![forbid(unsafe_code)]
+
+pub mod model;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    StaticSegment,
+};
+
+/// The HTML document the server renders around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/racky-videos.css"/>
+        <Title text="Racky videos"/>
+        <Router>
+            <main>
+                <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                    <Route path=StaticSegment("") view=pages::home::HomePage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,254 @@
+//! Types both the server and the browser use. Field names follow the spec's JSON (camelCase, `_id`).
+
+mod id;
+mod time;
+pub mod webhook;
+
+pub use id::{InvalidObjectId, ObjectId};
+pub use time::Timestamp;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a video is in its life: `pending -> generating -> completed | failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoStatus {
+    Pending,
+    Generating,
+    Completed,
+    Failed,
+}
+
+impl VideoStatus {
+    pub const ALL: [VideoStatus; 4] = [
+        VideoStatus::Pending,
+        VideoStatus::Generating,
+        VideoStatus::Completed,
+        VideoStatus::Failed,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            VideoStatus::Pending => "pending",
+            VideoStatus::Generating => "generating",
+            VideoStatus::Completed => "completed",
+            VideoStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for VideoStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VideoStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        VideoStatus::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// Who a user is to the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    User,
+    Admin,
+    Superadmin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::User => "USER",
+            Role::Admin => "ADMIN",
+            Role::Superadmin => "SUPERADMIN",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "USER" => Ok(Role::User),
+            "ADMIN" => Ok(Role::Admin),
+            "SUPERADMIN" => Ok(Role::Superadmin),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A user as the API shows it (never with the password hash).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub email: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workspace_id: Option<ObjectId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A customer workspace and its video quota.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Workspace {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub name: String,
+    /// How many videos the workspace may generate in all.
+    pub video_limit: u32,
+    /// How many it has asked for so far (given back when RCK refuses a batch).
+    pub videos_used: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A product and, denormalised for fast product pages, the state of its videos.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub workspace_id: ObjectId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_id: Option<ObjectId>,
+    pub title: String,
+    pub sku: String,
+    pub img_urls: Vec<String>,
+    pub videos: Vec<ProductVideo>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One entry of `Product.videos`. It carries the `videoId`, so the right entry is updated even when a
+/// product has several videos of one template.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductVideo {
+    pub video_id: ObjectId,
+    pub template_id: String,
+    pub template_name: String,
+    pub status: VideoStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub video_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub youtube_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub img_s3_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub completed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failed_at: Option<Timestamp>,
+}
+
+/// The AIVideo record: one generated (or failed) video and its whole life.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiVideo {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub user_id: ObjectId,
+    pub workspace_id: ObjectId,
+    pub product_id: ObjectId,
+    /// The template's display name (the spec's `template`).
+    pub template: String,
+    pub status: VideoStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    pub metadata: VideoMetadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoMetadata {
+    pub template_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub external_job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub youtube_video_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub local_filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub video_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub img_s3_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub queued_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub completed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failed_at: Option<Timestamp>,
+    #[serde(rename = "aspect_ratio", skip_serializing_if = "Option::is_none", default)]
+    pub aspect_ratio: Option<String>,
+}
+
+/// One call to `/internal/*`, as the audit log keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// `/videos/success` or `/videos/failure`, as the spec stores it (the path under `/internal`).
+    pub endpoint: String,
+    /// The body as received: JSON when it parsed, otherwise the raw text as a string.
+    pub payload: serde_json::Value,
+    /// The `videoId` string found in the payload, if any (even a malformed one, so it can be searched).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub video_id: Option<String>,
+    /// The HTTP status the webhook answered with.
+    pub status_code: u16,
+    /// The message the webhook answered with.
+    pub outcome: String,
+    pub created_at: Timestamp,
+}
+
+/// The spec's pagination block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+impl Pagination {
+    pub fn new(page: u64, limit: u64, total: u64) -> Self {
+        Self {
+            page,
+            limit,
+            total,
+            total_pages: total.div_ceil(limit.max(1)),
+        }
+    }
+}
+
+/// A page of webhook events, shaped as the spec's `data` of `GET /api/webhook-events`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<WebhookEvent>,
+    pub pagination: Pagination,
+}

@@ -1,0 +1,188 @@
+//! JWTs (HS256) and password hashing (argon2id).
+
+use crate::model::{ObjectId, Role, User};
+use crate::ssr::error::AppError;
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordVerifier};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The token's claims, as the platform's other services read them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workspace_id: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Who is calling, once the token has been checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Caller {
+    pub user_id: ObjectId,
+    pub role: Role,
+    pub workspace_id: Option<ObjectId>,
+}
+
+impl Caller {
+    pub fn is_superadmin(&self) -> bool {
+        self.role == Role::Superadmin
+    }
+
+    pub fn require_superadmin(&self) -> Result<(), AppError> {
+        if self.is_superadmin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "Forbidden: SUPERADMIN role required".into(),
+            ))
+        }
+    }
+
+    /// The caller's workspace, which every workspace-scoped operation needs.
+    pub fn workspace(&self) -> Result<ObjectId, AppError> {
+        self.workspace_id
+            .ok_or_else(|| AppError::Forbidden("Your account has no workspace".into()))
+    }
+}
+
+#[derive(Clone)]
+pub struct Jwt {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl_secs: i64,
+}
+
+pub const MSG_NO_TOKEN: &str = "Authentication required";
+pub const MSG_BAD_TOKEN: &str = "Invalid or expired token";
+
+impl Jwt {
+    pub fn new(secret: &str, ttl_hours: u64) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            ttl_secs: (ttl_hours as i64).saturating_mul(3600),
+        }
+    }
+
+    pub fn issue(&self, user: &User) -> Result<(String, Claims), AppError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.id.to_string(),
+            role: user.role,
+            workspace_id: user.workspace_id.map(|w| w.to_string()),
+            iat: now,
+            exp: now + self.ttl_secs,
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AppError::internal("signing a token", e))?;
+        Ok((token, claims))
+    }
+
+    /// Checks signature, algorithm and expiry (no leeway: an expired token is expired).
+    pub fn verify(&self, token: &str) -> Result<Caller, AppError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let data = decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|_| AppError::Unauthorized(MSG_BAD_TOKEN.into()))?;
+        let c = data.claims;
+        let user_id = c
+            .sub
+            .parse()
+            .map_err(|_| AppError::Unauthorized(MSG_BAD_TOKEN.into()))?;
+        let workspace_id = match c.workspace_id {
+            None => None,
+            Some(w) => Some(
+                w.parse()
+                    .map_err(|_| AppError::Unauthorized(MSG_BAD_TOKEN.into()))?,
+            ),
+        };
+        Ok(Caller {
+            user_id,
+            role: c.role,
+            workspace_id,
+        })
+    }
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string format).
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::internal("hashing a password", e))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timestamp;
+
+    fn user(role: Role) -> User {
+        User {
+            id: ObjectId::new(),
+            email: "a@b.c".into(),
+            role,
+            workspace_id: Some(ObjectId::new()),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_the_claims() {
+        let jwt = Jwt::new("0123456789abcdef0123456789abcdef", 1);
+        let u = user(Role::Admin);
+        let (token, claims) = jwt.issue(&u).unwrap();
+        assert_eq!(claims.exp - claims.iat, 3600);
+        let caller = jwt.verify(&token).unwrap();
+        assert_eq!(caller.user_id, u.id);
+        assert_eq!(caller.role, Role::Admin);
+        assert_eq!(caller.workspace_id, u.workspace_id);
+    }
+
+    #[test]
+    fn other_secrets_and_expired_tokens_are_refused() {
+        let jwt = Jwt::new("0123456789abcdef0123456789abcdef", 1);
+        let other = Jwt::new("another-secret-another-secret-000", 1);
+        let (token, _) = other.issue(&user(Role::Superadmin)).unwrap();
+        assert!(jwt.verify(&token).is_err());
+        let expired = Jwt::new("0123456789abcdef0123456789abcdef", 0);
+        let mut c = Claims {
+            sub: ObjectId::new().to_string(),
+            role: Role::User,
+            workspace_id: None,
+            iat: 0,
+            exp: chrono::Utc::now().timestamp() - 5,
+        };
+        let t = encode(&Header::new(Algorithm::HS256), &c, &expired.encoding).unwrap();
+        assert!(jwt.verify(&t).is_err());
+        c.exp += 3600;
+        let t = encode(&Header::new(Algorithm::HS512), &c, &expired.encoding).unwrap();
+        assert!(jwt.verify(&t).is_err(), "only HS256 is accepted");
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+}

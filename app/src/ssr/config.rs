@@ -1,0 +1,192 @@
+//! Configuration from the environment (and `.env`), validated once at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything the server reads from its environment. Secrets are never printed: `Debug` redacts them.
+#[derive(Clone)]
+pub struct Config {
+    /// Where the embedded SQLite store lives.
+    pub data_dir: PathBuf,
+    /// The address the HTTP server listens on (`LEPTOS_SITE_ADDR`).
+    pub site_addr: SocketAddr,
+    /// HS256 secret for the API's JWTs.
+    pub jwt_secret: String,
+    /// How long a token issued by `/api/auth/login` lives.
+    pub jwt_ttl_hours: u64,
+    /// Dev mode: no `JWT_SECRET` needed (one is kept in `DATA_DIR`), demo data and simulator.
+    pub dev_mode: bool,
+    /// Created on first start when no superadmin exists.
+    pub superadmin_email: Option<String>,
+    pub superadmin_password: Option<String>,
+    /// The public URL of this server, from which RCK's callback URLs are built.
+    pub server_url: String,
+    /// The RCK Description server; unset in dev mode means the in-process simulator.
+    pub rck_url: Option<String>,
+    pub rck_api_key: Option<String>,
+    /// Timeouts and retries of the RCK client.
+    pub rck_connect_timeout_ms: u64,
+    pub rck_timeout_ms: u64,
+    pub rck_max_retries: u32,
+    /// `MONGODB_URI` / `MONGODB_DB`: when set, the MongoDB store is used instead of SQLite.
+    pub mongodb_uri: Option<String>,
+    pub mongodb_db: String,
+    /// Videos still `generating` after this long are flagged as stuck.
+    pub video_timeout_minutes: u64,
+    /// Webhook events older than this are deleted; unset keeps them forever.
+    pub webhook_event_retention_days: Option<u64>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("site_addr", &self.site_addr)
+            .field("jwt_secret", &"<redacted>")
+            .field("jwt_ttl_hours", &self.jwt_ttl_hours)
+            .field("dev_mode", &self.dev_mode)
+            .field("superadmin_email", &self.superadmin_email)
+            .field("server_url", &self.server_url)
+            .field("rck_url", &self.rck_url)
+            .field("rck_api_key", &self.rck_api_key.as_ref().map(|_| "<redacted>"))
+            .field("mongodb_db", &self.mongodb_db)
+            .field("mongodb_uri", &self.mongodb_uri.as_ref().map(|_| "<redacted>"))
+            .field("video_timeout_minutes", &self.video_timeout_minutes)
+            .field(
+                "webhook_event_retention_days",
+                &self.webhook_event_retention_days,
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not valid: {1}")]
+    Invalid(&'static str, String),
+    #[error(
+        "JWT_SECRET is not set. Set it to a long random string (e.g. `openssl rand -hex 32`), \
+         or set DEV_MODE=1 for local development only"
+    )]
+    MissingJwtSecret,
+    #[error("JWT_SECRET must be at least 32 characters")]
+    WeakJwtSecret,
+    #[error("could not keep the dev JWT secret in {0}: {1}")]
+    DevSecret(String, std::io::Error),
+}
+
+/// Reads a variable, treating an empty value as unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid(name, e.to_string())),
+    }
+}
+
+fn flag(name: &str) -> bool {
+    matches!(
+        var(name).as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("1" | "true" | "yes" | "on")
+    )
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let site_addr: SocketAddr = parsed("LEPTOS_SITE_ADDR", ([127, 0, 0, 1], 3000).into())?;
+        let dev_mode = flag("DEV_MODE");
+        let jwt_secret = match var("JWT_SECRET") {
+            Some(s) if s.len() < 32 => return Err(ConfigError::WeakJwtSecret),
+            Some(s) => s,
+            None if dev_mode => dev_secret(&data_dir)?,
+            None => return Err(ConfigError::MissingJwtSecret),
+        };
+        let server_url = var("SERVER_URL")
+            .unwrap_or_else(|| format!("http://{site_addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let retention = match var("WEBHOOK_EVENT_RETENTION_DAYS") {
+            None => None,
+            Some(v) => match v.parse::<u64>() {
+                Ok(d) if d >= 1 => Some(d),
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "WEBHOOK_EVENT_RETENTION_DAYS",
+                        "expected a whole number of days, at least 1".into(),
+                    ))
+                }
+            },
+        };
+        Ok(Self {
+            data_dir,
+            site_addr,
+            jwt_secret,
+            jwt_ttl_hours: parsed("JWT_TTL_HOURS", 12)?,
+            dev_mode,
+            superadmin_email: var("SUPERADMIN_EMAIL"),
+            superadmin_password: var("SUPERADMIN_PASSWORD"),
+            server_url,
+            rck_url: var("RCK_DESCRIPTION_SERVER_URL").map(|u| u.trim_end_matches('/').into()),
+            rck_api_key: var("RCK_API_KEY"),
+            rck_connect_timeout_ms: parsed("RCK_CONNECT_TIMEOUT_MS", 2_000)?,
+            rck_timeout_ms: parsed("RCK_TIMEOUT_MS", 15_000)?,
+            rck_max_retries: parsed("RCK_MAX_RETRIES", 3)?,
+            mongodb_uri: var("MONGODB_URI"),
+            mongodb_db: var("MONGODB_DB").unwrap_or_else(|| "racky".into()),
+            video_timeout_minutes: parsed("VIDEO_TIMEOUT_MINUTES", 30)?,
+            webhook_event_retention_days: retention,
+        })
+    }
+
+    /// A configuration for tests and tools: dev mode off, a fixed secret, everything else default.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            site_addr: ([127, 0, 0, 1], 0).into(),
+            jwt_secret: "test-secret-test-secret-test-secret-0123".into(),
+            jwt_ttl_hours: 12,
+            dev_mode: false,
+            superadmin_email: None,
+            superadmin_password: None,
+            server_url: "http://127.0.0.1:0".into(),
+            rck_url: None,
+            rck_api_key: None,
+            rck_connect_timeout_ms: 1_000,
+            rck_timeout_ms: 5_000,
+            rck_max_retries: 3,
+            mongodb_uri: None,
+            mongodb_db: "racky".into(),
+            video_timeout_minutes: 30,
+            webhook_event_retention_days: None,
+        }
+    }
+}
+
+/// In dev mode the JWT secret is generated once and kept in the data dir, so a restart does not sign
+/// everybody out.
+fn dev_secret(data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    use rand::distributions::{Alphanumeric, DistString};
+    let path = data_dir.join("dev-jwt-secret");
+    let err = |e| ConfigError::DevSecret(path.display().to_string(), e);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        if s.trim().len() >= 32 {
+            return Ok(s.trim().to_string());
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(err)?;
+    let secret = Alphanumeric.sample_string(&mut rand::thread_rng(), 48);
+    std::fs::write(&path, &secret).map_err(err)?;
+    Ok(secret)
+}

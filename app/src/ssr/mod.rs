@@ -1,0 +1,8 @@
+//! Server-only code: configuration, stores, services, auth and the RCK client.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod services;
+pub mod state;
+pub mod store;

@@ -1,0 +1,88 @@
+//! The webhook event log: `GET /api/webhook-events` and `GET /api/webhook-events/:id`.
+
+use super::{parse_id, parse_paging};
+use crate::model::webhook::WebhookKind;
+use crate::model::{EventPage, Pagination, Timestamp, WebhookEvent};
+use crate::ssr::auth::Caller;
+use crate::ssr::error::{AppError, AppResult};
+use crate::ssr::state::AppState;
+use crate::ssr::store::EventQuery;
+
+/// The query string of the event list, unparsed.
+#[derive(Clone, Debug, Default)]
+pub struct EventParams {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    pub endpoint: Option<String>,
+    pub video_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Accepts the endpoint as stored (`/videos/success`) or as called (`/internal/videos/success`).
+fn parse_endpoint(raw: &str) -> AppResult<String> {
+    let path = raw.strip_prefix("/internal").unwrap_or(raw);
+    [WebhookKind::Success, WebhookKind::Failure]
+        .iter()
+        .map(|k| k.endpoint())
+        .find(|e| *e == path)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            AppError::BadRequest("endpoint must be /videos/success or /videos/failure".into())
+        })
+}
+
+fn parse_time(raw: &str, name: &str) -> AppResult<Timestamp> {
+    Timestamp::parse(raw).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "{name} must be an RFC 3339 date-time, e.g. 2025-01-17T10:30:00Z"
+        ))
+    })
+}
+
+pub fn parse_query(p: &EventParams) -> AppResult<EventQuery> {
+    let (page, limit) = parse_paging(p.page.as_deref(), p.limit.as_deref())?;
+    let nonempty = |o: &Option<String>| o.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+    let endpoint = nonempty(&p.endpoint)
+        .map(|e| parse_endpoint(&e))
+        .transpose()?;
+    let video_id = nonempty(&p.video_id);
+    if video_id.as_ref().is_some_and(|v| v.len() > 200) {
+        return Err(AppError::BadRequest("videoId is too long".into()));
+    }
+    let from = nonempty(&p.from).map(|f| parse_time(&f, "from")).transpose()?;
+    let to = nonempty(&p.to).map(|t| parse_time(&t, "to")).transpose()?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(AppError::BadRequest("from must not be after to".into()));
+        }
+    }
+    Ok(EventQuery {
+        page,
+        limit,
+        endpoint,
+        video_id,
+        from,
+        to,
+    })
+}
+
+pub async fn list_events(state: &AppState, caller: &Caller, p: &EventParams) -> AppResult<EventPage> {
+    caller.require_superadmin()?;
+    let q = parse_query(p)?;
+    let (events, total) = state.store.list_events(&q).await?;
+    Ok(EventPage {
+        events,
+        pagination: Pagination::new(q.page, q.limit, total),
+    })
+}
+
+pub async fn get_event(state: &AppState, caller: &Caller, id: &str) -> AppResult<WebhookEvent> {
+    caller.require_superadmin()?;
+    let id = parse_id(id, "event id")?;
+    state
+        .store
+        .find_event(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Webhook event not found".into()))
+}

@@ -1,0 +1,61 @@
+//! One function per operation. REST handlers and server functions both call these: handlers parse
+//! and authorise, services decide, stores persist.
+
+pub mod events;
+pub mod products;
+pub mod users;
+pub mod videos;
+pub mod webhooks;
+
+use crate::model::ObjectId;
+use crate::ssr::error::AppError;
+
+/// Parses an id from a path or body, with the message the caller will see.
+pub fn parse_id(raw: &str, what: &str) -> Result<ObjectId, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::BadRequest(format!("Invalid {what} format")))
+}
+
+/// `page`/`limit` query parameters: page >= 1 (default 1), limit 1..=100 (default 20; larger values
+/// are capped at 100, as the spec's "max 100" says).
+pub fn parse_paging(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), AppError> {
+    let page = match page {
+        None | Some("") => 1,
+        Some(p) => match p.parse::<u64>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(AppError::BadRequest("page must be a positive integer".into())),
+        },
+    };
+    let limit = match limit {
+        None | Some("") => 20,
+        Some(l) => match l.parse::<u64>() {
+            Ok(n) if n >= 1 => n.min(100),
+            _ => return Err(AppError::BadRequest("limit must be a positive integer".into())),
+        },
+    };
+    Ok((page, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_defaults_caps_and_rejects() {
+        assert_eq!(parse_paging(None, None).unwrap(), (1, 20));
+        assert_eq!(parse_paging(Some("3"), Some("500")).unwrap(), (3, 100));
+        assert!(parse_paging(Some("0"), None).is_err());
+        assert!(parse_paging(Some("-1"), None).is_err());
+        assert!(parse_paging(None, Some("abc")).is_err());
+        assert!(parse_paging(None, Some("0")).is_err());
+    }
+
+    #[test]
+    fn ids_get_a_named_message() {
+        assert_eq!(
+            parse_id("nope", "product id").unwrap_err().to_string(),
+            "Invalid product id format"
+        );
+        assert!(parse_id("507f1f77bcf86cd799439011", "x").is_ok());
+    }
+}

@@ -1,0 +1,199 @@
+//! Accounts: login, superadmin-managed users and workspaces, and the first superadmin.
+
+use crate::model::{ObjectId, Role, Timestamp, User, Workspace};
+use crate::ssr::auth::{hash_password, verify_password, Caller};
+use crate::ssr::error::{AppError, AppResult};
+use crate::ssr::state::AppState;
+use crate::ssr::store::UserRecord;
+use serde::{Deserialize, Serialize};
+
+pub const MSG_BAD_LOGIN: &str = "Invalid email or password";
+pub const MIN_PASSWORD: usize = 8;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LoginResult {
+    pub token: String,
+    pub user: User,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUser {
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewWorkspace {
+    pub name: String,
+    pub video_limit: u32,
+}
+
+/// A plausible email: one `@`, something before it, a dot after it, no spaces; stored lowercase.
+fn normalise_email(raw: &str) -> AppResult<String> {
+    let e = raw.trim().to_ascii_lowercase();
+    let ok = e.len() <= 254
+        && !e.contains(char::is_whitespace)
+        && e
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
+    if ok {
+        Ok(e)
+    } else {
+        Err(AppError::BadRequest("email must be a valid email address".into()))
+    }
+}
+
+/// Spends about the same time on an unknown email as on a wrong password, so logins do not tell
+/// which emails exist.
+fn burn_a_hash(password: &str) {
+    let _ = hash_password(password);
+}
+
+pub async fn login(state: &AppState, email: &str, password: &str) -> AppResult<LoginResult> {
+    if email.trim().is_empty() || password.is_empty() {
+        return Err(AppError::BadRequest("email and password are required".into()));
+    }
+    let email = email.trim().to_ascii_lowercase();
+    let rec = state.store.find_user_by_email(&email).await?;
+    let password = password.to_string();
+    let ok = tokio::task::spawn_blocking(move || match rec {
+        Some(r) if verify_password(&password, &r.password_hash) => Some(r.user),
+        Some(_) => None,
+        None => {
+            burn_a_hash(&password);
+            None
+        }
+    })
+    .await
+    .map_err(|e| AppError::internal("login", e))?;
+    let user = ok.ok_or_else(|| AppError::Unauthorized(MSG_BAD_LOGIN.into()))?;
+    let (token, _) = state.jwt.issue(&user)?;
+    tracing::info!(target: "video_service", user = %user.id, role = %user.role, "login");
+    Ok(LoginResult { token, user })
+}
+
+/// Creates a user; any caller check happens before (see `create_user_as`).
+pub async fn create_user(state: &AppState, new: NewUser) -> AppResult<User> {
+    let email = normalise_email(&new.email)?;
+    if new.password.chars().count() < MIN_PASSWORD {
+        return Err(AppError::BadRequest(format!(
+            "password must be at least {MIN_PASSWORD} characters"
+        )));
+    }
+    let workspace_id = match new.workspace_id.as_deref().filter(|s| !s.is_empty()) {
+        None if new.role != Role::Superadmin => {
+            return Err(AppError::BadRequest(
+                "workspaceId is required for USER and ADMIN".into(),
+            ))
+        }
+        None => None,
+        Some(raw) => {
+            let id = super::parse_id(raw, "workspaceId")?;
+            if state.store.find_workspace(id).await?.is_none() {
+                return Err(AppError::NotFound("Workspace not found".into()));
+            }
+            Some(id)
+        }
+    };
+    let password = new.password;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AppError::internal("hashing", e))??;
+    let now = Timestamp::now();
+    let user = User {
+        id: ObjectId::new(),
+        email,
+        role: new.role,
+        workspace_id,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store
+        .insert_user(&UserRecord {
+            user: user.clone(),
+            password_hash: hash,
+        })
+        .await?;
+    tracing::info!(target: "video_service", user = %user.id, role = %user.role, "user created");
+    Ok(user)
+}
+
+pub async fn create_user_as(state: &AppState, caller: &Caller, new: NewUser) -> AppResult<User> {
+    caller.require_superadmin()?;
+    create_user(state, new).await
+}
+
+pub async fn create_workspace(state: &AppState, new: NewWorkspace) -> AppResult<Workspace> {
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::BadRequest(
+            "name is required (at most 200 characters)".into(),
+        ));
+    }
+    let now = Timestamp::now();
+    let ws = Workspace {
+        id: ObjectId::new(),
+        name,
+        video_limit: new.video_limit,
+        videos_used: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_workspace(&ws).await?;
+    tracing::info!(target: "video_service", workspace = %ws.id, limit = ws.video_limit, "workspace created");
+    Ok(ws)
+}
+
+pub async fn create_workspace_as(
+    state: &AppState,
+    caller: &Caller,
+    new: NewWorkspace,
+) -> AppResult<Workspace> {
+    caller.require_superadmin()?;
+    create_workspace(state, new).await
+}
+
+/// On start-up: when `SUPERADMIN_EMAIL` and `SUPERADMIN_PASSWORD` are set and no superadmin exists,
+/// creates one. Returns whether it did.
+pub async fn ensure_superadmin(state: &AppState) -> AppResult<bool> {
+    let (Some(email), Some(password)) = (
+        state.config.superadmin_email.clone(),
+        state.config.superadmin_password.clone(),
+    ) else {
+        return Ok(false);
+    };
+    if state.store.count_users_with_role(Role::Superadmin).await? > 0 {
+        return Ok(false);
+    }
+    let user = create_user(
+        state,
+        NewUser {
+            email,
+            password,
+            role: Role::Superadmin,
+            workspace_id: None,
+        },
+    )
+    .await?;
+    tracing::info!(target: "video_service", email = %user.email, "first superadmin created");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(normalise_email(" A@Example.COM ").unwrap(), "a@example.com");
+        for bad in ["", "a", "a@b", "@b.c", "a b@c.d", "a@.c", "a@b.", "a@b@c.d"] {
+            assert!(normalise_email(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! RCK's callbacks: `POST /internal/videos/success` and `/failure`.
+//!
+//! Every call is recorded as a WebhookEvent, the invalid ones too. A valid call's changes and its event
+//! commit together, and the answer goes out only after that commit.
+
+use crate::model::webhook::{self, Rejection, WebhookKind};
+use crate::model::{ObjectId, Timestamp, WebhookEvent};
+use crate::ssr::state::AppState;
+use crate::ssr::store::{Applied, EventDraft};
+use serde_json::{json, Value};
+
+/// The largest body a callback may have.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A callback as it arrived.
+pub enum Incoming<'a> {
+    Body {
+        content_type: Option<&'a str>,
+        bytes: &'a [u8],
+    },
+    /// The body was over `MAX_BODY_BYTES` (or could not be read): never parsed, never stored whole.
+    TooLarge,
+}
+
+/// What to answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn refused(status: u16, message: &str) -> Reply {
+    Reply {
+        status,
+        body: json!({ "success": false, "message": message }),
+    }
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Reads the body into the payload to record and, when it is acceptable, the parsed JSON.
+fn read_body(incoming: &Incoming) -> (Value, Result<Value, Rejection>) {
+    let reject = |status, message: &str| {
+        Err(Rejection {
+            status,
+            message: message.into(),
+        })
+    };
+    match incoming {
+        Incoming::TooLarge => (
+            Value::String(format!(
+                "<body larger than {MAX_BODY_BYTES} bytes; not stored>"
+            )),
+            reject(413, "Request body too large (max 1 MiB)"),
+        ),
+        Incoming::Body {
+            content_type,
+            bytes,
+        } => {
+            let parsed = serde_json::from_slice::<Value>(bytes);
+            // Keep what arrived: the JSON if it parses, else the text (lossy for non-UTF-8 bytes).
+            let payload = match &parsed {
+                Ok(v) => v.clone(),
+                Err(_) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+            };
+            let verdict = if !is_json(*content_type) {
+                reject(415, "Content-Type must be application/json")
+            } else {
+                match parsed {
+                    Ok(v) => Ok(v),
+                    Err(_) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                        reject(400, "Request body is empty")
+                    }
+                    Err(_) => reject(400, "Malformed JSON in request body"),
+                }
+            };
+            (payload, verdict)
+        }
+    }
+}
+
+/// Handles one callback end to end and says what to answer.
+pub async fn handle(state: &AppState, kind: WebhookKind, incoming: Incoming<'_>) -> Reply {
+    let (payload, parsed) = read_body(&incoming);
+    let draft = EventDraft {
+        id: ObjectId::new(),
+        endpoint: kind.endpoint().to_string(),
+        video_id: webhook::raw_video_id(&payload),
+        payload,
+        created_at: Timestamp::now(),
+    };
+    let valid = parsed.and_then(|body| webhook::parse_payload(kind, &body));
+    let (video_id, change) = match valid {
+        Ok(v) => v,
+        Err(r) => {
+            tracing::warn!(target: "internal_webhook", endpoint = kind.endpoint(), status = r.status, "rejected: {}", r.message);
+            record_alone(state, draft.finish(r.status, &r.message)).await;
+            return refused(r.status, &r.message);
+        }
+    };
+    match state.store.apply_webhook(video_id, &change, draft.clone()).await {
+        Ok(Applied::NotFound) => {
+            tracing::warn!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), "video not found");
+            refused(404, webhook::MSG_VIDEO_NOT_FOUND)
+        }
+        Ok(Applied::Done {
+            decision,
+            video,
+            previous,
+        }) => {
+            let (status, message) = webhook::response_line(kind, decision);
+            tracing::info!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), ?decision, from = %previous, to = %video.status, "{message}");
+            Reply {
+                status,
+                body: json!({
+                    "success": true,
+                    "message": message,
+                    "data": webhook::response_data(&video, &change),
+                }),
+            }
+        }
+        Err(e) => {
+            // Nothing was committed: answer 500 so RCK retries, and still leave a trace of the call.
+            tracing::error!(target: "internal_webhook", %video_id, "could not apply the callback: {e}");
+            record_alone(state, draft.finish(500, "Internal server error")).await;
+            refused(500, "Internal server error")
+        }
+    }
+}
+
+/// Records an event outside any other write. Failing to record never changes the answer, but it is
+/// logged loudly: the audit log has a hole.
+async fn record_alone(state: &AppState, event: WebhookEvent) {
+    if let Err(e) = state.store.insert_event(&event).await {
+        tracing::error!(target: "webhook_logger", event_id = %event.id, endpoint = %event.endpoint,
+            "FAILED TO RECORD WEBHOOK EVENT (audit log is missing this call): {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        assert!(is_json(Some("application/vnd.rck+json")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(None));
+    }
+
+    #[test]
+    fn non_json_bodies_are_kept_as_text() {
+        let (payload, verdict) = read_body(&Incoming::Body {
+            content_type: Some("application/json"),
+            bytes: b"{not json",
+        });
+        assert_eq!(payload, Value::String("{not json".into()));
+        assert_eq!(verdict.unwrap_err().status, 400);
+        let (_, verdict) = read_body(&Incoming::Body {
+            content_type: Some("text/plain"),
+            bytes: b"{}",
+        });
+        assert_eq!(verdict.unwrap_err().status, 415);
+    }
+}

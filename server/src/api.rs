@@ -1,0 +1,166 @@
+//! `/api/...`: the JSON REST surface. Handlers parse and authorise; services decide.
+
+use crate::extract::{ApiJson, Auth};
+use app::ssr::error::{AppError, AppResult};
+use app::ssr::services::{events, products, users, videos};
+use app::ssr::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// `{success: true, data}` with a status.
+pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
+    (status, Json(json!({ "success": true, "data": data }))).into_response()
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/auth/login", post(login))
+        .route("/auth/me", get(me))
+        .route("/workspaces", post(create_workspace).get(list_workspaces))
+        .route("/users", post(create_user))
+        .route("/products", post(create_product).get(list_products))
+        .route("/products/{id}", get(get_product))
+        .route("/videos/{id}", get(get_video))
+        .route("/webhook-events", get(list_events))
+        .route("/webhook-events/{id}", get(get_event))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("Route not found".into())
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({ "success": false, "message": "Method not allowed" })),
+    )
+        .into_response()
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    ok(
+        StatusCode::OK,
+        json!({ "status": "ok", "store": state.store.kind() }),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(State(state): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> AppResult<Response> {
+    let r = users::login(&state, &b.email, &b.password).await?;
+    Ok(ok(StatusCode::OK, r))
+}
+
+async fn me(State(state): State<AppState>, Auth(caller): Auth) -> AppResult<Response> {
+    let user = state
+        .store
+        .find_user(caller.user_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("User no longer exists".into()))?;
+    Ok(ok(StatusCode::OK, user))
+}
+
+async fn create_workspace(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    ApiJson(b): ApiJson<users::NewWorkspace>,
+) -> AppResult<Response> {
+    let ws = users::create_workspace_as(&state, &caller, b).await?;
+    Ok(ok(StatusCode::CREATED, ws))
+}
+
+async fn list_workspaces(State(state): State<AppState>, Auth(caller): Auth) -> AppResult<Response> {
+    caller.require_superadmin()?;
+    Ok(ok(StatusCode::OK, state.store.list_workspaces().await?))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    ApiJson(b): ApiJson<users::NewUser>,
+) -> AppResult<Response> {
+    let u = users::create_user_as(&state, &caller, b).await?;
+    Ok(ok(StatusCode::CREATED, u))
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    ApiJson(b): ApiJson<products::NewProduct>,
+) -> AppResult<Response> {
+    let p = products::create_product(&state, &caller, b).await?;
+    Ok(ok(StatusCode::CREATED, p))
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let page = products::list_products(
+        &state,
+        &caller,
+        q.get("workspaceId").map(String::as_str),
+        q.get("page").map(String::as_str),
+        q.get("limit").map(String::as_str),
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, page))
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    Ok(ok(
+        StatusCode::OK,
+        products::get_product(&state, &caller, &id).await?,
+    ))
+}
+
+async fn get_video(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    Ok(ok(StatusCode::OK, videos::get_video(&state, &caller, &id).await?))
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Query(mut q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let params = events::EventParams {
+        page: q.remove("page"),
+        limit: q.remove("limit"),
+        endpoint: q.remove("endpoint"),
+        video_id: q.remove("videoId"),
+        from: q.remove("from"),
+        to: q.remove("to"),
+    };
+    let page = events::list_events(&state, &caller, &params).await?;
+    Ok(ok(StatusCode::OK, page))
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    Ok(ok(StatusCode::OK, events::get_event(&state, &caller, &id).await?))
+}

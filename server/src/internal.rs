@@ -1,0 +1,80 @@
+//! `/internal/...`: RCK's callbacks. Unauthenticated, as in the spec; every call is recorded.
+
+use app::model::webhook::WebhookKind;
+use app::model::{ObjectId, Timestamp};
+use app::ssr::services::webhooks::{self, Incoming, MAX_BODY_BYTES};
+use app::ssr::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/videos/success", post(success).fallback(wrong_method))
+        .route("/videos/failure", post(failure).fallback(wrong_method))
+        .fallback(unknown)
+}
+
+async fn success(State(state): State<AppState>, req: Request) -> Response {
+    callback(state, WebhookKind::Success, req).await
+}
+
+async fn failure(State(state): State<AppState>, req: Request) -> Response {
+    callback(state, WebhookKind::Failure, req).await
+}
+
+async fn callback(state: AppState, kind: WebhookKind, req: Request) -> Response {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await;
+    let incoming = match &body {
+        Ok(bytes) => Incoming::Body {
+            content_type: content_type.as_deref(),
+            bytes,
+        },
+        Err(_) => Incoming::TooLarge,
+    };
+    let reply = webhooks::handle(&state, kind, incoming).await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(reply.body)).into_response()
+}
+
+/// Records calls to anything else under `/internal` too (the audit log sees every call).
+async fn unknown(State(state): State<AppState>, req: Request) -> Response {
+    reject_and_record(state, req, StatusCode::NOT_FOUND, "Route not found").await
+}
+
+async fn wrong_method(State(state): State<AppState>, req: Request) -> Response {
+    reject_and_record(state, req, StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").await
+}
+
+async fn reject_and_record(state: AppState, req: Request, status: StatusCode, message: &str) -> Response {
+    let endpoint = req.uri().path().to_string();
+    let method = req.method().to_string();
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await;
+    let payload = match &body {
+        Ok(b) => serde_json::from_slice(b)
+            .unwrap_or_else(|_| json!(String::from_utf8_lossy(b).into_owned())),
+        Err(_) => json!(format!("<body larger than {MAX_BODY_BYTES} bytes; not stored>")),
+    };
+    let event = app::model::WebhookEvent {
+        id: ObjectId::new(),
+        endpoint,
+        payload,
+        video_id: None,
+        status_code: status.as_u16(),
+        outcome: format!("{message} ({method})"),
+        created_at: Timestamp::now(),
+    };
+    if let Err(e) = state.store.insert_event(&event).await {
+        tracing::error!(target: "webhook_logger", "FAILED TO RECORD WEBHOOK EVENT: {e}");
+    }
+    (status, Json(json!({ "success": false, "message": message }))).into_response()
+}

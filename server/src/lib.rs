@@ -1,0 +1,97 @@
+//! The server: start-up, the HTTP surface (REST, webhooks, the dashboard) and background work.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod extract;
+pub mod internal;
+
+use app::ssr::config::Config;
+use app::ssr::services::users;
+use app::ssr::state::AppState;
+use app::ssr::store::{sqlite::SqliteStore, Store};
+use app::{shell, App};
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Opens the configured store. SQLite in `DATA_DIR` unless `MONGODB_URI` is set.
+pub async fn open_store(config: &Config) -> anyhow_like::Result<Arc<dyn Store>> {
+    if config.mongodb_uri.is_some() {
+        return Err("MONGODB_URI is set, but this build has no MongoDB store yet; unset it to use the embedded store".into());
+    }
+    let store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    Ok(Arc::new(store))
+}
+
+/// Small error plumbing for start-up, where every failure ends the process with a message.
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+/// Builds the shared state and runs the start-up tasks (first superadmin).
+pub async fn build_state(config: Config) -> anyhow_like::Result<AppState> {
+    let store = open_store(&config).await?;
+    let state = AppState::new(config, store);
+    users::ensure_superadmin(&state)
+        .await
+        .map_err(|e| format!("creating the first superadmin: {e}"))?;
+    Ok(state)
+}
+
+/// The Leptos options from the environment cargo-leptos sets (with defaults for a plain binary run).
+pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    LeptosOptions::builder()
+        .output_name(var("LEPTOS_OUTPUT_NAME", "racky-videos"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_addr(site_addr)
+        .reload_port(
+            var("LEPTOS_RELOAD_PORT", "3001")
+                .parse::<u32>()
+                .unwrap_or(3001),
+        )
+        .build()
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, options: LeptosOptions) -> Router {
+    let routes = generate_route_list(App);
+    let app_state = state.clone();
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || provide_context(app_state.clone()),
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(options);
+    let api = Router::new()
+        .nest("/api", api::router())
+        .nest("/internal", internal::router())
+        .layer(DefaultBodyLimit::max(
+            app::ssr::services::webhooks::MAX_BODY_BYTES,
+        ))
+        .with_state(state);
+    api.merge(pages)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,166 @@
+//! `server`: runs the product, and a few operator commands.
+#![forbid(unsafe_code)]
+
+use app::model::Role;
+use app::ssr::config::Config;
+use app::ssr::services::users::{self, NewUser, NewWorkspace};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "server", about = "Racky video generation service", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage workspaces.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password comes from --password or the USER_PASSWORD variable.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// USER, ADMIN or SUPERADMIN.
+        #[arg(long, default_value = "USER")]
+        role: String,
+        /// Required for USER and ADMIN.
+        #[arg(long)]
+        workspace_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace and print its id.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        video_limit: u32,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,leptos=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    email,
+                    password,
+                    role,
+                    workspace_id,
+                },
+        } => {
+            let role: Role = role
+                .parse()
+                .map_err(|_| format!("--role must be USER, ADMIN or SUPERADMIN, not {role:?}"))?;
+            let state = server::build_state(config).await?;
+            let user = users::create_user(
+                &state,
+                NewUser {
+                    email,
+                    password,
+                    role,
+                    workspace_id,
+                },
+            )
+            .await
+            .map_err(|e| e.public_message())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&user).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Workspace {
+            command: WorkspaceCommand::Add { name, video_limit },
+        } => {
+            let state = server::build_state(config).await?;
+            let ws = users::create_workspace(&state, NewWorkspace { name, video_limit })
+                .await
+                .map_err(|e| e.public_message())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&ws).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let addr = config.site_addr;
+    if config.dev_mode {
+        tracing::warn!("DEV_MODE is on: development defaults in use; never run production like this");
+    }
+    let options = server::leptos_options(addr);
+    let state = server::build_state(config).await?;
+    tracing::info!(store = state.store.kind(), data_dir = %state.config.data_dir.display(), "store ready");
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!("listening on http://{addr}");
+    let router = server::router(state, options);
+    server::serve(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
