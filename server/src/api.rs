@@ -2,7 +2,7 @@
 
 use crate::extract::{ApiJson, Auth};
 use app::ssr::error::{AppError, AppResult};
-use app::ssr::services::{events, products, users, videos};
+use app::ssr::services::{bulk, events, products, users, videos};
 use app::ssr::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/users", post(create_user))
         .route("/products", post(create_product).get(list_products))
         .route("/products/{id}", get(get_product))
+        .route("/videos/bulk-generate", post(bulk_generate))
         .route("/videos/{id}", get(get_video))
         .route("/webhook-events", get(list_events))
         .route("/webhook-events/{id}", get(get_event))
@@ -138,6 +139,19 @@ async fn get_video(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     Ok(ok(StatusCode::OK, videos::get_video(&state, &caller, &id).await?))
+}
+
+async fn bulk_generate(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    ApiJson(b): ApiJson<bulk::BulkRequest>,
+) -> AppResult<Response> {
+    let started = bulk::bulk_generate(&state, &caller, b).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "success": true, "message": "Video generation started", "data": started })),
+    )
+        .into_response())
 }
 
 async fn list_events(

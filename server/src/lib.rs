@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod demo;
 pub mod extract;
 pub mod internal;
+pub mod rck_sim;
 
 use app::ssr::config::Config;
 use app::ssr::services::users;

@@ -5,7 +5,9 @@ use app::model::Role;
 use app::ssr::config::Config;
 use app::ssr::services::users::{self, NewUser, NewWorkspace};
 use clap::{Parser, Subcommand};
+use server::rck_sim::{self, SimConfig};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "server", about = "Racky video generation service", version)]
@@ -18,6 +20,24 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (the default).
     Serve,
+    /// Run the RCK Description server simulator (same contract; calls the callback URLs back).
+    RckSim {
+        /// Address to listen on (loopback).
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: std::net::SocketAddr,
+        /// Shortest time before a video is finished, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        min_delay_ms: u64,
+        /// Longest time before a video is finished, in milliseconds.
+        #[arg(long, default_value_t = 4000)]
+        max_delay_ms: u64,
+        /// Share of videos that fail, 0.0 to 1.0.
+        #[arg(long, default_value_t = 0.2)]
+        failure_rate: f64,
+        /// Require `Authorization: Bearer <key>` on batches.
+        #[arg(long, env = "RCK_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -80,8 +100,34 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::RckSim {
+        listen,
+        min_delay_ms,
+        max_delay_ms,
+        failure_rate,
+        api_key,
+    } = command
+    {
+        if !(0.0..=1.0).contains(&failure_rate) {
+            return Err("--failure-rate must be between 0 and 1".into());
+        }
+        let sim = SimConfig {
+            min_delay: Duration::from_millis(min_delay_ms),
+            max_delay: Duration::from_millis(max_delay_ms.max(min_delay_ms)),
+            failure_rate,
+            api_key,
+        };
+        let addr = rck_sim::spawn(listen, sim)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(target: "rck_sim", "RCK simulator listening on http://{addr}");
+        shutdown_signal().await;
+        return Ok(());
+    }
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
+        Command::RckSim { .. } => unreachable!("handled above"),
         Command::Serve => serve(config).await,
         Command::User {
             command:
@@ -129,14 +175,34 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(mut config: Config) -> Result<(), String> {
     let addr = config.site_addr;
     if config.dev_mode {
         tracing::warn!("DEV_MODE is on: development defaults in use; never run production like this");
+        // The demo: with no RCK server configured, an in-process simulator stands in for it.
+        if config.rck_url.is_none() {
+            let sim = rck_sim::spawn(([127, 0, 0, 1], 0).into(), SimConfig::default())
+                .await
+                .map_err(|e| format!("starting the RCK simulator: {e}"))?;
+            tracing::info!(target: "rck_sim", "no RCK_DESCRIPTION_SERVER_URL: using the in-process RCK simulator on http://{sim}");
+            config.rck_url = Some(format!("http://{sim}"));
+        }
+    } else if config.rck_url.is_none() {
+        tracing::warn!(target: "bulk_video_generation", "RCK_DESCRIPTION_SERVER_URL is not set: bulk generation answers 503");
     }
     let options = server::leptos_options(addr);
     let state = server::build_state(config).await?;
     tracing::info!(store = state.store.kind(), data_dir = %state.config.data_dir.display(), "store ready");
+    if state.config.dev_mode {
+        if server::demo::seed(&state).await? {
+            tracing::info!("demo data created");
+        }
+        tracing::info!(
+            "DEMO: log in with POST /api/auth/login {{\"email\":\"{}\",\"password\":\"{}\"}} and generate videos with POST /api/videos/bulk-generate (see README)",
+            server::demo::DEMO_EMAIL,
+            server::demo::DEMO_PASSWORD
+        );
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -30,6 +30,8 @@ pub enum AppError {
     /// The RCK server could not be reached or refused; details name the videos.
     #[error("{message}")]
     BadGateway { message: String, details: Value },
+    #[error("{0}")]
+    ServiceUnavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -50,6 +52,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

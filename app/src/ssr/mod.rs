@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod rck;
 pub mod services;
 pub mod state;
 pub mod store;

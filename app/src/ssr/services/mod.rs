@@ -1,6 +1,7 @@
 //! One function per operation. REST handlers and server functions both call these: handlers parse
 //! and authorise, services decide, stores persist.
 
+pub mod bulk;
 pub mod events;
 pub mod products;
 pub mod users;

@@ -1,0 +1,202 @@
+//! The client of the RCK Description server: `POST {RCK}/api/v1/create-images-batch`.
+//!
+//! Connect and total timeouts; bounded retries with exponential backoff on connection errors, 429 and
+//! 5xx; the same `Idempotency-Key` on every attempt so a retry never creates a second batch of jobs.
+
+use crate::model::ObjectId;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One product of a batch, as RCK expects it (snake_case, and `videoId` for the callback).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RckProduct {
+    pub id_product: i32,
+    pub title: String,
+    pub img_urls: Vec<String>,
+    pub user_id: String,
+    pub sku: String,
+    pub template_name: String,
+    #[serde(rename = "videoId")]
+    pub video_id: String,
+    pub aspect_ratio: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    pub products: Vec<RckProduct>,
+    pub callback_url: String,
+    pub failure_callback_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct BatchResponse {
+    job_ids: Vec<serde_json::Value>,
+}
+
+/// RCK's product number: FNV-1a (32-bit) over the ObjectId's 12 bytes, top bit cleared, so it is a
+/// deterministic, non-negative signed 32-bit integer. Callbacks are matched by `videoId`, never by it.
+pub fn id_product(id: &ObjectId) -> i32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in id.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h & 0x7fff_ffff) as i32
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RckError {
+    #[error("RCK server unreachable: {0}")]
+    Unreachable(String),
+    #[error("RCK server did not answer within {0} ms")]
+    Timeout(u64),
+    #[error("RCK server refused the batch with HTTP {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("RCK server answered with {got} job ids for {expected} videos")]
+    WrongJobCount { expected: usize, got: usize },
+    #[error("RCK server sent an unreadable answer: {0}")]
+    BadResponse(String),
+}
+
+#[derive(Clone)]
+pub struct RckClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+    max_retries: u32,
+    timeout_ms: u64,
+    /// First backoff; doubles on each retry.
+    backoff: Duration,
+}
+
+impl RckClient {
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        connect_timeout_ms: u64,
+        timeout_ms: u64,
+        max_retries: u32,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(connect_timeout_ms))
+            .timeout(Duration::from_millis(timeout_ms))
+            .user_agent(concat!("racky-videos/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a client with only timeouts set always builds");
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            max_retries,
+            timeout_ms,
+            backoff: Duration::from_millis(200),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends a batch; returns one job id per product, in product order.
+    pub async fn create_batch(
+        &self,
+        batch: &BatchRequest,
+        idempotency_key: &str,
+    ) -> Result<Vec<String>, RckError> {
+        let url = format!("{}/api/v1/create-images-batch", self.base_url);
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(&url, batch, idempotency_key).await;
+            let retryable = match &result {
+                Err(RckError::Unreachable(_)) => true,
+                Err(RckError::Refused { status, .. }) => *status == 429 || *status >= 500,
+                _ => false,
+            };
+            if !retryable || attempt >= self.max_retries {
+                return result;
+            }
+            let wait = self.backoff * 2u32.pow(attempt);
+            tracing::warn!(target: "bulk_video_generation", attempt = attempt + 1, ?wait,
+                "RCK call failed, retrying: {}", result.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        batch: &BatchRequest,
+        idempotency_key: &str,
+    ) -> Result<Vec<String>, RckError> {
+        let mut req = self
+            .http
+            .post(url)
+            .header("Idempotency-Key", idempotency_key)
+            .json(batch);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.map_err(|e| self.classify(e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(RckError::Refused {
+                status: status.as_u16(),
+                body: body.chars().take(300).collect(),
+            });
+        }
+        let parsed: BatchResponse = resp.json().await.map_err(|e| {
+            if e.is_timeout() {
+                RckError::Timeout(self.timeout_ms)
+            } else {
+                RckError::BadResponse(e.to_string())
+            }
+        })?;
+        if parsed.job_ids.len() != batch.products.len() {
+            return Err(RckError::WrongJobCount {
+                expected: batch.products.len(),
+                got: parsed.job_ids.len(),
+            });
+        }
+        parsed
+            .job_ids
+            .into_iter()
+            .map(|j| match j {
+                serde_json::Value::String(s) if !s.is_empty() => Ok(s),
+                serde_json::Value::Number(n) => Ok(n.to_string()),
+                other => Err(RckError::BadResponse(format!("job id {other} is not a string"))),
+            })
+            .collect()
+    }
+
+    fn classify(&self, e: reqwest::Error) -> RckError {
+        if e.is_timeout() {
+            RckError::Timeout(self.timeout_ms)
+        } else {
+            // Connection refused/reset, DNS: nothing reached RCK, so a retry is safe.
+            RckError::Unreachable(
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.to_string()),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_product_is_deterministic_and_fits_i32() {
+        let id: ObjectId = "507f1f77bcf86cd799439011".parse().unwrap();
+        assert_eq!(id_product(&id), id_product(&id));
+        assert!(id_product(&id) >= 0);
+        let other: ObjectId = "507f1f77bcf86cd799439012".parse().unwrap();
+        assert_ne!(id_product(&id), id_product(&other));
+        for _ in 0..1000 {
+            assert!(id_product(&ObjectId::new()) >= 0);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! `POST /api/videos/bulk-generate`: validate, check ownership, count the quota, create the records,
+//! then call RCK and keep its job ids (the spec's "Fase 1").
+
+use crate::model::{AiVideo, ObjectId, Timestamp, VideoMetadata, VideoStatus};
+use crate::ssr::auth::Caller;
+use crate::ssr::error::{AppError, AppResult};
+use crate::ssr::rck::{id_product, BatchRequest, RckProduct};
+use crate::ssr::state::AppState;
+use crate::ssr::store::Quota;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashSet;
+
+pub const MAX_PRODUCTS: usize = 100;
+pub const ASPECT_RATIOS: [&str; 4] = ["9:16", "16:9", "1:1", "4:5"];
+pub const MSG_LIMIT_EXCEEDED: &str = "Video limit exceeded";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkRequest {
+    pub product_ids: Vec<String>,
+    pub template_id: String,
+    pub template_name: String,
+    /// Optional; `9:16` (vertical, for reels and shorts) when absent.
+    #[serde(rename = "aspect_ratio", default)]
+    pub aspect_ratio: Option<String>,
+}
+
+/// One started video in the 202 answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedVideo {
+    pub video_id: ObjectId,
+    pub product_id: ObjectId,
+    pub external_job_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkStarted {
+    pub video_ids: Vec<ObjectId>,
+    pub videos: Vec<StartedVideo>,
+}
+
+struct Valid {
+    product_ids: Vec<ObjectId>,
+    template_id: String,
+    template_name: String,
+    aspect_ratio: String,
+}
+
+fn validate(req: BulkRequest) -> AppResult<Valid> {
+    let bad = |m: &str| Err(AppError::BadRequest(m.into()));
+    if req.product_ids.is_empty() {
+        return bad("productIds must hold at least one product id");
+    }
+    if req.product_ids.len() > MAX_PRODUCTS {
+        return bad("productIds may hold at most 100 product ids");
+    }
+    let malformed: Vec<&String> = req
+        .product_ids
+        .iter()
+        .filter(|i| i.parse::<ObjectId>().is_err())
+        .collect();
+    if !malformed.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "Invalid product id format: {}",
+            malformed
+                .iter()
+                .take(10)
+                .map(|s| format!("{:?}", s.chars().take(40).collect::<String>()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let product_ids: Vec<ObjectId> = req
+        .product_ids
+        .iter()
+        .filter_map(|i| i.parse().ok())
+        .collect();
+    if product_ids.iter().collect::<HashSet<_>>().len() != product_ids.len() {
+        return bad("productIds must not repeat a product");
+    }
+    let template_id = req.template_id.trim().to_string();
+    let template_name = req.template_name.trim().to_string();
+    if template_id.is_empty() || template_id.chars().count() > 200 {
+        return bad("templateId is required (at most 200 characters)");
+    }
+    if template_name.is_empty() || template_name.chars().count() > 200 {
+        return bad("templateName is required (at most 200 characters)");
+    }
+    let aspect_ratio = req.aspect_ratio.unwrap_or_else(|| "9:16".into());
+    if !ASPECT_RATIOS.contains(&aspect_ratio.as_str()) {
+        return bad("aspect_ratio must be one of 9:16, 16:9, 1:1, 4:5");
+    }
+    Ok(Valid {
+        product_ids,
+        template_id,
+        template_name,
+        aspect_ratio,
+    })
+}
+
+pub async fn bulk_generate(
+    state: &AppState,
+    caller: &Caller,
+    req: BulkRequest,
+) -> AppResult<BulkStarted> {
+    let v = validate(req)?;
+    let workspace_id = caller.workspace()?;
+    let Some(rck) = state.rck.as_ref() else {
+        return Err(AppError::ServiceUnavailable(
+            "Video generation is not configured (RCK_DESCRIPTION_SERVER_URL is not set)".into(),
+        ));
+    };
+
+    // 1. Every product exists and is the caller's workspace's.
+    let found = state.store.find_products(&v.product_ids).await?;
+    let missing: Vec<String> = v
+        .product_ids
+        .iter()
+        .filter(|id| {
+            !found
+                .iter()
+                .any(|p| p.id == **id && p.workspace_id == workspace_id)
+        })
+        .map(|id| id.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(AppError::NotFoundWith {
+            message: "Products not found".into(),
+            details: json!({ "productIds": missing }),
+        });
+    }
+    // Keep the caller's order.
+    let products: Vec<_> = v
+        .product_ids
+        .iter()
+        .filter_map(|id| found.iter().find(|p| p.id == *id))
+        .collect();
+
+    // 2. Check and count the quota in one atomic step.
+    let n = products.len() as u32;
+    match state.store.reserve_quota(workspace_id, n).await? {
+        Quota::Reserved => {}
+        Quota::Exceeded { limit, used } => {
+            tracing::info!(target: "bulk_video_generation", workspace = %workspace_id, limit, used, requested = n, "video limit exceeded");
+            return Err(AppError::ForbiddenWith {
+                message: MSG_LIMIT_EXCEEDED.into(),
+                details: json!({ "limit": limit, "used": used, "requested": n }),
+            });
+        }
+        Quota::NoWorkspace => return Err(AppError::NotFound("Workspace not found".into())),
+    }
+
+    // 3. Create the records before calling out, so a callback always finds its video.
+    let now = Timestamp::now();
+    let videos: Vec<AiVideo> = products
+        .iter()
+        .map(|p| AiVideo {
+            id: ObjectId::new(),
+            user_id: caller.user_id,
+            workspace_id,
+            product_id: p.id,
+            template: v.template_name.clone(),
+            status: VideoStatus::Generating,
+            error: None,
+            metadata: VideoMetadata {
+                template_id: v.template_id.clone(),
+                queued_at: Some(now),
+                aspect_ratio: Some(v.aspect_ratio.clone()),
+                ..Default::default()
+            },
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    if let Err(e) = state.store.insert_videos(&videos).await {
+        give_back(state, workspace_id, n).await;
+        return Err(e.into());
+    }
+    let video_ids: Vec<ObjectId> = videos.iter().map(|v| v.id).collect();
+    tracing::info!(target: "bulk_video_generation", workspace = %workspace_id, count = n, template = %v.template_id, "videos created, calling RCK");
+
+    // 4. Call RCK.
+    let batch = BatchRequest {
+        products: videos
+            .iter()
+            .zip(&products)
+            .map(|(video, p)| RckProduct {
+                id_product: id_product(&p.id),
+                title: p.title.clone(),
+                img_urls: p.img_urls.clone(),
+                user_id: caller.user_id.to_string(),
+                sku: p.sku.clone(),
+                template_name: v.template_name.clone(),
+                video_id: video.id.to_string(),
+                aspect_ratio: v.aspect_ratio.clone(),
+            })
+            .collect(),
+        callback_url: format!("{}/internal/videos/success", state.config.server_url),
+        failure_callback_url: format!("{}/internal/videos/failure", state.config.server_url),
+    };
+    // The first video's id names the batch: unique, and the same on every retry.
+    let idempotency_key = format!("bulk-{}", video_ids[0]);
+    let job_ids = match rck.create_batch(&batch, &idempotency_key).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::error!(target: "bulk_video_generation", workspace = %workspace_id, count = n, "RCK call failed: {reason}");
+            if let Err(se) = state
+                .store
+                .fail_unsent(&video_ids, &reason, Timestamp::now())
+                .await
+            {
+                tracing::error!(target: "bulk_video_generation", "could not mark the videos failed: {se}");
+            }
+            give_back(state, workspace_id, n).await;
+            return Err(AppError::BadGateway {
+                message: format!("Video generation service unavailable: {reason}"),
+                details: json!({ "videoIds": video_ids }),
+            });
+        }
+    };
+
+    // 5. Keep the job ids.
+    let jobs: Vec<(ObjectId, String)> = video_ids.iter().copied().zip(job_ids).collect();
+    if let Err(e) = state.store.set_job_ids(&jobs).await {
+        // The jobs run and will call back; only the job ids are missing from the records.
+        tracing::error!(target: "bulk_video_generation", "could not store RCK job ids {jobs:?}: {e}");
+    }
+    tracing::info!(target: "bulk_video_generation", workspace = %workspace_id, count = n, "RCK accepted the batch");
+    Ok(BulkStarted {
+        video_ids: video_ids.clone(),
+        videos: jobs
+            .into_iter()
+            .zip(&products)
+            .map(|((video_id, job), p)| StartedVideo {
+                video_id,
+                product_id: p.id,
+                external_job_id: job,
+            })
+            .collect(),
+    })
+}
+
+async fn give_back(state: &AppState, ws: ObjectId, n: u32) {
+    if let Err(e) = state.store.release_quota(ws, n).await {
+        tracing::error!(target: "bulk_video_generation", workspace = %ws, "could not give back {n} videos of quota: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(ids: &[&str], ar: Option<&str>) -> BulkRequest {
+        BulkRequest {
+            product_ids: ids.iter().map(|s| s.to_string()).collect(),
+            template_id: "t1".into(),
+            template_name: "Showcase".into(),
+            aspect_ratio: ar.map(str::to_string),
+        }
+    }
+
+    const A: &str = "507f1f77bcf86cd799439011";
+    const B: &str = "507f1f77bcf86cd799439012";
+
+    #[test]
+    fn bulk_validation() {
+        assert!(validate(req(&[A, B], Some("16:9"))).is_ok());
+        assert_eq!(validate(req(&[A], None)).unwrap().aspect_ratio, "9:16");
+        assert!(validate(req(&[], None)).is_err());
+        assert!(validate(req(&[A, A], None)).is_err());
+        assert!(validate(req(&[A, "x"], None)).is_err());
+        assert!(validate(req(&[A], Some("3:2"))).is_err());
+        let many: Vec<String> = (0..101).map(|i| format!("507f1f77bcf86cd7994{i:05}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(validate(req(&many, None)).is_err());
+        let mut r = req(&[A], None);
+        r.template_name = "  ".into();
+        assert!(validate(r).is_err());
+    }
+}
