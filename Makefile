@@ -1,0 +1,145 @@
+# Build, run and test the Racky videos service (cargo-leptos workspace).
+#
+# `make help` lists the targets. Every target that needs tools depends on `setup`, which installs only
+# what is missing, so a clean machine needs nothing but rustup, Node.js/npm and (for the browser test)
+# Debian's Chromium, which `setup` also tries to install.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+# --- pinned tool versions ----------------------------------------------------------------------------
+CARGO_LEPTOS_VERSION := 0.3.10
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly; read the pin from Cargo.toml.
+WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen *= *{ *version *= *"=\{0,1\}\([0-9][0-9.]*\)".*/\1/p' Cargo.toml)
+# wasm-opt for release builds comes from npm's binaryen package (not Debian's, which is too old).
+BINARYEN_VERSION := 132.0.0
+TOOLS_DIR := $(CURDIR)/target/tools
+CHROMIUM ?= /usr/bin/chromium
+
+# --- `make run` defaults; any of them can be overridden from the environment or the command line ------
+DEV_MODE ?= 1
+DATA_DIR ?= ./data
+SUPERADMIN_EMAIL ?= admin@racky.local
+SUPERADMIN_PASSWORD ?= racky-admin-2024
+LEPTOS_SITE_ADDR ?= 127.0.0.1:3000
+
+.PHONY: help setup setup-rust setup-node setup-chromium setup-release run watch build release \
+        test fmt fmt-check lint unit e2e bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- setup ----------------------------------------------------------------------------------------------
+
+setup: setup-rust setup-node setup-chromium ## Install whatever is missing: wasm target, cargo-leptos, wasm-bindgen-cli, npm deps, Chromium
+
+setup-rust: ## Rust side of setup: wasm32 target, cargo-leptos, wasm-bindgen-cli (only if missing or wrong version)
+	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "setup: cannot read the wasm-bindgen pin from Cargo.toml" >&2; exit 1; }
+	@if rustup target list --installed | grep -qx wasm32-unknown-unknown; then \
+		echo "setup: wasm32-unknown-unknown target present"; \
+	else \
+		echo "setup: adding wasm32-unknown-unknown target"; rustup target add wasm32-unknown-unknown; \
+	fi
+	@if [ "$$(cargo-leptos --version 2>/dev/null | awk '{print $$2}')" = "$(CARGO_LEPTOS_VERSION)" ]; then \
+		echo "setup: cargo-leptos $(CARGO_LEPTOS_VERSION) present"; \
+	else \
+		echo "setup: installing cargo-leptos $(CARGO_LEPTOS_VERSION)"; \
+		cargo install cargo-leptos@$(CARGO_LEPTOS_VERSION) --locked; \
+	fi
+	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" = "$(WASM_BINDGEN_VERSION)" ]; then \
+		echo "setup: wasm-bindgen $(WASM_BINDGEN_VERSION) present"; \
+	else \
+		echo "setup: installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; \
+	fi
+
+setup-node: ## npm dependencies of the browser test (end2end/node_modules), without browser downloads
+	@command -v npm >/dev/null || { echo "setup: npm not found; install Node.js 20+ (apt-get install nodejs npm)" >&2; exit 1; }
+	@if [ -d end2end/node_modules/@playwright/test ]; then \
+		echo "setup: end2end/node_modules present"; \
+	else \
+		echo "setup: npm ci in end2end"; \
+		cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund; \
+	fi
+
+setup-chromium: ## Debian's Chromium for the browser test (installed with apt-get when root)
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "setup: chromium present at $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "setup: installing chromium with apt-get"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "setup: $(CHROMIUM) is missing. Install Debian's chromium (sudo apt-get install chromium)" >&2; \
+		echo "       or point CHROMIUM=/path/to/chromium at another Chromium build; 'make e2e' needs it." >&2; \
+	fi
+
+setup-release: setup ## Also install wasm-opt (npm binaryen@132) into target/tools for release builds
+	@if [ -x "$(TOOLS_DIR)/node_modules/.bin/wasm-opt" ] && \
+	    [ "$$($(TOOLS_DIR)/node_modules/.bin/wasm-opt --version 2>/dev/null | awk '{print $$3}')" = "$(firstword $(subst ., ,$(BINARYEN_VERSION)))" ]; then \
+		echo "setup: wasm-opt (binaryen $(BINARYEN_VERSION)) present"; \
+	else \
+		echo "setup: installing binaryen@$(BINARYEN_VERSION) into $(TOOLS_DIR)"; \
+		mkdir -p "$(TOOLS_DIR)"; \
+		npm install --prefix "$(TOOLS_DIR)" --no-save --no-package-lock --no-audit --no-fund binaryen@$(BINARYEN_VERSION); \
+	fi
+
+# --- build and run --------------------------------------------------------------------------------------
+
+build: setup ## Debug build: target/debug/server and target/site/pkg/racky-videos.{js,wasm,css}
+	cargo leptos build
+
+release: setup-release ## Release build (optimised WASM through wasm-opt)
+	PATH="$(TOOLS_DIR)/node_modules/.bin:$$PATH" cargo leptos build --release
+
+run: export DEV_MODE := $(DEV_MODE)
+run: export DATA_DIR := $(DATA_DIR)
+run: export SUPERADMIN_EMAIL := $(SUPERADMIN_EMAIL)
+run: export SUPERADMIN_PASSWORD := $(SUPERADMIN_PASSWORD)
+run: export LEPTOS_SITE_ADDR := $(LEPTOS_SITE_ADDR)
+run: export LEPTOS_OUTPUT_NAME := racky-videos
+run: export LEPTOS_SITE_ROOT := target/site
+run: export LEPTOS_SITE_PKG_DIR := pkg
+run: build ## Build and serve on http://127.0.0.1:3000 (DEV_MODE=1, SQLite in ./data, a default superadmin)
+	@echo "run: serving on http://$(LEPTOS_SITE_ADDR) (DEV_MODE=$(DEV_MODE), DATA_DIR=$(DATA_DIR), superadmin $(SUPERADMIN_EMAIL))"
+	./target/debug/server
+
+watch: export DEV_MODE := $(DEV_MODE)
+watch: export DATA_DIR := $(DATA_DIR)
+watch: export SUPERADMIN_EMAIL := $(SUPERADMIN_EMAIL)
+watch: export SUPERADMIN_PASSWORD := $(SUPERADMIN_PASSWORD)
+watch: setup ## Like run, but rebuilds and reloads on every change (cargo leptos watch)
+	cargo leptos watch
+
+# --- checks ---------------------------------------------------------------------------------------------
+
+test: setup fmt-check lint unit e2e ## Everything CI runs: fmt check, clippy, Rust tests, build, browser test
+
+fmt: ## Format the Rust code
+	cargo fmt --all
+
+fmt-check: ## Fail if the Rust code is not formatted
+	cargo fmt --all -- --check
+
+# `app` has two mutually exclusive features (ssr for the server, hydrate for the browser), so clippy runs
+# once per side instead of once over the whole workspace.
+lint: setup-rust ## clippy with -D warnings: server, app[ssr], frontend (wasm32)
+	cargo clippy -p server --all-targets -- -D warnings
+	cargo clippy -p app --features ssr --all-targets -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+unit: ## Rust tests: app[ssr] and the server's black-box HTTP tests
+	cargo test -p app --features ssr
+	cargo test -p server
+
+e2e: build ## Browser test: start target/debug/server on a free loopback port and run Playwright against it
+	bash end2end/run.sh
+
+bench: ## Benchmarks (print figures; never part of `make test`)
+	cargo bench -p server
+
+clean: ## Remove build output, test artifacts and npm deps (keeps ./data)
+	cargo clean
+	rm -rf end2end/node_modules end2end/test-results end2end/playwright-report
