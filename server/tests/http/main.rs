@@ -1,0 +1,9 @@
+//! Black-box HTTP tests: each test starts the real app on 127.0.0.1:0 with a temporary data dir and
+//! talks to it over HTTP, like the platform and RCK do.
+
+mod auth;
+mod bulk;
+mod events;
+mod products;
+mod support;
+mod webhooks;

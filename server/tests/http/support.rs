@@ -1,0 +1,240 @@
+//! Starting the app, and small HTTP helpers.
+
+use app::ssr::config::Config;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use tempfile::TempDir;
+
+pub const ADMIN_EMAIL: &str = "root@racky.test";
+pub const ADMIN_PASSWORD: &str = "root-password-123";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: Client,
+    pub data_dir: TempDir,
+}
+
+pub struct Res {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Res {
+    pub fn msg(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
+        self
+    }
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the app; `tweak` may change the configuration (RCK URL, timeouts, ...).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config::for_tests(data_dir.path().to_path_buf());
+        config.site_addr = addr;
+        config.server_url = format!("http://{addr}");
+        config.superadmin_email = Some(ADMIN_EMAIL.into());
+        config.superadmin_password = Some(ADMIN_PASSWORD.into());
+        tweak(&mut config);
+        let state = server::build_state(config).await.expect("state");
+        let router = server::router(state, server::leptos_options(addr));
+        tokio::spawn(server::serve(listener, router, std::future::pending()));
+        Self {
+            addr,
+            http: Client::new(),
+            data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}"));
+        Res { status, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Res {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Sends raw bytes with a given content type (for webhook edge cases).
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Res {
+        let mut req = self.http.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        Res {
+            status,
+            body: serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post("/api/auth/login", None, json!({ "email": email, "password": password }))
+            .await
+            .expect(200);
+        r.data()["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    pub async fn workspace(&self, admin: &str, limit: u32) -> String {
+        let r = self
+            .post("/api/workspaces", Some(admin), json!({ "name": "Shop", "videoLimit": limit }))
+            .await
+            .expect(201);
+        r.data()["_id"].as_str().unwrap().to_string()
+    }
+
+    /// A new user of the workspace, logged in; returns its token.
+    pub async fn user_in(&self, admin: &str, workspace: &str, role: &str) -> String {
+        let email = format!("u{}@shop.test", rand_suffix());
+        self.post(
+            "/api/users",
+            Some(admin),
+            json!({ "email": email, "password": "password-123", "role": role, "workspaceId": workspace }),
+        )
+        .await
+        .expect(201);
+        self.login(&email, "password-123").await
+    }
+
+    pub async fn product(&self, token: &str, title: &str) -> String {
+        let r = self
+            .post(
+                "/api/products",
+                Some(token),
+                json!({ "title": title, "sku": format!("SKU-{title}"), "imgUrls": ["https://img.test/a.jpg"] }),
+            )
+            .await
+            .expect(201);
+        r.data()["_id"].as_str().unwrap().to_string()
+    }
+
+    /// Events of the log, newest first, filtered by videoId.
+    pub async fn events_for(&self, admin: &str, video_id: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!("/api/webhook-events?limit=100&videoId={video_id}"), admin)
+            .await
+            .expect(200);
+        r.data()["events"].as_array().unwrap().clone()
+    }
+}
+
+pub fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) * 1_000_003 + std::process::id() as u64
+}
+
+/// A workspace with a user and products whose videos were started against a simulator that never
+/// calls back, so tests drive the callbacks themselves.
+pub struct Scene {
+    pub app: TestApp,
+    pub admin: String,
+    pub user: String,
+    pub workspace: String,
+    pub products: Vec<String>,
+}
+
+impl Scene {
+    pub async fn new() -> Self {
+        // A simulator with a very long delay: videos stay `generating` until the test calls back.
+        let sim = server::rck_sim::spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            server::rck_sim::SimConfig {
+                min_delay: std::time::Duration::from_secs(3600),
+                max_delay: std::time::Duration::from_secs(3600),
+                failure_rate: 0.0,
+                api_key: None,
+            },
+        )
+        .await
+        .unwrap();
+        let app = TestApp::spawn_with(|c| c.rck_url = Some(format!("http://{sim}"))).await;
+        let admin = app.admin().await;
+        let workspace = app.workspace(&admin, 100).await;
+        let user = app.user_in(&admin, &workspace, "USER").await;
+        let mut products = Vec::new();
+        for i in 0..2 {
+            products.push(app.product(&user, &format!("P{i}")).await);
+        }
+        Self {
+            app,
+            admin,
+            user,
+            workspace,
+            products,
+        }
+    }
+
+    /// Starts `n` videos of one product (same template) and returns their ids.
+    pub async fn start_videos(&self, product: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let r = self
+                .app
+                .post(
+                    "/api/videos/bulk-generate",
+                    Some(&self.user),
+                    json!({ "productIds": [product], "templateId": "tpl_1", "templateName": "Showcase", "aspect_ratio": "9:16" }),
+                )
+                .await
+                .expect(202);
+            ids.push(r.data()["videoIds"][0].as_str().unwrap().to_string());
+        }
+        ids
+    }
+
+    pub async fn video(&self, id: &str) -> Value {
+        self.app.get(&format!("/api/videos/{id}"), &self.user).await.expect(200).data().clone()
+    }
+
+    pub async fn product_entry(&self, product: &str, video: &str) -> Value {
+        let p = self.app.get(&format!("/api/products/{product}"), &self.user).await.expect(200);
+        p.data()["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["videoId"] == video)
+            .cloned()
+            .unwrap_or_else(|| panic!("no entry for {video} in {}", p.body))
+    }
+}
