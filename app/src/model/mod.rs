@@ -203,6 +203,9 @@ pub struct VideoMetadata {
     pub failed_at: Option<Timestamp>,
     #[serde(rename = "aspect_ratio", skip_serializing_if = "Option::is_none", default)]
     pub aspect_ratio: Option<String>,
+    /// How many times a superadmin sent the video back to RCK after it failed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retry_count: Option<u32>,
 }
 
 /// One call to `/internal/*`, as the audit log keeps it.
@@ -251,4 +254,14 @@ impl Pagination {
 pub struct EventPage {
     pub events: Vec<WebhookEvent>,
     pub pagination: Pagination,
+}
+
+/// A change the live feed carries to the dashboard (and to every server instance on MongoDB).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum LiveChange {
+    /// A video was created or changed; the record as it is now.
+    Video { video: AiVideo },
+    /// A webhook call was recorded.
+    Event { event: WebhookEvent },
 }

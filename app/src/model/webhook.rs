@@ -199,6 +199,26 @@ pub fn apply_change(
     }
 }
 
+/// Sends a failed video back to RCK (a retry): clears the error and result times, sets `queuedAt`,
+/// drops the old job id and counts the retry; the product entry follows.
+pub fn requeue(video: &mut AiVideo, entry: Option<&mut ProductVideo>, at: Timestamp) {
+    video.status = VideoStatus::Generating;
+    video.error = None;
+    video.updated_at = at;
+    let m = &mut video.metadata;
+    m.failed_at = None;
+    m.completed_at = None;
+    m.external_job_id = None;
+    m.queued_at = Some(at);
+    m.retry_count = Some(m.retry_count.unwrap_or(0) + 1);
+    if let Some(e) = entry {
+        e.status = VideoStatus::Generating;
+        e.error = None;
+        e.failed_at = None;
+        e.completed_at = None;
+    }
+}
+
 pub fn youtube_url(id: &str) -> String {
     format!("https://www.youtube.com/watch?v={id}")
 }

@@ -5,9 +5,15 @@ pub mod sqlite;
 
 use crate::model::webhook::{Decision, VideoChange};
 use crate::model::{
-    AiVideo, ObjectId, Product, Role, Timestamp, User, VideoStatus, WebhookEvent, Workspace,
+    AiVideo, LiveChange, ObjectId, Product, Role, Timestamp, User, VideoStatus, WebhookEvent,
+    Workspace,
 };
 use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+/// How many live changes a slow subscriber may fall behind before it is told it lagged (it then
+/// catches up by re-reading, see the SSE endpoint).
+pub const LIVE_BUFFER: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,6 +81,36 @@ pub struct EventQuery {
     pub to: Option<Timestamp>,
 }
 
+/// Filters of the video list; `page` is 1-based. Newest first.
+#[derive(Clone, Debug, Default)]
+pub struct VideoQuery {
+    pub page: u64,
+    pub limit: u64,
+    pub status: Option<VideoStatus>,
+    pub workspace_id: Option<ObjectId>,
+    pub video_id: Option<ObjectId>,
+    /// Only videos `generating` whose `updatedAt` is before this (the stuck ones).
+    pub stuck_before: Option<Timestamp>,
+}
+
+/// Webhook calls of one hour (UTC), one endpoint, accepted (2xx) or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HourlyCount {
+    /// The start of the hour.
+    pub hour: Timestamp,
+    pub endpoint: String,
+    pub accepted: bool,
+    pub count: u64,
+}
+
+/// A video that reached a final state, for processing-time statistics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedVideo {
+    pub status: VideoStatus,
+    pub queued_at: Timestamp,
+    pub finished_at: Timestamp,
+}
+
 /// The result of asking for quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quota {
@@ -87,6 +123,11 @@ pub enum Quota {
 pub trait Store: Send + Sync + 'static {
     /// A short name for logs ("sqlite", "mongodb").
     fn kind(&self) -> &'static str;
+
+    /// The live feed: every video change and every recorded webhook event after it is committed. On
+    /// SQLite an in-process broadcast; on MongoDB fed by change streams, so every instance sees the
+    /// changes any instance made.
+    fn subscribe(&self) -> broadcast::Receiver<LiveChange>;
 
     // --- users and workspaces
     /// Fails with `Conflict` when the email (case-insensitive) is taken.
@@ -138,4 +179,26 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first; returns the page and the total.
     async fn list_events(&self, q: &EventQuery) -> StoreResult<(Vec<WebhookEvent>, u64)>;
     async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>>;
+    /// Deletes up to `max` events created before `before`; returns how many went. (Retention. MongoDB
+    /// relies on its TTL index and may delete nothing here.)
+    async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64>;
+    /// Webhook calls in `[from, to)` counted per hour, endpoint and accepted-or-not.
+    async fn event_counts_by_hour(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<HourlyCount>>;
+
+    // --- the dashboard
+    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<(Vec<AiVideo>, u64)>;
+    /// How many videos are in each status (statuses with none may be left out).
+    async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>>;
+    /// Videos that became `completed` or `failed` in `[from, to)` (by `updatedAt`), with their
+    /// `queuedAt` and `completedAt`/`failedAt`.
+    async fn finished_videos(&self, from: Timestamp, to: Timestamp)
+        -> StoreResult<Vec<FinishedVideo>>;
+    /// Sends a `failed` video back to `generating` (a retry): clears its error and result times,
+    /// sets `queuedAt` to `at`, drops the old job id, adds one to `retryCount`, and the product entry
+    /// follows. `None` when the video does not exist or is not `failed`.
+    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>>;
 }

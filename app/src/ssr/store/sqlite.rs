@@ -4,13 +4,17 @@
 //! used from `spawn_blocking` so the async runtime never waits on disk.
 
 use super::{
-    Applied, EventDraft, EventQuery, Quota, Store, StoreError, StoreResult, UserRecord,
+    Applied, EventDraft, EventQuery, FinishedVideo, HourlyCount, Quota, Store, StoreError,
+    StoreResult, UserRecord, VideoQuery, LIVE_BUFFER,
 };
-use crate::model::webhook::{apply_change, decide, response_line, VideoChange, MSG_VIDEO_NOT_FOUND};
+use crate::model::webhook::{
+    apply_change, decide, requeue, response_line, VideoChange, MSG_VIDEO_NOT_FOUND,
+};
 use crate::model::{
-    AiVideo, ObjectId, Product, ProductVideo, Role, Timestamp, User, VideoMetadata, VideoStatus,
-    WebhookEvent, Workspace,
+    AiVideo, LiveChange, ObjectId, Product, ProductVideo, Role, Timestamp, User, VideoMetadata,
+    VideoStatus, WebhookEvent, Workspace,
 };
+use tokio::sync::broadcast;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -86,6 +90,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// The in-process live feed; changes are sent right after their commit.
+    live: broadcast::Sender<LiveChange>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -113,7 +119,15 @@ impl SqliteStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            live: broadcast::channel(LIVE_BUFFER).0,
         })
+    }
+
+    /// Publishes committed changes (nobody listening is fine).
+    fn publish(live: &broadcast::Sender<LiveChange>, changes: impl IntoIterator<Item = LiveChange>) {
+        for c in changes {
+            let _ = live.send(c);
+        }
     }
 
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
@@ -380,6 +394,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn subscribe(&self) -> broadcast::Receiver<LiveChange> {
+        self.live.subscribe()
+    }
+
     async fn insert_user(&self, rec: &UserRecord) -> StoreResult<()> {
         let rec = rec.clone();
         self.write(move |c| {
@@ -622,6 +640,7 @@ impl Store for SqliteStore {
 
     async fn insert_videos(&self, videos: &[AiVideo]) -> StoreResult<()> {
         let videos = videos.to_vec();
+        let live = self.live.clone();
         self.write(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -669,24 +688,31 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             }
-            tx.commit().map_err(backend)
+            tx.commit().map_err(backend)?;
+            Self::publish(&live, videos.into_iter().map(|video| LiveChange::Video { video }));
+            Ok(())
         })
         .await
     }
 
     async fn set_job_ids(&self, jobs: &[(ObjectId, String)]) -> StoreResult<()> {
         let jobs = jobs.to_vec();
+        let live = self.live.clone();
         self.write(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
+            let mut changed = Vec::new();
             for (id, job) in &jobs {
                 if let Some(mut v) = find_video_in(&tx, *id).map_err(backend)? {
                     v.metadata.external_job_id = Some(job.clone());
                     save_video(&tx, &v).map_err(backend)?;
+                    changed.push(LiveChange::Video { video: v });
                 }
             }
-            tx.commit().map_err(backend)
+            tx.commit().map_err(backend)?;
+            Self::publish(&live, changed);
+            Ok(())
         })
         .await
     }
@@ -696,10 +722,12 @@ impl Store for SqliteStore {
         let change = VideoChange::Fail {
             error: reason.to_string(),
         };
+        let live = self.live.clone();
         self.write(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
+            let mut changed = Vec::new();
             for id in ids {
                 let Some(mut v) = find_video_in(&tx, id).map_err(backend)? else {
                     continue;
@@ -713,8 +741,11 @@ impl Store for SqliteStore {
                 if let Some(e) = &entry {
                     save_entry(&tx, v.product_id, e, at).map_err(backend)?;
                 }
+                changed.push(LiveChange::Video { video: v });
             }
-            tx.commit().map_err(backend)
+            tx.commit().map_err(backend)?;
+            Self::publish(&live, changed);
+            Ok(())
         })
         .await
     }
@@ -731,6 +762,7 @@ impl Store for SqliteStore {
         event: EventDraft,
     ) -> StoreResult<Applied> {
         let change = change.clone();
+        let live = self.live.clone();
         self.write(move |c| {
             // IMMEDIATE takes the write lock up front, so the status read below is the one we update.
             let tx = c
@@ -738,8 +770,10 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let at = event.created_at;
             let Some(mut video) = find_video_in(&tx, video_id).map_err(backend)? else {
-                insert_event_in(&tx, &event.finish(404, MSG_VIDEO_NOT_FOUND)).map_err(backend)?;
+                let event = event.finish(404, MSG_VIDEO_NOT_FOUND);
+                insert_event_in(&tx, &event).map_err(backend)?;
                 tx.commit().map_err(backend)?;
+                Self::publish(&live, [LiveChange::Event { event }]);
                 return Ok(Applied::NotFound);
             };
             let previous = video.status;
@@ -754,8 +788,14 @@ impl Store for SqliteStore {
                 }
             }
             let (status, message) = response_line(kind, decision);
-            insert_event_in(&tx, &event.finish(status, message)).map_err(backend)?;
+            let event = event.finish(status, message);
+            insert_event_in(&tx, &event).map_err(backend)?;
             tx.commit().map_err(backend)?;
+            let mut changes = vec![LiveChange::Event { event }];
+            if decision == crate::model::webhook::Decision::Apply {
+                changes.insert(0, LiveChange::Video { video: video.clone() });
+            }
+            Self::publish(&live, changes);
             Ok(Applied::Done {
                 decision,
                 video,
@@ -767,8 +807,13 @@ impl Store for SqliteStore {
 
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()> {
         let event = event.clone();
-        self.write(move |c| insert_event_in(c, &event).map_err(backend))
-            .await
+        let live = self.live.clone();
+        self.write(move |c| {
+            insert_event_in(c, &event).map_err(backend)?;
+            Self::publish(&live, [LiveChange::Event { event }]);
+            Ok(())
+        })
+        .await
     }
 
     async fn list_events(&self, q: &EventQuery) -> StoreResult<(Vec<WebhookEvent>, u64)> {
@@ -812,6 +857,185 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(backend)
+        })
+        .await
+    }
+
+    async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64> {
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM webhook_events WHERE id IN (
+                        SELECT id FROM webhook_events WHERE created_at < ?1
+                        ORDER BY created_at LIMIT ?2)",
+                    params![before.to_string(), max],
+                )
+                .map_err(backend)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn event_counts_by_hour(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<HourlyCount>> {
+        self.read(move |c| {
+            // Timestamps are stored as `YYYY-MM-DDTHH:MM:SS.mmmZ`: the first 13 characters are the hour.
+            let mut stmt = c
+                .prepare(
+                    "SELECT substr(created_at, 1, 13) AS hour, endpoint,
+                            status_code BETWEEN 200 AND 299 AS accepted, COUNT(*)
+                     FROM webhook_events WHERE created_at >= ?1 AND created_at < ?2
+                     GROUP BY hour, endpoint, accepted ORDER BY hour",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![from.to_string(), to.to_string()], |r| {
+                    let hour: String = r.get(0)?;
+                    Ok(HourlyCount {
+                        hour: ts(format!("{hour}:00:00.000Z"))?,
+                        endpoint: r.get(1)?,
+                        accepted: r.get(2)?,
+                        count: r.get(3)?,
+                    })
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<(Vec<AiVideo>, u64)> {
+        let q = q.clone();
+        self.read(move |c| {
+            let mut clauses = Vec::new();
+            let mut args: Vec<String> = Vec::new();
+            let mut bind = |clause: &str, value: String, clauses: &mut Vec<String>| {
+                args.push(value);
+                clauses.push(clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(s) = q.status {
+                bind("status = ?", s.as_str().into(), &mut clauses);
+            }
+            if let Some(w) = q.workspace_id {
+                bind("workspace_id = ?", w.to_string(), &mut clauses);
+            }
+            if let Some(v) = q.video_id {
+                bind("id = ?", v.to_string(), &mut clauses);
+            }
+            if let Some(t) = q.stuck_before {
+                bind("status = 'generating' AND updated_at < ?", t.to_string(), &mut clauses);
+            }
+            let filter = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", clauses.join(" AND "))
+            };
+            let total: u64 = c
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM aivideos {filter}"),
+                    rusqlite::params_from_iter(args.iter()),
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            let sql = format!(
+                "SELECT {VIDEO_COLS} FROM aivideos {filter} ORDER BY created_at DESC, id DESC
+                 LIMIT {} OFFSET {}",
+                q.limit,
+                q.page.saturating_sub(1) * q.limit
+            );
+            let mut stmt = c.prepare(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), video_row)
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            Ok((rows, total))
+        })
+        .await
+    }
+
+    async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare("SELECT status, COUNT(*) FROM aivideos GROUP BY status")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(s, n)| s.parse().ok().map(|s| (s, n)))
+                .collect())
+        })
+        .await
+    }
+
+    async fn finished_videos(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<FinishedVideo>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT status, metadata FROM aivideos
+                     WHERE status IN ('completed', 'failed') AND updated_at >= ?1 AND updated_at < ?2",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![from.to_string(), to.to_string()], |r| {
+                    Ok((r.get::<_, String>(0)?, json::<VideoMetadata>(r.get(1)?)?))
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(status, m)| {
+                    let status: VideoStatus = status.parse().ok()?;
+                    let finished_at = match status {
+                        VideoStatus::Completed => m.completed_at,
+                        _ => m.failed_at,
+                    }?;
+                    Some(FinishedVideo {
+                        status,
+                        queued_at: m.queued_at?,
+                        finished_at,
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>> {
+        let live = self.live.clone();
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let Some(mut v) = find_video_in(&tx, id).map_err(backend)? else {
+                return Ok(None);
+            };
+            if v.status != VideoStatus::Failed {
+                return Ok(None);
+            }
+            let mut entry = find_entry(&tx, id).map_err(backend)?;
+            requeue(&mut v, entry.as_mut(), at);
+            save_video(&tx, &v).map_err(backend)?;
+            if let Some(e) = &entry {
+                save_entry(&tx, v.product_id, e, at).map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Self::publish(&live, [LiveChange::Video { video: v.clone() }]);
+            Ok(Some(v))
         })
         .await
     }
