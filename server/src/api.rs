@@ -2,7 +2,7 @@
 
 use crate::extract::{ApiJson, Auth};
 use app::ssr::error::{AppError, AppResult};
-use app::ssr::services::{bulk, events, products, users, videos};
+use app::ssr::services::{bulk, events, products, stats, users, videos};
 use app::ssr::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -28,8 +28,12 @@ pub fn router() -> Router<AppState> {
         .route("/products", post(create_product).get(list_products))
         .route("/products/{id}", get(get_product))
         .route("/videos/bulk-generate", post(bulk_generate))
+        .route("/videos", get(list_videos))
         .route("/videos/{id}", get(get_video))
+        .route("/videos/{id}/fail", post(mark_failed))
+        .route("/videos/{id}/retry", post(retry_video))
         .route("/webhook-events", get(list_events))
+        .route("/webhook-events/stats", get(webhook_stats))
         .route("/webhook-events/{id}", get(get_event))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -177,4 +181,64 @@ async fn get_event(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     Ok(ok(StatusCode::OK, events::get_event(&state, &caller, &id).await?))
+}
+
+async fn list_videos(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Query(mut q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let params = videos::VideoParams {
+        page: q.remove("page"),
+        limit: q.remove("limit"),
+        status: q.remove("status"),
+        workspace_id: q.remove("workspaceId"),
+        video_id: q.remove("videoId"),
+        stuck: q.remove("stuck"),
+    };
+    Ok(ok(StatusCode::OK, videos::list_videos(&state, &caller, &params).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct FailBody {
+    #[serde(default)]
+    error: Option<String>,
+}
+
+async fn mark_failed(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    // The body is optional: empty, or `{"error": "..."}`.
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<FailBody>(&body)
+            .map_err(|_| AppError::BadRequest("body must be empty or {\"error\": string}".into()))?
+            .error
+    };
+    Ok(ok(StatusCode::OK, videos::mark_failed(&state, &caller, &id, reason).await?))
+}
+
+async fn retry_video(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    Ok(ok(StatusCode::ACCEPTED, videos::retry(&state, &caller, &id).await?))
+}
+
+async fn webhook_stats(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Query(mut q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let params = stats::StatsParams {
+        from: q.remove("from"),
+        to: q.remove("to"),
+        bucket: q.remove("bucket"),
+    };
+    Ok(ok(StatusCode::OK, stats::webhook_stats(&state, &caller, &params).await?))
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod demo;
 pub mod extract;
 pub mod internal;
+pub mod live;
 pub mod rck_sim;
 
 use app::ssr::config::Config;
@@ -77,7 +78,7 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options);
     let api = Router::new()
-        .nest("/api", api::router())
+        .nest("/api", api::router().merge(live::router()))
         .nest("/internal", internal::router())
         .layer(DefaultBodyLimit::max(
             app::ssr::services::webhooks::MAX_BODY_BYTES,

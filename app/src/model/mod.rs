@@ -2,6 +2,7 @@
 
 mod id;
 mod time;
+pub mod stats;
 pub mod webhook;
 
 pub use id::{InvalidObjectId, ObjectId};
@@ -264,4 +265,20 @@ pub enum LiveChange {
     Video { video: AiVideo },
     /// A webhook call was recorded.
     Event { event: WebhookEvent },
+}
+
+/// A row of the dashboard's video list: the record, and whether it is stuck in `generating` for
+/// longer than `VIDEO_TIMEOUT_MINUTES`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoRow {
+    #[serde(flatten)]
+    pub video: AiVideo,
+    pub stuck: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoPage {
+    pub videos: Vec<VideoRow>,
+    pub pagination: Pagination,
 }

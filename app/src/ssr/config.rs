@@ -33,6 +33,8 @@ pub struct Config {
     pub mongodb_db: String,
     /// Videos still `generating` after this long are flagged as stuck.
     pub video_timeout_minutes: u64,
+    /// How many times a failed video may be sent back to RCK.
+    pub video_max_retries: u32,
     /// Webhook events older than this are deleted; unset keeps them forever.
     pub webhook_event_retention_days: Option<u64>,
 }
@@ -52,6 +54,7 @@ impl std::fmt::Debug for Config {
             .field("mongodb_db", &self.mongodb_db)
             .field("mongodb_uri", &self.mongodb_uri.as_ref().map(|_| "<redacted>"))
             .field("video_timeout_minutes", &self.video_timeout_minutes)
+            .field("video_max_retries", &self.video_max_retries)
             .field(
                 "webhook_event_retention_days",
                 &self.webhook_event_retention_days,
@@ -146,6 +149,7 @@ impl Config {
             mongodb_uri: var("MONGODB_URI"),
             mongodb_db: var("MONGODB_DB").unwrap_or_else(|| "racky".into()),
             video_timeout_minutes: parsed("VIDEO_TIMEOUT_MINUTES", 30)?,
+            video_max_retries: parsed("VIDEO_MAX_RETRIES", 3)?,
             webhook_event_retention_days: retention,
         })
     }
@@ -169,6 +173,7 @@ impl Config {
             mongodb_uri: None,
             mongodb_db: "racky".into(),
             video_timeout_minutes: 30,
+            video_max_retries: 3,
             webhook_event_retention_days: None,
         }
     }

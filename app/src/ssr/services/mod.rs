@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod events;
 pub mod products;
+pub mod stats;
 pub mod users;
 pub mod videos;
 pub mod webhooks;

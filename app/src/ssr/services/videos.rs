@@ -1,17 +1,193 @@
-//! AIVideo records: reading them (and, in the bulk flow, creating them).
+//! AIVideo records: reading them, and the superadmin's manual actions (mark failed, retry).
 
-use super::parse_id;
+use super::{parse_id, parse_paging};
 use crate::model::webhook::{MSG_INVALID_VIDEO_ID, MSG_VIDEO_NOT_FOUND};
-use crate::model::AiVideo;
+use crate::model::{AiVideo, ObjectId, Pagination, Timestamp, VideoPage, VideoRow, VideoStatus};
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
+use crate::ssr::rck::{id_product, BatchRequest, RckProduct};
 use crate::ssr::state::AppState;
+use crate::ssr::store::{Quota, VideoQuery};
+use serde_json::json;
+
+pub const DEFAULT_MANUAL_FAILURE: &str = "Marked as failed by an administrator";
+
+fn video_id(raw: &str) -> AppResult<ObjectId> {
+    parse_id(raw, "videoId").map_err(|_| AppError::BadRequest(MSG_INVALID_VIDEO_ID.into()))
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound(MSG_VIDEO_NOT_FOUND.into())
+}
 
 /// A video of the caller's workspace (any, for a superadmin); another workspace's video is a 404.
 pub async fn get_video(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiVideo> {
-    let id = parse_id(id, "videoId").map_err(|_| AppError::BadRequest(MSG_INVALID_VIDEO_ID.into()))?;
+    let id = video_id(id)?;
     match state.store.find_video(id).await? {
         Some(v) if caller.is_superadmin() || Some(v.workspace_id) == caller.workspace_id => Ok(v),
-        _ => Err(AppError::NotFound(MSG_VIDEO_NOT_FOUND.into())),
+        _ => Err(not_found()),
+    }
+}
+
+/// The filters of the video list, unparsed (query string or dashboard form).
+#[derive(Clone, Debug, Default)]
+pub struct VideoParams {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    pub status: Option<String>,
+    pub workspace_id: Option<String>,
+    pub video_id: Option<String>,
+    /// "1"/"true": only videos stuck in `generating`.
+    pub stuck: Option<String>,
+}
+
+fn stuck_cutoff(state: &AppState, now: Timestamp) -> Timestamp {
+    Timestamp::from_millis(now.millis() - state.config.video_timeout_minutes as i64 * 60_000)
+}
+
+/// Whether a video has been `generating` for longer than `VIDEO_TIMEOUT_MINUTES`.
+pub fn is_stuck(video: &AiVideo, cutoff: Timestamp) -> bool {
+    matches!(video.status, VideoStatus::Generating | VideoStatus::Pending) && video.updated_at < cutoff
+}
+
+/// All videos, newest first (superadmin).
+pub async fn list_videos(state: &AppState, caller: &Caller, p: &VideoParams) -> AppResult<VideoPage> {
+    caller.require_superadmin()?;
+    let (page, limit) = parse_paging(p.page.as_deref(), p.limit.as_deref())?;
+    let some = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let status = some(&p.status)
+        .map(|s| {
+            s.parse::<VideoStatus>().map_err(|_| {
+                AppError::BadRequest("status must be one of pending, generating, completed, failed".into())
+            })
+        })
+        .transpose()?;
+    let workspace_id = some(&p.workspace_id).map(|w| parse_id(&w, "workspaceId")).transpose()?;
+    let video_id = some(&p.video_id).map(|v| video_id(&v)).transpose()?;
+    let now = Timestamp::now();
+    let cutoff = stuck_cutoff(state, now);
+    let stuck_only = matches!(some(&p.stuck).as_deref(), Some("1" | "true" | "on"));
+    let q = VideoQuery {
+        page,
+        limit,
+        status,
+        workspace_id,
+        video_id,
+        stuck_before: stuck_only.then_some(cutoff),
+    };
+    let (videos, total) = state.store.list_videos(&q).await?;
+    Ok(VideoPage {
+        videos: videos
+            .into_iter()
+            .map(|video| VideoRow {
+                stuck: is_stuck(&video, cutoff),
+                video,
+            })
+            .collect(),
+        pagination: Pagination::new(page, limit, total),
+    })
+}
+
+/// A superadmin marks a video that will never be called back as failed (the spec's "manually mark
+/// as failed from the admin"). Final videos are left alone (409).
+pub async fn mark_failed(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    reason: Option<String>,
+) -> AppResult<AiVideo> {
+    caller.require_superadmin()?;
+    let id = video_id(id)?;
+    let video = state.store.find_video(id).await?.ok_or_else(not_found)?;
+    if matches!(video.status, VideoStatus::Completed | VideoStatus::Failed) {
+        return Err(AppError::Conflict(format!("Video is already {}", video.status)));
+    }
+    let reason = reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| DEFAULT_MANUAL_FAILURE.into());
+    if reason.chars().count() > 1000 {
+        return Err(AppError::BadRequest("error must be at most 1000 characters".into()));
+    }
+    state.store.fail_unsent(&[id], &reason, Timestamp::now()).await?;
+    tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video marked failed: {reason}");
+    state.store.find_video(id).await?.ok_or_else(not_found)
+}
+
+/// Sends a failed video back to RCK (the spec's retry mechanism), at most `VIDEO_MAX_RETRIES` times.
+/// A retry counts against the workspace's quota like a new video.
+pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiVideo> {
+    caller.require_superadmin()?;
+    let id = video_id(id)?;
+    let video = state.store.find_video(id).await?.ok_or_else(not_found)?;
+    if video.status != VideoStatus::Failed {
+        return Err(AppError::Conflict(format!(
+            "Only failed videos can be retried; this one is {}",
+            video.status
+        )));
+    }
+    let retries = video.metadata.retry_count.unwrap_or(0);
+    if retries >= state.config.video_max_retries {
+        return Err(AppError::Conflict(format!(
+            "Video was already retried {retries} times (VIDEO_MAX_RETRIES = {})",
+            state.config.video_max_retries
+        )));
+    }
+    let Some(rck) = state.rck.as_ref() else {
+        return Err(AppError::ServiceUnavailable(
+            "Video generation is not configured (RCK_DESCRIPTION_SERVER_URL is not set)".into(),
+        ));
+    };
+    let product = state
+        .store
+        .find_product(video.product_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Product not found".into()))?;
+    match state.store.reserve_quota(video.workspace_id, 1).await? {
+        Quota::Reserved => {}
+        Quota::Exceeded { limit, used } => {
+            return Err(AppError::ForbiddenWith {
+                message: super::bulk::MSG_LIMIT_EXCEEDED.into(),
+                details: json!({ "limit": limit, "used": used, "requested": 1 }),
+            })
+        }
+        Quota::NoWorkspace => return Err(AppError::NotFound("Workspace not found".into())),
+    }
+    let Some(requeued) = state.store.requeue_video(id, Timestamp::now()).await? else {
+        // Someone else changed it meanwhile.
+        let _ = state.store.release_quota(video.workspace_id, 1).await;
+        return Err(AppError::Conflict("Video is no longer failed".into()));
+    };
+    let batch = BatchRequest {
+        products: vec![RckProduct {
+            id_product: id_product(&product.id),
+            title: product.title.clone(),
+            img_urls: product.img_urls.clone(),
+            user_id: video.user_id.to_string(),
+            sku: product.sku.clone(),
+            template_name: video.template.clone(),
+            video_id: id.to_string(),
+            aspect_ratio: video.metadata.aspect_ratio.clone().unwrap_or_else(|| "9:16".into()),
+        }],
+        callback_url: format!("{}/internal/videos/success", state.config.server_url),
+        failure_callback_url: format!("{}/internal/videos/failure", state.config.server_url),
+    };
+    let key = format!("retry-{id}-{}", requeued.metadata.retry_count.unwrap_or(1));
+    match rck.create_batch(&batch, &key).await {
+        Ok(jobs) => {
+            let job = jobs.into_iter().next().unwrap_or_default();
+            state.store.set_job_ids(&[(id, job)]).await?;
+            tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video sent back to RCK");
+            state.store.find_video(id).await?.ok_or_else(not_found)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            let _ = state.store.fail_unsent(&[id], &reason, Timestamp::now()).await;
+            let _ = state.store.release_quota(video.workspace_id, 1).await;
+            Err(AppError::BadGateway {
+                message: format!("Video generation service unavailable: {reason}"),
+                details: json!({ "videoIds": [id] }),
+            })
+        }
     }
 }

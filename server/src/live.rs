@@ -1,0 +1,57 @@
+//! `GET /api/live`: the live feed as Server-Sent Events (superadmin).
+//!
+//! Each message is `event: video` or `event: event` with the `LiveChange` JSON as data. A subscriber
+//! that falls too far behind gets `event: resync` and should re-read what it shows; a browser's
+//! EventSource reconnects by itself, and the dashboard re-reads on every (re)connect, so nothing
+//! missed while disconnected stays missing.
+
+use crate::extract::Auth;
+use app::model::LiveChange;
+use app::ssr::error::AppError;
+use app::ssr::state::AppState;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::Router;
+use futures::stream::{self, Stream};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/live", get(live))
+}
+
+fn to_event(change: &LiveChange) -> Event {
+    let name = match change {
+        LiveChange::Video { .. } => "video",
+        LiveChange::Event { .. } => "event",
+    };
+    Event::default()
+        .event(name)
+        .json_data(change)
+        .unwrap_or_else(|_| Event::default().event("resync").data("{}"))
+}
+
+async fn live(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    caller.require_superadmin()?;
+    let rx = state.store.subscribe();
+    let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
+    let changes = stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(change) => return Some((Ok(to_event(&change)), rx)),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(target: "video_service", skipped = n, "live subscriber lagged");
+                    return Some((Ok(Event::default().event("resync").data("{}")), rx));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(futures::StreamExt::chain(hello, changes))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
