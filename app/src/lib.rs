@@ -2,6 +2,8 @@
 //! server needs to run the product: configuration, stores, services, auth and the RCK client.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod components;
 pub mod model;
 pub mod pages;
 
@@ -12,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    path, SsrMode,
 };
 
 /// The HTML document the server renders around the app.
@@ -41,11 +43,13 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/racky-videos.css"/>
         <Title text="Racky videos"/>
         <Router>
-            <main>
-                <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=pages::home::HomePage/>
-                </Routes>
-            </main>
+            <Routes fallback=|| view! { <main id="main" class="content"><h1>"Page not found"</h1><p><a href="/">"Back to the overview"</a></p></main> }>
+                <Route path=path!("/login") view=pages::login::LoginPage/>
+                <Route path=path!("/") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
+                <Route path=path!("/videos") view=pages::videos::VideosPage ssr=SsrMode::Async/>
+                <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
+                <Route path=path!("/events/:id") view=pages::events::EventDetailPage ssr=SsrMode::Async/>
+            </Routes>
         </Router>
     }
 }

@@ -64,7 +64,10 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> AppResult<Response> {
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> AppResult<Response> {
     let r = users::login(&state, &b.email, &b.password).await?;
     Ok(ok(StatusCode::OK, r))
 }
@@ -142,7 +145,10 @@ async fn get_video(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    Ok(ok(StatusCode::OK, videos::get_video(&state, &caller, &id).await?))
+    Ok(ok(
+        StatusCode::OK,
+        videos::get_video(&state, &caller, &id).await?,
+    ))
 }
 
 async fn bulk_generate(
@@ -180,7 +186,10 @@ async fn get_event(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    Ok(ok(StatusCode::OK, events::get_event(&state, &caller, &id).await?))
+    Ok(ok(
+        StatusCode::OK,
+        events::get_event(&state, &caller, &id).await?,
+    ))
 }
 
 async fn list_videos(
@@ -196,7 +205,10 @@ async fn list_videos(
         video_id: q.remove("videoId"),
         stuck: q.remove("stuck"),
     };
-    Ok(ok(StatusCode::OK, videos::list_videos(&state, &caller, &params).await?))
+    Ok(ok(
+        StatusCode::OK,
+        videos::list_videos(&state, &caller, &params).await?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -219,7 +231,10 @@ async fn mark_failed(
             .map_err(|_| AppError::BadRequest("body must be empty or {\"error\": string}".into()))?
             .error
     };
-    Ok(ok(StatusCode::OK, videos::mark_failed(&state, &caller, &id, reason).await?))
+    Ok(ok(
+        StatusCode::OK,
+        videos::mark_failed(&state, &caller, &id, reason).await?,
+    ))
 }
 
 async fn retry_video(
@@ -227,7 +242,10 @@ async fn retry_video(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    Ok(ok(StatusCode::ACCEPTED, videos::retry(&state, &caller, &id).await?))
+    Ok(ok(
+        StatusCode::ACCEPTED,
+        videos::retry(&state, &caller, &id).await?,
+    ))
 }
 
 async fn webhook_stats(
@@ -240,5 +258,8 @@ async fn webhook_stats(
         to: q.remove("to"),
         bucket: q.remove("bucket"),
     };
-    Ok(ok(StatusCode::OK, stats::webhook_stats(&state, &caller, &params).await?))
+    Ok(ok(
+        StatusCode::OK,
+        stats::webhook_stats(&state, &caller, &params).await?,
+    ))
 }

@@ -1,15 +1,12 @@
 //! Extractors whose rejections are the spec's JSON envelope, never axum's plain-text defaults.
 
-use app::ssr::auth::{Caller, MSG_NO_TOKEN};
+use app::ssr::auth::{cookie, Caller, MSG_NO_TOKEN, SESSION_COOKIE};
 use app::ssr::error::AppError;
 use app::ssr::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-
-/// The name of the dashboard's session cookie (HttpOnly, SameSite=Strict); it holds the same JWT.
-pub const SESSION_COOKIE: &str = "racky_session";
 
 /// The authenticated caller: `Authorization: Bearer <jwt>`, or the dashboard's session cookie.
 pub struct Auth(pub Caller);
@@ -30,26 +27,13 @@ fn bearer(parts: &Parts) -> Option<Result<&str, AppError>> {
     }))
 }
 
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
-}
-
 impl FromRequestParts<AppState> for Auth {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let token = match bearer(parts) {
             Some(t) => t?,
-            None => cookie(parts, SESSION_COOKIE)
+            None => cookie(&parts.headers, SESSION_COOKIE)
                 .ok_or_else(|| AppError::Unauthorized(MSG_NO_TOKEN.into()))?,
         };
         state.jwt.verify(token).map(Auth)

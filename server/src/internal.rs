@@ -52,17 +52,30 @@ async fn unknown(State(state): State<AppState>, req: Request) -> Response {
 }
 
 async fn wrong_method(State(state): State<AppState>, req: Request) -> Response {
-    reject_and_record(state, req, StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").await
+    reject_and_record(
+        state,
+        req,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+    )
+    .await
 }
 
-async fn reject_and_record(state: AppState, req: Request, status: StatusCode, message: &str) -> Response {
+async fn reject_and_record(
+    state: AppState,
+    req: Request,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     let endpoint = req.uri().path().to_string();
     let method = req.method().to_string();
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await;
     let payload = match &body {
         Ok(b) => serde_json::from_slice(b)
             .unwrap_or_else(|_| json!(String::from_utf8_lossy(b).into_owned())),
-        Err(_) => json!(format!("<body larger than {MAX_BODY_BYTES} bytes; not stored>")),
+        Err(_) => json!(format!(
+            "<body larger than {MAX_BODY_BYTES} bytes; not stored>"
+        )),
     };
     let event = app::model::WebhookEvent {
         id: ObjectId::new(),
@@ -76,5 +89,9 @@ async fn reject_and_record(state: AppState, req: Request, status: StatusCode, me
     if let Err(e) = state.store.insert_event(&event).await {
         tracing::error!(target: "webhook_logger", "FAILED TO RECORD WEBHOOK EVENT: {e}");
     }
-    (status, Json(json!({ "success": false, "message": message }))).into_response()
+    (
+        status,
+        Json(json!({ "success": false, "message": message })),
+    )
+        .into_response()
 }

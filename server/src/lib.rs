@@ -7,6 +7,7 @@ pub mod extract;
 pub mod internal;
 pub mod live;
 pub mod rck_sim;
+pub mod session;
 
 use app::ssr::config::Config;
 use app::ssr::services::users;
@@ -76,10 +77,15 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .with_state(options);
+        .with_state(options)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::guard,
+        ));
     let api = Router::new()
         .nest("/api", api::router().merge(live::router()))
         .nest("/internal", internal::router())
+        .merge(session::router())
         .layer(DefaultBodyLimit::max(
             app::ssr::services::webhooks::MAX_BODY_BYTES,
         ))

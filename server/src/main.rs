@@ -178,7 +178,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 async fn serve(mut config: Config) -> Result<(), String> {
     let addr = config.site_addr;
     if config.dev_mode {
-        tracing::warn!("DEV_MODE is on: development defaults in use; never run production like this");
+        tracing::warn!(
+            "DEV_MODE is on: development defaults in use; never run production like this"
+        );
         // The demo: with no RCK server configured, an in-process simulator stands in for it.
         if config.rck_url.is_none() {
             let sim = rck_sim::spawn(([127, 0, 0, 1], 0).into(), SimConfig::default())
@@ -219,8 +221,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
         }

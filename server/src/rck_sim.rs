@@ -95,7 +95,11 @@ fn refuse(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({ "detail": detail }))).into_response()
 }
 
-async fn create_batch(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn create_batch(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if let Some(key) = &sim.config.api_key {
         let auth = headers
             .get("authorization")
@@ -110,7 +114,10 @@ async fn create_batch(State(sim): State<Sim>, headers: HeaderMap, body: axum::bo
         Err(e) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     };
     if batch.products.is_empty() {
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "products must not be empty");
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "products must not be empty",
+        );
     }
     let key = headers
         .get("idempotency-key")
@@ -135,7 +142,10 @@ async fn create_batch(State(sim): State<Sim>, headers: HeaderMap, body: axum::bo
     }
     for (p, job) in batch.products.into_iter().zip(&job_ids) {
         let sim = sim.clone();
-        let (ok_url, fail_url) = (batch.callback_url.clone(), batch.failure_callback_url.clone());
+        let (ok_url, fail_url) = (
+            batch.callback_url.clone(),
+            batch.failure_callback_url.clone(),
+        );
         let job = job.clone();
         tokio::spawn(async move { finish(sim, p, job, ok_url, fail_url).await });
     }
@@ -146,7 +156,10 @@ async fn create_batch(State(sim): State<Sim>, headers: HeaderMap, body: axum::bo
 async fn finish(sim: Sim, p: Product, job: String, ok_url: String, fail_url: String) {
     let (delay, fails, yt) = {
         let mut rng = rand::thread_rng();
-        let (lo, hi) = (sim.config.min_delay, sim.config.max_delay.max(sim.config.min_delay));
+        let (lo, hi) = (
+            sim.config.min_delay,
+            sim.config.max_delay.max(sim.config.min_delay),
+        );
         let delay = if hi > lo { rng.gen_range(lo..=hi) } else { lo };
         let yt: String = (0..11)
             .map(|_| {
@@ -154,7 +167,11 @@ async fn finish(sim: Sim, p: Product, job: String, ok_url: String, fail_url: Str
                 c[rng.gen_range(0..c.len())] as char
             })
             .collect();
-        (delay, rng.gen_bool(sim.config.failure_rate.clamp(0.0, 1.0)), yt)
+        (
+            delay,
+            rng.gen_bool(sim.config.failure_rate.clamp(0.0, 1.0)),
+            yt,
+        )
     };
     tokio::time::sleep(delay).await;
     let (url, body) = if fails {
@@ -180,7 +197,9 @@ async fn finish(sim: Sim, p: Product, job: String, ok_url: String, fail_url: Str
     for attempt in 0..5u32 {
         match sim.http.post(&url).json(&body).send().await {
             Ok(r) if r.status().is_success() || r.status().is_client_error() => return,
-            Ok(r) => tracing::warn!(target: "rck_sim", %url, status = %r.status(), attempt, "callback not accepted"),
+            Ok(r) => {
+                tracing::warn!(target: "rck_sim", %url, status = %r.status(), attempt, "callback not accepted")
+            }
             Err(e) => tracing::warn!(target: "rck_sim", %url, attempt, "callback failed: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
@@ -189,7 +208,10 @@ async fn finish(sim: Sim, p: Product, job: String, ok_url: String, fail_url: Str
 }
 
 /// Binds and serves the simulator until the process ends; returns the address it listens on.
-pub async fn spawn(addr: std::net::SocketAddr, config: SimConfig) -> std::io::Result<std::net::SocketAddr> {
+pub async fn spawn(
+    addr: std::net::SocketAddr,
+    config: SimConfig,
+) -> std::io::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {

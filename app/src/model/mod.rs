@@ -1,8 +1,9 @@
 //! Types both the server and the browser use. Field names follow the spec's JSON (camelCase, `_id`).
 
+pub mod dashboard;
 mod id;
-mod time;
 pub mod stats;
+mod time;
 pub mod webhook;
 
 pub use id::{InvalidObjectId, ObjectId};
@@ -202,7 +203,11 @@ pub struct VideoMetadata {
     pub completed_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub failed_at: Option<Timestamp>,
-    #[serde(rename = "aspect_ratio", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "aspect_ratio",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub aspect_ratio: Option<String>,
     /// How many times a superadmin sent the video back to RCK after it failed.
     #[serde(skip_serializing_if = "Option::is_none", default)]

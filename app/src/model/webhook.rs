@@ -279,13 +279,19 @@ mod tests {
         assert_eq!(err(json!({})).message, MSG_VIDEO_ID_REQUIRED);
         assert_eq!(err(json!({"videoId": null})).message, MSG_VIDEO_ID_REQUIRED);
         assert_eq!(err(json!({"videoId": ""})).message, MSG_VIDEO_ID_REQUIRED);
-        assert_eq!(err(json!({"videoId": 12})).message, "videoId must be a string");
+        assert_eq!(
+            err(json!({"videoId": 12})).message,
+            "videoId must be a string"
+        );
         assert_eq!(err(json!({"videoId": "abc"})).message, MSG_INVALID_VIDEO_ID);
         assert_eq!(
             err(json!({"videoId": "abc", "video_url": 3})).message,
             "video_url must be a string"
         );
-        assert_eq!(err(json!([1, 2])).message, "Request body must be a JSON object");
+        assert_eq!(
+            err(json!([1, 2])).message,
+            "Request body must be a JSON object"
+        );
         assert!(err(json!({})).status == 400);
     }
 

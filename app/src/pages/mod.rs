@@ -1,2 +1,5 @@
 //! One module per route.
-pub mod home;
+pub mod events;
+pub mod login;
+pub mod overview;
+pub mod videos;

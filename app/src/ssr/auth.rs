@@ -57,6 +57,33 @@ pub struct Jwt {
 }
 
 pub const MSG_NO_TOKEN: &str = "Authentication required";
+
+/// The dashboard's session cookie (HttpOnly, SameSite=Strict); it holds the same JWT as the API uses.
+pub const SESSION_COOKIE: &str = "racky_session";
+
+/// The value of a cookie in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// `Set-Cookie` for a new session (or, with `None`, for signing out).
+pub fn session_cookie(token: Option<&str>, max_age_secs: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    match token {
+        Some(t) => format!(
+            "{SESSION_COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}"
+        ),
+        None => format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"),
+    }
+}
 pub const MSG_BAD_TOKEN: &str = "Invalid or expired token";
 
 impl Jwt {
@@ -66,6 +93,10 @@ impl Jwt {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             ttl_secs: (ttl_hours as i64).saturating_mul(3600),
         }
+    }
+
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
     }
 
     pub fn issue(&self, user: &User) -> Result<(String, Claims), AppError> {

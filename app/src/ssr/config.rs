@@ -50,9 +50,15 @@ impl std::fmt::Debug for Config {
             .field("superadmin_email", &self.superadmin_email)
             .field("server_url", &self.server_url)
             .field("rck_url", &self.rck_url)
-            .field("rck_api_key", &self.rck_api_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "rck_api_key",
+                &self.rck_api_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("mongodb_db", &self.mongodb_db)
-            .field("mongodb_uri", &self.mongodb_uri.as_ref().map(|_| "<redacted>"))
+            .field(
+                "mongodb_uri",
+                &self.mongodb_uri.as_ref().map(|_| "<redacted>"),
+            )
             .field("video_timeout_minutes", &self.video_timeout_minutes)
             .field("video_max_retries", &self.video_max_retries)
             .field(

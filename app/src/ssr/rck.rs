@@ -165,7 +165,9 @@ impl RckClient {
             .map(|j| match j {
                 serde_json::Value::String(s) if !s.is_empty() => Ok(s),
                 serde_json::Value::Number(n) => Ok(n.to_string()),
-                other => Err(RckError::BadResponse(format!("job id {other} is not a string"))),
+                other => Err(RckError::BadResponse(format!(
+                    "job id {other} is not a string"
+                ))),
             })
             .collect()
     }

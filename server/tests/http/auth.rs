@@ -9,7 +9,11 @@ use serde_json::json;
 async fn login_returns_a_token_and_the_user_without_secrets() {
     let app = TestApp::spawn().await;
     let r = app
-        .post("/api/auth/login", None, json!({ "email": ADMIN_EMAIL.to_uppercase(), "password": ADMIN_PASSWORD }))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": ADMIN_EMAIL.to_uppercase(), "password": ADMIN_PASSWORD }),
+        )
         .await
         .expect(200);
     assert_eq!(r.body["success"], true);
@@ -25,30 +29,67 @@ async fn login_returns_a_token_and_the_user_without_secrets() {
 #[tokio::test]
 async fn bad_logins_are_401_and_say_nothing_about_which_part_was_wrong() {
     let app = TestApp::spawn().await;
-    let wrong = app.post("/api/auth/login", None, json!({ "email": ADMIN_EMAIL, "password": "nope-nope" })).await.expect(401);
-    let unknown = app.post("/api/auth/login", None, json!({ "email": "who@x.y", "password": "nope-nope" })).await.expect(401);
+    let wrong = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": ADMIN_EMAIL, "password": "nope-nope" }),
+        )
+        .await
+        .expect(401);
+    let unknown = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": "who@x.y", "password": "nope-nope" }),
+        )
+        .await
+        .expect(401);
     assert_eq!(wrong.body, unknown.body);
-    assert_eq!(wrong.body, json!({ "success": false, "message": "Invalid email or password" }));
-    let r = app.post("/api/auth/login", None, json!({ "email": ADMIN_EMAIL })).await.expect(400);
+    assert_eq!(
+        wrong.body,
+        json!({ "success": false, "message": "Invalid email or password" })
+    );
+    let r = app
+        .post("/api/auth/login", None, json!({ "email": ADMIN_EMAIL }))
+        .await
+        .expect(400);
     assert!(r.msg().contains("password"), "{}", r.msg());
 }
 
 #[tokio::test]
 async fn missing_invalid_and_expired_tokens_are_401() {
     let app = TestApp::spawn().await;
-    let r = app.call(Method::GET, "/api/products", None, None).await.expect(401);
-    assert_eq!(r.body, json!({ "success": false, "message": "Authentication required" }));
+    let r = app
+        .call(Method::GET, "/api/products", None, None)
+        .await
+        .expect(401);
+    assert_eq!(
+        r.body,
+        json!({ "success": false, "message": "Authentication required" })
+    );
     app.get("/api/products", "garbage").await.expect(401);
     let secret = app_config_secret();
     let now = chrono::Utc::now().timestamp();
     let claims = json!({ "sub": "507f1f77bcf86cd799439011", "role": "SUPERADMIN", "iat": now - 7200, "exp": now - 3600 });
-    let expired = encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
+    let expired = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
     let r = app.get("/api/webhook-events", &expired).await.expect(401);
     assert_eq!(r.msg(), "Invalid or expired token");
     let forged = encode(&Header::default(), &json!({ "sub": "507f1f77bcf86cd799439011", "role": "SUPERADMIN", "iat": now, "exp": now + 60 }), &EncodingKey::from_secret(b"some-other-secret-of-32-characters!")).unwrap();
     app.get("/api/webhook-events", &forged).await.expect(401);
     // A raw header that is not Bearer.
-    let resp = app.http.get(app.url("/api/products")).header("authorization", "Basic abc").send().await.unwrap();
+    let resp = app
+        .http
+        .get(app.url("/api/products"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
 }
 
@@ -61,10 +102,25 @@ async fn superadmins_create_workspaces_and_users() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let ws = app.workspace(&admin, 5).await;
-    let w = app.post("/api/workspaces", Some(&admin), json!({ "name": "  ", "videoLimit": 5 })).await.expect(400);
+    let w = app
+        .post(
+            "/api/workspaces",
+            Some(&admin),
+            json!({ "name": "  ", "videoLimit": 5 }),
+        )
+        .await
+        .expect(400);
     assert_eq!(w.body["success"], false);
-    app.post("/api/workspaces", Some(&admin), json!({ "name": "X", "videoLimit": -1 })).await.expect(400);
-    app.post("/api/workspaces", Some(&admin), json!({ "name": "X" })).await.expect(400);
+    app.post(
+        "/api/workspaces",
+        Some(&admin),
+        json!({ "name": "X", "videoLimit": -1 }),
+    )
+    .await
+    .expect(400);
+    app.post("/api/workspaces", Some(&admin), json!({ "name": "X" }))
+        .await
+        .expect(400);
 
     let created = app
         .post("/api/users", Some(&admin), json!({ "email": "New@Shop.test", "password": "password-123", "role": "ADMIN", "workspaceId": ws }))
@@ -78,12 +134,30 @@ async fn superadmins_create_workspaces_and_users() {
         .expect(409);
     assert_eq!(dup.msg(), "Email already registered");
     for (body, status) in [
-        (json!({ "email": "bad", "password": "password-123", "role": "USER", "workspaceId": ws }), 400),
-        (json!({ "email": "a@b.co", "password": "short", "role": "USER", "workspaceId": ws }), 400),
-        (json!({ "email": "a@b.co", "password": "password-123", "role": "KING", "workspaceId": ws }), 400),
-        (json!({ "email": "a@b.co", "password": "password-123", "role": "USER" }), 400),
-        (json!({ "email": "a@b.co", "password": "password-123", "role": "USER", "workspaceId": "xyz" }), 400),
-        (json!({ "email": "a@b.co", "password": "password-123", "role": "USER", "workspaceId": "507f1f77bcf86cd799439011" }), 404),
+        (
+            json!({ "email": "bad", "password": "password-123", "role": "USER", "workspaceId": ws }),
+            400,
+        ),
+        (
+            json!({ "email": "a@b.co", "password": "short", "role": "USER", "workspaceId": ws }),
+            400,
+        ),
+        (
+            json!({ "email": "a@b.co", "password": "password-123", "role": "KING", "workspaceId": ws }),
+            400,
+        ),
+        (
+            json!({ "email": "a@b.co", "password": "password-123", "role": "USER" }),
+            400,
+        ),
+        (
+            json!({ "email": "a@b.co", "password": "password-123", "role": "USER", "workspaceId": "xyz" }),
+            400,
+        ),
+        (
+            json!({ "email": "a@b.co", "password": "password-123", "role": "USER", "workspaceId": "507f1f77bcf86cd799439011" }),
+            404,
+        ),
     ] {
         let r = app.post("/api/users", Some(&admin), body.clone()).await;
         assert_eq!(r.status.as_u16(), status, "{body} -> {}", r.body);
@@ -91,21 +165,50 @@ async fn superadmins_create_workspaces_and_users() {
     }
     // The new admin can log in, and is not a superadmin.
     let token = app.login("new@shop.test", "password-123").await;
-    let r = app.post("/api/workspaces", Some(&token), json!({ "name": "Mine", "videoLimit": 1 })).await.expect(403);
+    let r = app
+        .post(
+            "/api/workspaces",
+            Some(&token),
+            json!({ "name": "Mine", "videoLimit": 1 }),
+        )
+        .await
+        .expect(403);
     assert_eq!(r.body["success"], false);
-    app.post("/api/users", Some(&token), json!({ "email": "x@y.zz", "password": "password-123", "role": "SUPERADMIN" })).await.expect(403);
+    app.post(
+        "/api/users",
+        Some(&token),
+        json!({ "email": "x@y.zz", "password": "password-123", "role": "SUPERADMIN" }),
+    )
+    .await
+    .expect(403);
 }
 
 #[tokio::test]
 async fn json_bodies_must_be_json() {
     let app = TestApp::spawn().await;
-    let r = app.post_raw("/api/auth/login", Some("text/plain"), b"{}".to_vec()).await.expect(415);
+    let r = app
+        .post_raw("/api/auth/login", Some("text/plain"), b"{}".to_vec())
+        .await
+        .expect(415);
     assert_eq!(r.body["success"], false);
-    let r = app.post_raw("/api/auth/login", Some("application/json"), b"{".to_vec()).await.expect(400);
+    let r = app
+        .post_raw("/api/auth/login", Some("application/json"), b"{".to_vec())
+        .await
+        .expect(400);
     assert_eq!(r.msg(), "Malformed JSON in request body");
-    let r = app.post_raw("/api/auth/login", Some("application/json"), vec![b' '; 2 * 1024 * 1024]).await.expect(413);
+    let r = app
+        .post_raw(
+            "/api/auth/login",
+            Some("application/json"),
+            vec![b' '; 2 * 1024 * 1024],
+        )
+        .await
+        .expect(413);
     assert_eq!(r.body["success"], false);
-    let r = app.call(Method::GET, "/api/nothing-here", None, None).await.expect(404);
+    let r = app
+        .call(Method::GET, "/api/nothing-here", None, None)
+        .await
+        .expect(404);
     assert_eq!(r.body["success"], false);
 }
 
@@ -119,6 +222,15 @@ async fn the_first_superadmin_is_created_once() {
     config.superadmin_email = Some("second@racky.test".into());
     config.superadmin_password = Some("another-password".into());
     server::build_state(config).await.unwrap();
-    let r = app.post("/api/auth/login", None, json!({ "email": "second@racky.test", "password": "another-password" })).await;
-    assert_eq!(r.status, 401, "a superadmin already existed, so none was created");
+    let r = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": "second@racky.test", "password": "another-password" }),
+        )
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "a superadmin already existed, so none was created"
+    );
 }

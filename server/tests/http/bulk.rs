@@ -25,7 +25,11 @@ struct Fake {
     seen: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
 }
 
-async fn fake_batch(State(f): State<Fake>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn fake_batch(
+    State(f): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     f.seen.lock().unwrap().push((headers, body.clone()));
     let n = body["products"].as_array().map(Vec::len).unwrap_or(0);
     let next = f.script.lock().unwrap().pop_front();
@@ -33,10 +37,15 @@ async fn fake_batch(State(f): State<Fake>, headers: HeaderMap, Json(body): Json<
         Some(Next::Status(s)) => (StatusCode::from_u16(s).unwrap(), "nope").into_response(),
         Some(Next::Sleep(d)) => {
             tokio::time::sleep(d).await;
-            Json(json!({ "job_ids": (0..n).map(|i| format!("slow_{i}")).collect::<Vec<_>>() })).into_response()
+            Json(json!({ "job_ids": (0..n).map(|i| format!("slow_{i}")).collect::<Vec<_>>() }))
+                .into_response()
         }
-        Some(Next::JobIds(k)) => Json(json!({ "job_ids": (0..k).map(|i| format!("j{i}")).collect::<Vec<_>>() })).into_response(),
-        None => Json(json!({ "job_ids": (0..n).map(|i| format!("job_{i}")).collect::<Vec<_>>() })).into_response(),
+        Some(Next::JobIds(k)) => {
+            Json(json!({ "job_ids": (0..k).map(|i| format!("j{i}")).collect::<Vec<_>>() }))
+                .into_response()
+        }
+        None => Json(json!({ "job_ids": (0..n).map(|i| format!("job_{i}")).collect::<Vec<_>>() }))
+            .into_response(),
     }
 }
 
@@ -78,15 +87,34 @@ fn bulk_body(ids: &[String]) -> Value {
 
 async fn used(app: &TestApp, admin: &str, ws: &str) -> u64 {
     let r = app.get("/api/workspaces", admin).await.expect(200);
-    r.data().as_array().unwrap().iter().find(|w| w["_id"] == ws).unwrap()["videosUsed"].as_u64().unwrap()
+    r.data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["_id"] == ws)
+        .unwrap()["videosUsed"]
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn the_outbound_request_has_the_contract_shape() {
     let (rck, fake) = fake_rck(vec![]).await;
     let (app, _admin, _ws, user, products) = shop(&rck, 10, 2).await;
-    let r = app.post("/api/videos/bulk-generate", Some(&user), bulk_body(&products)).await.expect(202);
-    let video_ids: Vec<String> = r.data()["videoIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let r = app
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&user),
+            bulk_body(&products),
+        )
+        .await
+        .expect(202);
+    let video_ids: Vec<String> = r.data()["videoIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(r.data()["videos"][1]["externalJobId"], "job_1");
     assert_eq!(r.data()["videos"][1]["productId"], products[1]);
 
@@ -94,9 +122,15 @@ async fn the_outbound_request_has_the_contract_shape() {
     assert_eq!(seen.len(), 1);
     let (headers, body) = &seen[0];
     assert_eq!(headers["authorization"], "Bearer rck-key-123");
-    assert_eq!(headers["idempotency-key"].to_str().unwrap(), format!("bulk-{}", video_ids[0]));
+    assert_eq!(
+        headers["idempotency-key"].to_str().unwrap(),
+        format!("bulk-{}", video_ids[0])
+    );
     assert_eq!(body["callback_url"], app.url("/internal/videos/success"));
-    assert_eq!(body["failure_callback_url"], app.url("/internal/videos/failure"));
+    assert_eq!(
+        body["failure_callback_url"],
+        app.url("/internal/videos/failure")
+    );
     let sent = body["products"].as_array().unwrap();
     assert_eq!(sent.len(), 2);
     for (i, p) in sent.iter().enumerate() {
@@ -105,7 +139,19 @@ async fn the_outbound_request_has_the_contract_shape() {
             k.sort();
             k
         };
-        assert_eq!(keys, ["aspect_ratio", "id_product", "img_urls", "sku", "template_name", "title", "user_id", "videoId"]);
+        assert_eq!(
+            keys,
+            [
+                "aspect_ratio",
+                "id_product",
+                "img_urls",
+                "sku",
+                "template_name",
+                "title",
+                "user_id",
+                "videoId"
+            ]
+        );
         assert_eq!(p["videoId"], video_ids[i]);
         assert_eq!(p["title"], format!("Item{i}"));
         assert_eq!(p["sku"], format!("SKU-Item{i}"));
@@ -116,7 +162,10 @@ async fn the_outbound_request_has_the_contract_shape() {
         assert!((0..=i32::MAX as i64).contains(&n));
     }
     // Job ids are stored on the videos.
-    let v = app.get(&format!("/api/videos/{}", video_ids[0]), &user).await.expect(200);
+    let v = app
+        .get(&format!("/api/videos/{}", video_ids[0]), &user)
+        .await
+        .expect(200);
     assert_eq!(v.data()["metadata"]["externalJobId"], "job_0");
     assert_eq!(v.data()["status"], "generating");
     assert!(v.data()["metadata"]["queuedAt"].is_string());
@@ -136,9 +185,21 @@ async fn full_flow_against_the_simulator() {
     .await
     .unwrap();
     let (app, admin, ws, user, products) = shop(&format!("http://{sim}"), 50, 6).await;
-    let r = app.post("/api/videos/bulk-generate", Some(&user), bulk_body(&products)).await.expect(202);
+    let r = app
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&user),
+            bulk_body(&products),
+        )
+        .await
+        .expect(202);
     assert_eq!(r.msg(), "Video generation started");
-    let ids: Vec<String> = r.data()["videoIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = r.data()["videoIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 6);
     assert_eq!(used(&app, &admin, &ws).await, 6);
 
@@ -147,7 +208,14 @@ async fn full_flow_against_the_simulator() {
     for _ in 0..100 {
         finals.clear();
         for v in &ids {
-            let s = app.get(&format!("/api/videos/{v}"), &user).await.expect(200).data()["status"].as_str().unwrap().to_string();
+            let s = app
+                .get(&format!("/api/videos/{v}"), &user)
+                .await
+                .expect(200)
+                .data()["status"]
+                .as_str()
+                .unwrap()
+                .to_string();
             finals.push(s);
         }
         if finals.iter().all(|s| s == "completed" || s == "failed") {
@@ -155,13 +223,29 @@ async fn full_flow_against_the_simulator() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(finals.iter().all(|s| s == "completed" || s == "failed"), "{finals:?}");
+    assert!(
+        finals.iter().all(|s| s == "completed" || s == "failed"),
+        "{finals:?}"
+    );
     for (v, p) in ids.iter().zip(&products) {
-        let video = app.get(&format!("/api/videos/{v}"), &user).await.expect(200).data().clone();
-        let product = app.get(&format!("/api/products/{p}"), &user).await.expect(200).data().clone();
+        let video = app
+            .get(&format!("/api/videos/{v}"), &user)
+            .await
+            .expect(200)
+            .data()
+            .clone();
+        let product = app
+            .get(&format!("/api/products/{p}"), &user)
+            .await
+            .expect(200)
+            .data()
+            .clone();
         let entry = &product["videos"][0];
         assert_eq!(entry["videoId"], v.as_str());
-        assert_eq!(entry["status"], video["status"], "AIVideo and Product.videos agree");
+        assert_eq!(
+            entry["status"], video["status"],
+            "AIVideo and Product.videos agree"
+        );
         if video["status"] == "completed" {
             assert!(video["metadata"]["youtubeVideoId"].is_string());
             assert!(entry["videoUrl"].as_str().unwrap().starts_with("https://"));
@@ -183,32 +267,83 @@ async fn validation_ownership_and_quota() {
     let foreign = app.product(&stranger, "Foreign").await;
 
     for (body, msg) in [
-        (json!({ "productIds": [], "templateId": "t", "templateName": "n" }), "productIds must hold at least one product id"),
-        (json!({ "productIds": ["zz"], "templateId": "t", "templateName": "n" }), "Invalid product id format: \"zz\""),
-        (json!({ "productIds": [products[0], products[0]], "templateId": "t", "templateName": "n" }), "productIds must not repeat a product"),
-        (json!({ "productIds": [products[0]], "templateId": " ", "templateName": "n" }), "templateId is required (at most 200 characters)"),
-        (json!({ "productIds": [products[0]], "templateId": "t", "templateName": "n", "aspect_ratio": "2:1" }), "aspect_ratio must be one of 9:16, 16:9, 1:1, 4:5"),
+        (
+            json!({ "productIds": [], "templateId": "t", "templateName": "n" }),
+            "productIds must hold at least one product id",
+        ),
+        (
+            json!({ "productIds": ["zz"], "templateId": "t", "templateName": "n" }),
+            "Invalid product id format: \"zz\"",
+        ),
+        (
+            json!({ "productIds": [products[0], products[0]], "templateId": "t", "templateName": "n" }),
+            "productIds must not repeat a product",
+        ),
+        (
+            json!({ "productIds": [products[0]], "templateId": " ", "templateName": "n" }),
+            "templateId is required (at most 200 characters)",
+        ),
+        (
+            json!({ "productIds": [products[0]], "templateId": "t", "templateName": "n", "aspect_ratio": "2:1" }),
+            "aspect_ratio must be one of 9:16, 16:9, 1:1, 4:5",
+        ),
     ] {
-        let r = app.post("/api/videos/bulk-generate", Some(&user), body).await.expect(400);
+        let r = app
+            .post("/api/videos/bulk-generate", Some(&user), body)
+            .await
+            .expect(400);
         assert_eq!(r.msg(), msg);
     }
-    app.post("/api/videos/bulk-generate", Some(&user), json!({ "templateId": "t", "templateName": "n" })).await.expect(400);
+    app.post(
+        "/api/videos/bulk-generate",
+        Some(&user),
+        json!({ "templateId": "t", "templateName": "n" }),
+    )
+    .await
+    .expect(400);
 
     let missing = "507f1f77bcf86cd799439011";
     let r = app
-        .post("/api/videos/bulk-generate", Some(&user), bulk_body(&[products[0].clone(), foreign.clone(), missing.into()]))
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&user),
+            bulk_body(&[products[0].clone(), foreign.clone(), missing.into()]),
+        )
         .await
         .expect(404);
     assert_eq!(r.msg(), "Products not found");
     assert_eq!(r.data()["productIds"], json!([foreign, missing]));
 
-    app.post("/api/videos/bulk-generate", Some(&user), bulk_body(&products)).await.expect(202);
-    let r = app.post("/api/videos/bulk-generate", Some(&user), bulk_body(&products)).await.expect(403);
-    assert_eq!(r.body, json!({ "success": false, "message": "Video limit exceeded", "data": { "limit": 3, "used": 2, "requested": 2 } }));
+    app.post(
+        "/api/videos/bulk-generate",
+        Some(&user),
+        bulk_body(&products),
+    )
+    .await
+    .expect(202);
+    let r = app
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&user),
+            bulk_body(&products),
+        )
+        .await
+        .expect(403);
+    assert_eq!(
+        r.body,
+        json!({ "success": false, "message": "Video limit exceeded", "data": { "limit": 3, "used": 2, "requested": 2 } })
+    );
     assert_eq!(used(&app, &admin, &ws).await, 2);
-    assert_eq!(fake.seen.lock().unwrap().len(), 1, "refused requests never reach RCK");
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        1,
+        "refused requests never reach RCK"
+    );
     // Nothing was created for the refused requests.
-    let p = app.get(&format!("/api/products/{}", products[0]), &user).await.expect(200);
+    let p = app
+        .get(&format!("/api/products/{}", products[0]), &user)
+        .await
+        .expect(200);
     assert_eq!(p.data()["videos"].as_array().unwrap().len(), 1);
 }
 
@@ -222,7 +357,14 @@ async fn concurrent_requests_never_push_usage_past_the_limit() {
         let url = app.url("/api/videos/bulk-generate");
         let (user, body) = (user.clone(), bulk_body(&products));
         tasks.push(tokio::spawn(async move {
-            http.post(url).bearer_auth(user).json(&body).send().await.unwrap().status().as_u16()
+            http.post(url)
+                .bearer_auth(user)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut statuses = Vec::new();
@@ -237,19 +379,45 @@ async fn concurrent_requests_never_push_usage_past_the_limit() {
 }
 
 /// RCK failures: the videos fail with the reason, the usage is given back, the caller gets a 502.
-async fn assert_refused(script: Vec<Next>, rck_override: Option<&str>, expect_calls: usize, reason: &str) {
+async fn assert_refused(
+    script: Vec<Next>,
+    rck_override: Option<&str>,
+    expect_calls: usize,
+    reason: &str,
+) {
     let (rck, fake) = fake_rck(script).await;
     let (app, admin, ws, user, products) = shop(rck_override.unwrap_or(&rck), 10, 2).await;
-    let r = app.post("/api/videos/bulk-generate", Some(&user), bulk_body(&products)).await.expect(502);
-    assert!(r.msg().starts_with("Video generation service unavailable"), "{}", r.msg());
-    assert!(r.msg().contains(reason), "{} should mention {reason}", r.msg());
+    let r = app
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&user),
+            bulk_body(&products),
+        )
+        .await
+        .expect(502);
+    assert!(
+        r.msg().starts_with("Video generation service unavailable"),
+        "{}",
+        r.msg()
+    );
+    assert!(
+        r.msg().contains(reason),
+        "{} should mention {reason}",
+        r.msg()
+    );
     let ids = r.data()["videoIds"].as_array().unwrap().clone();
     assert_eq!(ids.len(), 2);
     for (v, p) in ids.iter().zip(&products) {
-        let video = app.get(&format!("/api/videos/{}", v.as_str().unwrap()), &user).await.expect(200);
+        let video = app
+            .get(&format!("/api/videos/{}", v.as_str().unwrap()), &user)
+            .await
+            .expect(200);
         assert_eq!(video.data()["status"], "failed");
         assert!(video.data()["error"].as_str().unwrap().contains(reason));
-        let product = app.get(&format!("/api/products/{p}"), &user).await.expect(200);
+        let product = app
+            .get(&format!("/api/products/{p}"), &user)
+            .await
+            .expect(200);
         assert_eq!(product.data()["videos"][0]["status"], "failed");
     }
     assert_eq!(used(&app, &admin, &ws).await, 0, "usage given back");
@@ -268,13 +436,25 @@ async fn rck_down() {
 
 #[tokio::test]
 async fn rck_slower_than_the_timeout() {
-    assert_refused(vec![Next::Sleep(Duration::from_secs(3))], None, 1, "did not answer within 800 ms").await;
+    assert_refused(
+        vec![Next::Sleep(Duration::from_secs(3))],
+        None,
+        1,
+        "did not answer within 800 ms",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rck_keeps_failing() {
     // 1 try + 2 retries, all 503.
-    assert_refused(vec![Next::Status(503), Next::Status(503), Next::Status(503)], None, 3, "HTTP 503").await;
+    assert_refused(
+        vec![Next::Status(503), Next::Status(503), Next::Status(503)],
+        None,
+        3,
+        "HTTP 503",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -292,12 +472,28 @@ async fn rck_answers_the_wrong_number_of_job_ids() {
 async fn a_500_then_success_makes_exactly_one_batch() {
     let (rck, fake) = fake_rck(vec![Next::Status(500), Next::Status(429)]).await;
     let (app, admin, ws, user, products) = shop(&rck, 10, 2).await;
-    let r = app.post("/api/videos/bulk-generate", Some(&user), bulk_body(&products)).await.expect(202);
+    let r = app
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&user),
+            bulk_body(&products),
+        )
+        .await
+        .expect(202);
     let seen = fake.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3, "two refused attempts, then the accepted one");
-    let keys: Vec<_> = seen.iter().map(|(h, _)| h["idempotency-key"].clone()).collect();
-    assert!(keys.iter().all(|k| *k == keys[0]), "every attempt carries the same Idempotency-Key");
-    assert!(seen.iter().all(|(_, b)| *b == seen[0].1), "every attempt is the same batch");
+    let keys: Vec<_> = seen
+        .iter()
+        .map(|(h, _)| h["idempotency-key"].clone())
+        .collect();
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "every attempt carries the same Idempotency-Key"
+    );
+    assert!(
+        seen.iter().all(|(_, b)| *b == seen[0].1),
+        "every attempt is the same batch"
+    );
     assert_eq!(r.data()["videos"][0]["externalJobId"], "job_0");
     assert_eq!(used(&app, &admin, &ws).await, 2);
 }
@@ -309,7 +505,10 @@ async fn without_an_rck_server_bulk_generation_is_503() {
     let ws = app.workspace(&admin, 10).await;
     let user = app.user_in(&admin, &ws, "USER").await;
     let p = app.product(&user, "X").await;
-    let r = app.post("/api/videos/bulk-generate", Some(&user), bulk_body(&[p])).await.expect(503);
+    let r = app
+        .post("/api/videos/bulk-generate", Some(&user), bulk_body(&[p]))
+        .await
+        .expect(503);
     assert_eq!(r.body["success"], false);
     assert_eq!(used(&app, &admin, &ws).await, 0);
 }

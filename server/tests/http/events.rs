@@ -8,15 +8,44 @@ async fn every_call_is_recorded_valid_or_not() {
     let s = Scene::new().await;
     let v = &s.start_videos(&s.products[0], 1).await[0];
     let app = &s.app;
-    app.post("/internal/videos/success", None, json!({ "videoId": v, "youtubeVideoId": "yt" })).await.expect(200);
-    app.post("/internal/videos/failure", None, json!({ "videoId": "nope" })).await.expect(400);
-    app.post("/internal/videos/failure", None, json!({})).await.expect(400);
-    app.post_raw("/internal/videos/success", Some("application/json"), b"not json at all".to_vec()).await.expect(400);
-    app.post("/internal/videos/failure", None, json!({ "videoId": "507f1f77bcf86cd799439011" })).await.expect(404);
+    app.post(
+        "/internal/videos/success",
+        None,
+        json!({ "videoId": v, "youtubeVideoId": "yt" }),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/internal/videos/failure",
+        None,
+        json!({ "videoId": "nope" }),
+    )
+    .await
+    .expect(400);
+    app.post("/internal/videos/failure", None, json!({}))
+        .await
+        .expect(400);
+    app.post_raw(
+        "/internal/videos/success",
+        Some("application/json"),
+        b"not json at all".to_vec(),
+    )
+    .await
+    .expect(400);
+    app.post(
+        "/internal/videos/failure",
+        None,
+        json!({ "videoId": "507f1f77bcf86cd799439011" }),
+    )
+    .await
+    .expect(404);
 
     let r = app.get("/api/webhook-events", &s.admin).await.expect(200);
     let events = r.data()["events"].as_array().unwrap();
-    assert_eq!(r.data()["pagination"], json!({ "page": 1, "limit": 20, "total": 5, "totalPages": 1 }));
+    assert_eq!(
+        r.data()["pagination"],
+        json!({ "page": 1, "limit": 20, "total": 5, "totalPages": 1 })
+    );
     let summary: Vec<(String, u64, String, Value)> = events
         .iter()
         .map(|e| {
@@ -32,15 +61,43 @@ async fn every_call_is_recorded_valid_or_not() {
     assert_eq!(
         summary,
         vec![
-            ("/videos/failure".into(), 404, "Video not found".into(), json!({ "videoId": "507f1f77bcf86cd799439011" })),
-            ("/videos/success".into(), 400, "Malformed JSON in request body".into(), json!("not json at all")),
-            ("/videos/failure".into(), 400, "videoId is required".into(), json!({})),
-            ("/videos/failure".into(), 400, "Invalid videoId format".into(), json!({ "videoId": "nope" })),
-            ("/videos/success".into(), 200, "Video status updated successfully".into(), json!({ "videoId": v, "youtubeVideoId": "yt" })),
+            (
+                "/videos/failure".into(),
+                404,
+                "Video not found".into(),
+                json!({ "videoId": "507f1f77bcf86cd799439011" })
+            ),
+            (
+                "/videos/success".into(),
+                400,
+                "Malformed JSON in request body".into(),
+                json!("not json at all")
+            ),
+            (
+                "/videos/failure".into(),
+                400,
+                "videoId is required".into(),
+                json!({})
+            ),
+            (
+                "/videos/failure".into(),
+                400,
+                "Invalid videoId format".into(),
+                json!({ "videoId": "nope" })
+            ),
+            (
+                "/videos/success".into(),
+                200,
+                "Video status updated successfully".into(),
+                json!({ "videoId": v, "youtubeVideoId": "yt" })
+            ),
         ]
     );
     assert_eq!(events[0]["videoId"], "507f1f77bcf86cd799439011");
-    assert_eq!(events[3]["videoId"], "nope", "malformed ids are kept for search");
+    assert_eq!(
+        events[3]["videoId"], "nope",
+        "malformed ids are kept for search"
+    );
     assert!(events[2].get("videoId").is_none());
     for e in events {
         assert_eq!(e["_id"].as_str().unwrap().len(), 24);
@@ -48,7 +105,13 @@ async fn every_call_is_recorded_valid_or_not() {
     }
 
     // One by id, exactly the listed record.
-    let one = app.get(&format!("/api/webhook-events/{}", events[4]["_id"].as_str().unwrap()), &s.admin).await.expect(200);
+    let one = app
+        .get(
+            &format!("/api/webhook-events/{}", events[4]["_id"].as_str().unwrap()),
+            &s.admin,
+        )
+        .await
+        .expect(200);
     assert_eq!(one.body["success"], true);
     assert_eq!(one.data(), &events[4]);
 }
@@ -58,41 +121,73 @@ async fn pagination_and_filters() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 3).await;
     for v in &ids {
-        s.app.post("/internal/videos/success", None, json!({ "videoId": v })).await.expect(200);
+        s.app
+            .post("/internal/videos/success", None, json!({ "videoId": v }))
+            .await
+            .expect(200);
     }
     for _ in 0..4 {
-        s.app.post("/internal/videos/failure", None, json!({ "videoId": ids[0] })).await.expect(200);
+        s.app
+            .post(
+                "/internal/videos/failure",
+                None,
+                json!({ "videoId": ids[0] }),
+            )
+            .await
+            .expect(200);
     }
     // 7 events: 3 success, 4 failure (ignored: the video is completed).
     let page = |q: &str| {
         let app = &s.app;
         let admin = s.admin.clone();
         let q = q.to_string();
-        async move { app.get(&format!("/api/webhook-events?{q}"), &admin).await.expect(200) }
+        async move {
+            app.get(&format!("/api/webhook-events?{q}"), &admin)
+                .await
+                .expect(200)
+        }
     };
     let p1 = page("page=1&limit=3").await;
     let p3 = page("page=3&limit=3").await;
-    assert_eq!(p1.data()["pagination"], json!({ "page": 1, "limit": 3, "total": 7, "totalPages": 3 }));
+    assert_eq!(
+        p1.data()["pagination"],
+        json!({ "page": 1, "limit": 3, "total": 7, "totalPages": 3 })
+    );
     assert_eq!(p1.data()["events"].as_array().unwrap().len(), 3);
     assert_eq!(p3.data()["events"].as_array().unwrap().len(), 1);
     let beyond = page("page=9&limit=3").await;
     assert_eq!(beyond.data()["events"], json!([]));
 
-    let all: Vec<Value> = page("limit=100").await.data()["events"].as_array().unwrap().clone();
-    let times: Vec<&str> = all.iter().map(|e| e["createdAt"].as_str().unwrap()).collect();
+    let all: Vec<Value> = page("limit=100").await.data()["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let times: Vec<&str> = all
+        .iter()
+        .map(|e| e["createdAt"].as_str().unwrap())
+        .collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
     // Pages partition the whole list.
     let mut paged = Vec::new();
     for n in 1..=3 {
-        paged.extend(page(&format!("page={n}&limit=3")).await.data()["events"].as_array().unwrap().clone());
+        paged.extend(
+            page(&format!("page={n}&limit=3")).await.data()["events"]
+                .as_array()
+                .unwrap()
+                .clone(),
+        );
     }
     assert_eq!(paged, all);
 
     let succ = page("endpoint=/videos/success").await;
     assert_eq!(succ.data()["pagination"]["total"], 3);
-    assert!(succ.data()["events"].as_array().unwrap().iter().all(|e| e["endpoint"] == "/videos/success"));
+    assert!(succ.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["endpoint"] == "/videos/success"));
     let fail = page("endpoint=/internal/videos/failure").await;
     assert_eq!(fail.data()["pagination"]["total"], 4);
     let by_video = page(&format!("videoId={}", ids[0])).await;
@@ -113,15 +208,33 @@ async fn bad_queries_and_ids() {
         ("page=0", "page must be a positive integer"),
         ("page=abc", "page must be a positive integer"),
         ("limit=-5", "limit must be a positive integer"),
-        ("endpoint=/videos/other", "endpoint must be /videos/success or /videos/failure"),
-        ("from=yesterday", "from must be an RFC 3339 date-time, e.g. 2025-01-17T10:30:00Z"),
+        (
+            "endpoint=/videos/other",
+            "endpoint must be /videos/success or /videos/failure",
+        ),
+        (
+            "from=yesterday",
+            "from must be an RFC 3339 date-time, e.g. 2025-01-17T10:30:00Z",
+        ),
     ] {
-        let r = app.get(&format!("/api/webhook-events?{q}"), &admin).await.expect(400);
+        let r = app
+            .get(&format!("/api/webhook-events?{q}"), &admin)
+            .await
+            .expect(400);
         assert_eq!(r.msg(), msg);
     }
-    let r = app.get("/api/webhook-events/507f1f77bcf86cd799439011", &admin).await.expect(404);
-    assert_eq!(r.body, json!({ "success": false, "message": "Webhook event not found" }));
-    let r = app.get("/api/webhook-events/not-an-id", &admin).await.expect(400);
+    let r = app
+        .get("/api/webhook-events/507f1f77bcf86cd799439011", &admin)
+        .await
+        .expect(404);
+    assert_eq!(
+        r.body,
+        json!({ "success": false, "message": "Webhook event not found" })
+    );
+    let r = app
+        .get("/api/webhook-events/not-an-id", &admin)
+        .await
+        .expect(400);
     assert_eq!(r.body["success"], false);
 }
 
@@ -134,8 +247,13 @@ async fn only_superadmins_read_the_log() {
         let token = app.user_in(&admin, &ws, role).await;
         let r = app.get("/api/webhook-events", &token).await.expect(403);
         assert_eq!(r.body["success"], false);
-        app.get("/api/webhook-events/507f1f77bcf86cd799439011", &token).await.expect(403);
+        app.get("/api/webhook-events/507f1f77bcf86cd799439011", &token)
+            .await
+            .expect(403);
     }
-    let r = app.call(reqwest::Method::GET, "/api/webhook-events", None, None).await.expect(401);
+    let r = app
+        .call(reqwest::Method::GET, "/api/webhook-events", None, None)
+        .await
+        .expect(401);
     assert_eq!(r.body["success"], false);
 }

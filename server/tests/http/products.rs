@@ -10,7 +10,11 @@ async fn products_are_created_in_the_callers_workspace() {
     let ws = app.workspace(&admin, 10).await;
     let user = app.user_in(&admin, &ws, "USER").await;
     let r = app
-        .post("/api/products", Some(&user), json!({ "title": " Shoes ", "sku": "SKU-1", "imgUrls": ["https://img.test/1.jpg"] }))
+        .post(
+            "/api/products",
+            Some(&user),
+            json!({ "title": " Shoes ", "sku": "SKU-1", "imgUrls": ["https://img.test/1.jpg"] }),
+        )
         .await
         .expect(201);
     let p = r.data();
@@ -19,7 +23,10 @@ async fn products_are_created_in_the_callers_workspace() {
     assert_eq!(p["videos"], json!([]));
     assert_eq!(p["imgUrls"], json!(["https://img.test/1.jpg"]));
     let id = p["_id"].as_str().unwrap();
-    let got = app.get(&format!("/api/products/{id}"), &user).await.expect(200);
+    let got = app
+        .get(&format!("/api/products/{id}"), &user)
+        .await
+        .expect(200);
     assert_eq!(got.data(), p);
     let list = app.get("/api/products", &user).await.expect(200);
     assert_eq!(list.data()["pagination"]["total"], 1);
@@ -31,12 +38,25 @@ async fn products_are_created_in_the_callers_workspace() {
         json!({ "title": "T", "sku": "S", "imgUrls": ["not a url"] }),
         json!({ "title": "T", "sku": "S", "imgUrls": "https://x.y" }),
     ] {
-        let r = app.post("/api/products", Some(&user), bad.clone()).await.expect(400);
+        let r = app
+            .post("/api/products", Some(&user), bad.clone())
+            .await
+            .expect(400);
         assert_eq!(r.body["success"], false, "{bad}");
     }
-    assert_eq!(app.get("/api/products", &user).await.data()["pagination"]["total"], 1, "nothing created");
+    assert_eq!(
+        app.get("/api/products", &user).await.data()["pagination"]["total"],
+        1,
+        "nothing created"
+    );
     // A superadmin has no workspace to create products in.
-    app.post("/api/products", Some(&admin), json!({ "title": "T", "sku": "S" })).await.expect(403);
+    app.post(
+        "/api/products",
+        Some(&admin),
+        json!({ "title": "T", "sku": "S" }),
+    )
+    .await
+    .expect(403);
 }
 
 #[tokio::test]
@@ -46,20 +66,47 @@ async fn another_workspaces_products_and_videos_are_404() {
     let other_ws = s.app.workspace(&s.admin, 10).await;
     let stranger = s.app.user_in(&s.admin, &other_ws, "ADMIN").await;
 
-    let r = s.app.get(&format!("/api/videos/{v}"), &stranger).await.expect(404);
-    assert_eq!(r.body, json!({ "success": false, "message": "Video not found" }));
-    let r = s.app.get(&format!("/api/products/{}", s.products[0]), &stranger).await.expect(404);
+    let r = s
+        .app
+        .get(&format!("/api/videos/{v}"), &stranger)
+        .await
+        .expect(404);
+    assert_eq!(
+        r.body,
+        json!({ "success": false, "message": "Video not found" })
+    );
+    let r = s
+        .app
+        .get(&format!("/api/products/{}", s.products[0]), &stranger)
+        .await
+        .expect(404);
     assert_eq!(r.msg(), "Product not found");
-    assert_eq!(s.app.get("/api/products", &stranger).await.data()["pagination"]["total"], 0);
+    assert_eq!(
+        s.app.get("/api/products", &stranger).await.data()["pagination"]["total"],
+        0
+    );
 
     // The owner and a superadmin see them.
-    let mine = s.app.get(&format!("/api/videos/{v}"), &s.user).await.expect(200);
+    let mine = s
+        .app
+        .get(&format!("/api/videos/{v}"), &s.user)
+        .await
+        .expect(200);
     assert_eq!(mine.data()["_id"], v.as_str());
     assert_eq!(mine.data()["workspaceId"], s.workspace);
-    s.app.get(&format!("/api/videos/{v}"), &s.admin).await.expect(200);
-    s.app.get(&format!("/api/products/{}", s.products[0]), &s.admin).await.expect(200);
+    s.app
+        .get(&format!("/api/videos/{v}"), &s.admin)
+        .await
+        .expect(200);
+    s.app
+        .get(&format!("/api/products/{}", s.products[0]), &s.admin)
+        .await
+        .expect(200);
 
     s.app.get("/api/videos/xyz", &s.user).await.expect(400);
     s.app.get("/api/products/xyz", &s.user).await.expect(400);
-    s.app.get("/api/videos/507f1f77bcf86cd799439011", &s.user).await.expect(404);
+    s.app
+        .get("/api/videos/507f1f77bcf86cd799439011", &s.user)
+        .await
+        .expect(404);
 }

@@ -26,7 +26,12 @@ impl Res {
     }
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
-        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected answer: {}",
+            self.body
+        );
         self
     }
     pub fn data(&self) -> &Value {
@@ -64,7 +69,13 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -75,8 +86,8 @@ impl TestApp {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}"));
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}"));
         Res { status, body }
     }
 
@@ -105,7 +116,11 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
-            .post("/api/auth/login", None, json!({ "email": email, "password": password }))
+            .post(
+                "/api/auth/login",
+                None,
+                json!({ "email": email, "password": password }),
+            )
             .await
             .expect(200);
         r.data()["token"].as_str().unwrap().to_string()
@@ -117,7 +132,11 @@ impl TestApp {
 
     pub async fn workspace(&self, admin: &str, limit: u32) -> String {
         let r = self
-            .post("/api/workspaces", Some(admin), json!({ "name": "Shop", "videoLimit": limit }))
+            .post(
+                "/api/workspaces",
+                Some(admin),
+                json!({ "name": "Shop", "videoLimit": limit }),
+            )
             .await
             .expect(201);
         r.data()["_id"].as_str().unwrap().to_string()
@@ -151,7 +170,10 @@ impl TestApp {
     /// Events of the log, newest first, filtered by videoId.
     pub async fn events_for(&self, admin: &str, video_id: &str) -> Vec<Value> {
         let r = self
-            .get(&format!("/api/webhook-events?limit=100&videoId={video_id}"), admin)
+            .get(
+                &format!("/api/webhook-events?limit=100&videoId={video_id}"),
+                admin,
+            )
             .await
             .expect(200);
         r.data()["events"].as_array().unwrap().clone()
@@ -224,11 +246,20 @@ impl Scene {
     }
 
     pub async fn video(&self, id: &str) -> Value {
-        self.app.get(&format!("/api/videos/{id}"), &self.user).await.expect(200).data().clone()
+        self.app
+            .get(&format!("/api/videos/{id}"), &self.user)
+            .await
+            .expect(200)
+            .data()
+            .clone()
     }
 
     pub async fn product_entry(&self, product: &str, video: &str) -> Value {
-        let p = self.app.get(&format!("/api/products/{product}"), &self.user).await.expect(200);
+        let p = self
+            .app
+            .get(&format!("/api/products/{product}"), &self.user)
+            .await
+            .expect(200);
         p.data()["videos"]
             .as_array()
             .unwrap()

@@ -12,7 +12,10 @@ async fn success_completes_the_video_and_its_product_entry() {
     let ids = s.start_videos(&s.products[0], 1).await;
     let v = &ids[0];
     assert_eq!(s.video(v).await["status"], "generating");
-    assert_eq!(s.product_entry(&s.products[0], v).await["status"], "generating");
+    assert_eq!(
+        s.product_entry(&s.products[0], v).await["status"],
+        "generating"
+    );
 
     let r = s
         .app
@@ -43,12 +46,19 @@ async fn success_completes_the_video_and_its_product_entry() {
     assert_eq!(m["templateId"], "tpl_1");
     assert_eq!(m["aspect_ratio"], "9:16");
     assert!(m["completedAt"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(m["completedAt"].as_str().unwrap().len(), 24, "RFC 3339 with milliseconds");
+    assert_eq!(
+        m["completedAt"].as_str().unwrap().len(),
+        24,
+        "RFC 3339 with milliseconds"
+    );
 
     let e = s.product_entry(&s.products[0], v).await;
     assert_eq!(e["status"], "completed");
     assert_eq!(e["videoUrl"], "https://cdn.example.com/video.mp4");
-    assert_eq!(e["youtubeUrl"], "https://www.youtube.com/watch?v=dQw4w9WgXcQ");
+    assert_eq!(
+        e["youtubeUrl"],
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    );
     assert_eq!(e["imgS3Url"], "https://s3.example.com/t.jpg");
     assert_eq!(e["templateId"], "tpl_1");
     assert_eq!(e["templateName"], "Showcase");
@@ -61,7 +71,11 @@ async fn failure_fails_the_video_with_the_reason_or_a_default() {
     let ids = s.start_videos(&s.products[0], 2).await;
     let r = s
         .app
-        .post(FAILURE, None, json!({ "videoId": ids[0], "error": "Processing timeout" }))
+        .post(
+            FAILURE,
+            None,
+            json!({ "videoId": ids[0], "error": "Processing timeout" }),
+        )
         .await
         .expect(200);
     assert_eq!(r.msg(), "Video failure recorded successfully");
@@ -74,9 +88,16 @@ async fn failure_fails_the_video_with_the_reason_or_a_default() {
     assert_eq!(video["error"], "Processing timeout");
     assert!(video["metadata"]["failedAt"].is_string());
     let e = s.product_entry(&s.products[0], &ids[0]).await;
-    assert_eq!((e["status"].as_str(), e["error"].as_str()), (Some("failed"), Some("Processing timeout")));
+    assert_eq!(
+        (e["status"].as_str(), e["error"].as_str()),
+        (Some("failed"), Some("Processing timeout"))
+    );
 
-    let r = s.app.post(FAILURE, None, json!({ "videoId": ids[1] })).await.expect(200);
+    let r = s
+        .app
+        .post(FAILURE, None, json!({ "videoId": ids[1] }))
+        .await
+        .expect(200);
     assert_eq!(r.data()["error"], "Video generation failed");
     assert_eq!(s.video(&ids[1]).await["error"], "Video generation failed");
 }
@@ -85,14 +106,40 @@ async fn failure_fails_the_video_with_the_reason_or_a_default() {
 async fn the_right_entry_is_updated_when_a_product_has_several_videos_of_one_template() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 3).await;
-    s.app.post(SUCCESS, None, json!({ "videoId": ids[1], "video_url": "https://v/1" })).await.expect(200);
-    s.app.post(FAILURE, None, json!({ "videoId": ids[2], "error": "boom" })).await.expect(200);
-    assert_eq!(s.product_entry(&s.products[0], &ids[0]).await["status"], "generating");
-    assert_eq!(s.product_entry(&s.products[0], &ids[1]).await["status"], "completed");
-    assert_eq!(s.product_entry(&s.products[0], &ids[1]).await["videoUrl"], "https://v/1");
-    assert_eq!(s.product_entry(&s.products[0], &ids[2]).await["status"], "failed");
+    s.app
+        .post(
+            SUCCESS,
+            None,
+            json!({ "videoId": ids[1], "video_url": "https://v/1" }),
+        )
+        .await
+        .expect(200);
+    s.app
+        .post(FAILURE, None, json!({ "videoId": ids[2], "error": "boom" }))
+        .await
+        .expect(200);
+    assert_eq!(
+        s.product_entry(&s.products[0], &ids[0]).await["status"],
+        "generating"
+    );
+    assert_eq!(
+        s.product_entry(&s.products[0], &ids[1]).await["status"],
+        "completed"
+    );
+    assert_eq!(
+        s.product_entry(&s.products[0], &ids[1]).await["videoUrl"],
+        "https://v/1"
+    );
+    assert_eq!(
+        s.product_entry(&s.products[0], &ids[2]).await["status"],
+        "failed"
+    );
     // The other product is untouched.
-    let other = s.app.get(&format!("/api/products/{}", s.products[1]), &s.user).await.expect(200);
+    let other = s
+        .app
+        .get(&format!("/api/products/{}", s.products[1]), &s.user)
+        .await
+        .expect(200);
     assert_eq!(other.data()["videos"], json!([]));
 }
 
@@ -100,12 +147,33 @@ async fn the_right_entry_is_updated_when_a_product_has_several_videos_of_one_tem
 async fn the_three_documented_errors() {
     let s = Scene::new().await;
     for path in [SUCCESS, FAILURE] {
-        let r = s.app.post(path, None, json!({ "youtubeVideoId": "x" })).await.expect(400);
-        assert_eq!(r.body, json!({ "success": false, "message": "videoId is required" }));
-        let r = s.app.post(path, None, json!({ "videoId": "65abc123def456789012" })).await.expect(400);
-        assert_eq!(r.body, json!({ "success": false, "message": "Invalid videoId format" }));
-        let r = s.app.post(path, None, json!({ "videoId": "507f1f77bcf86cd799439011" })).await.expect(404);
-        assert_eq!(r.body, json!({ "success": false, "message": "Video not found" }));
+        let r = s
+            .app
+            .post(path, None, json!({ "youtubeVideoId": "x" }))
+            .await
+            .expect(400);
+        assert_eq!(
+            r.body,
+            json!({ "success": false, "message": "videoId is required" })
+        );
+        let r = s
+            .app
+            .post(path, None, json!({ "videoId": "65abc123def456789012" }))
+            .await
+            .expect(400);
+        assert_eq!(
+            r.body,
+            json!({ "success": false, "message": "Invalid videoId format" })
+        );
+        let r = s
+            .app
+            .post(path, None, json!({ "videoId": "507f1f77bcf86cd799439011" }))
+            .await
+            .expect(404);
+        assert_eq!(
+            r.body,
+            json!({ "success": false, "message": "Video not found" })
+        );
     }
 }
 
@@ -114,18 +182,65 @@ async fn wrong_types_bad_bodies_and_content_types_are_clear_4xx_and_change_nothi
     let s = Scene::new().await;
     let v = &s.start_videos(&s.products[0], 1).await[0];
     let cases: Vec<(Option<&str>, Vec<u8>, u16, &str)> = vec![
-        (Some("application/json"), json!({ "videoId": 42 }).to_string().into(), 400, "videoId must be a string"),
-        (Some("application/json"), json!({ "videoId": v, "video_url": ["x"] }).to_string().into(), 400, "video_url must be a string"),
-        (Some("application/json"), b"{\"videoId\": ".to_vec(), 400, "Malformed JSON in request body"),
-        (Some("application/json"), b"[1,2]".to_vec(), 400, "Request body must be a JSON object"),
-        (Some("application/json"), Vec::new(), 400, "Request body is empty"),
-        (Some("text/plain"), json!({ "videoId": v }).to_string().into(), 415, "Content-Type must be application/json"),
-        (None, json!({ "videoId": v }).to_string().into(), 415, "Content-Type must be application/json"),
-        (Some("application/json"), vec![b' '; 1024 * 1024 + 1], 413, "Request body too large (max 1 MiB)"),
+        (
+            Some("application/json"),
+            json!({ "videoId": 42 }).to_string().into(),
+            400,
+            "videoId must be a string",
+        ),
+        (
+            Some("application/json"),
+            json!({ "videoId": v, "video_url": ["x"] })
+                .to_string()
+                .into(),
+            400,
+            "video_url must be a string",
+        ),
+        (
+            Some("application/json"),
+            b"{\"videoId\": ".to_vec(),
+            400,
+            "Malformed JSON in request body",
+        ),
+        (
+            Some("application/json"),
+            b"[1,2]".to_vec(),
+            400,
+            "Request body must be a JSON object",
+        ),
+        (
+            Some("application/json"),
+            Vec::new(),
+            400,
+            "Request body is empty",
+        ),
+        (
+            Some("text/plain"),
+            json!({ "videoId": v }).to_string().into(),
+            415,
+            "Content-Type must be application/json",
+        ),
+        (
+            None,
+            json!({ "videoId": v }).to_string().into(),
+            415,
+            "Content-Type must be application/json",
+        ),
+        (
+            Some("application/json"),
+            vec![b' '; 1024 * 1024 + 1],
+            413,
+            "Request body too large (max 1 MiB)",
+        ),
     ];
     for (ct, body, status, message) in cases {
         let r = s.app.post_raw(SUCCESS, ct, body).await;
-        assert_eq!((r.status.as_u16(), r.msg()), (status, message), "{}", r.body);
+        assert_eq!(
+            (r.status.as_u16(), r.msg()),
+            (status, message),
+            "{}",
+            r.body
+        );
         assert_eq!(r.body["success"], false);
     }
     assert_eq!(s.video(v).await["status"], "generating", "nothing changed");
@@ -137,7 +252,11 @@ async fn completed_is_final_and_repeats_change_nothing() {
     let v = &s.start_videos(&s.products[0], 1).await[0];
     let first = s
         .app
-        .post(SUCCESS, None, json!({ "videoId": v, "youtubeVideoId": "first", "video_url": "https://v/1" }))
+        .post(
+            SUCCESS,
+            None,
+            json!({ "videoId": v, "youtubeVideoId": "first", "video_url": "https://v/1" }),
+        )
         .await
         .expect(200);
     let before = s.video(v).await;
@@ -145,31 +264,55 @@ async fn completed_is_final_and_repeats_change_nothing() {
     // A repeated success answers the same and changes nothing (even with other values).
     let again = s
         .app
-        .post(SUCCESS, None, json!({ "videoId": v, "youtubeVideoId": "second", "video_url": "https://v/2" }))
+        .post(
+            SUCCESS,
+            None,
+            json!({ "videoId": v, "youtubeVideoId": "second", "video_url": "https://v/2" }),
+        )
         .await
         .expect(200);
     assert_eq!(again.body, first.body);
     assert_eq!(s.video(v).await, before);
 
     // A late failure is acknowledged (2xx: no retry) but ignored, and says so.
-    let late = s.app.post(FAILURE, None, json!({ "videoId": v, "error": "late" })).await.expect(200);
+    let late = s
+        .app
+        .post(FAILURE, None, json!({ "videoId": v, "error": "late" }))
+        .await
+        .expect(200);
     assert_eq!(late.body["success"], true);
     assert!(late.msg().contains("ignored"), "{}", late.msg());
     assert_eq!(s.video(v).await, before);
-    assert_eq!(s.product_entry(&s.products[0], v).await["status"], "completed");
+    assert_eq!(
+        s.product_entry(&s.products[0], v).await["status"],
+        "completed"
+    );
 }
 
 #[tokio::test]
 async fn a_success_after_a_failure_completes_the_video() {
     let s = Scene::new().await;
     let v = &s.start_videos(&s.products[0], 1).await[0];
-    s.app.post(FAILURE, None, json!({ "videoId": v, "error": "flaky" })).await.expect(200);
+    s.app
+        .post(FAILURE, None, json!({ "videoId": v, "error": "flaky" }))
+        .await
+        .expect(200);
     // A repeated failure keeps the first one's record.
     let failed = s.video(v).await;
-    s.app.post(FAILURE, None, json!({ "videoId": v, "error": "again" })).await.expect(200);
+    s.app
+        .post(FAILURE, None, json!({ "videoId": v, "error": "again" }))
+        .await
+        .expect(200);
     assert_eq!(s.video(v).await, failed);
 
-    s.app.post(SUCCESS, None, json!({ "videoId": v, "video_url": "https://v/ok" })).await.expect(200);
+    s.app
+        .post(
+            SUCCESS,
+            None,
+            json!({ "videoId": v, "video_url": "https://v/ok" }),
+        )
+        .await
+        .expect(200);
     let video = s.video(v).await;
     assert_eq!(video["status"], "completed");
     assert!(video.get("error").is_none(), "{video}");
@@ -186,11 +329,19 @@ async fn concurrent_callbacks_for_one_video_leave_one_consistent_outcome() {
     for i in 0..20 {
         let http = s.app.http.clone();
         let (url, body) = if i % 2 == 0 {
-            (s.app.url(SUCCESS), json!({ "videoId": v, "video_url": format!("https://v/{i}") }))
+            (
+                s.app.url(SUCCESS),
+                json!({ "videoId": v, "video_url": format!("https://v/{i}") }),
+            )
         } else {
-            (s.app.url(FAILURE), json!({ "videoId": v, "error": format!("e{i}") }))
+            (
+                s.app.url(FAILURE),
+                json!({ "videoId": v, "error": format!("e{i}") }),
+            )
         };
-        tasks.push(tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status() }));
+        tasks.push(tokio::spawn(async move {
+            http.post(url).json(&body).send().await.unwrap().status()
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
@@ -202,13 +353,21 @@ async fn concurrent_callbacks_for_one_video_leave_one_consistent_outcome() {
     assert_eq!(video["status"], "completed");
     assert_eq!(entry["status"], "completed");
     assert_eq!(entry["videoUrl"], video["metadata"]["videoUrl"]);
-    assert_eq!(s.app.events_for(&s.admin, &v).await.len(), 20, "every call recorded");
+    assert_eq!(
+        s.app.events_for(&s.admin, &v).await.len(),
+        20,
+        "every call recorded"
+    );
 }
 
 #[tokio::test]
 async fn unknown_internal_routes_and_methods_answer_json() {
     let s = Scene::new().await;
-    let r = s.app.post("/internal/videos/other", None, json!({})).await.expect(404);
+    let r = s
+        .app
+        .post("/internal/videos/other", None, json!({}))
+        .await
+        .expect(404);
     assert_eq!(r.body["success"], false);
     let r = s.app.get(SUCCESS, "unused").await.expect(405);
     assert_eq!(r.body["success"], false);

@@ -274,7 +274,9 @@ mod tests {
         assert!(validate(req(&[A, A], None)).is_err());
         assert!(validate(req(&[A, "x"], None)).is_err());
         assert!(validate(req(&[A], Some("3:2"))).is_err());
-        let many: Vec<String> = (0..101).map(|i| format!("507f1f77bcf86cd7994{i:05}")).collect();
+        let many: Vec<String> = (0..101)
+            .map(|i| format!("507f1f77bcf86cd7994{i:05}"))
+            .collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(validate(req(&many, None)).is_err());
         let mut r = req(&[A], None);

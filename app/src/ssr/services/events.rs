@@ -50,7 +50,9 @@ pub fn parse_query(p: &EventParams) -> AppResult<EventQuery> {
     if video_id.as_ref().is_some_and(|v| v.len() > 200) {
         return Err(AppError::BadRequest("videoId is too long".into()));
     }
-    let from = nonempty(&p.from).map(|f| parse_time(&f, "from")).transpose()?;
+    let from = nonempty(&p.from)
+        .map(|f| parse_time(&f, "from"))
+        .transpose()?;
     let to = nonempty(&p.to).map(|t| parse_time(&t, "to")).transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
@@ -67,7 +69,11 @@ pub fn parse_query(p: &EventParams) -> AppResult<EventQuery> {
     })
 }
 
-pub async fn list_events(state: &AppState, caller: &Caller, p: &EventParams) -> AppResult<EventPage> {
+pub async fn list_events(
+    state: &AppState,
+    caller: &Caller,
+    p: &EventParams,
+) -> AppResult<EventPage> {
     caller.require_superadmin()?;
     let q = parse_query(p)?;
     let (events, total) = state.store.list_events(&q).await?;

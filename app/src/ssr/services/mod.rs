@@ -25,14 +25,22 @@ pub fn parse_paging(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64
         None | Some("") => 1,
         Some(p) => match p.parse::<u64>() {
             Ok(n) if n >= 1 => n,
-            _ => return Err(AppError::BadRequest("page must be a positive integer".into())),
+            _ => {
+                return Err(AppError::BadRequest(
+                    "page must be a positive integer".into(),
+                ))
+            }
         },
     };
     let limit = match limit {
         None | Some("") => 20,
         Some(l) => match l.parse::<u64>() {
             Ok(n) if n >= 1 => n.min(100),
-            _ => return Err(AppError::BadRequest("limit must be a positive integer".into())),
+            _ => {
+                return Err(AppError::BadRequest(
+                    "limit must be a positive integer".into(),
+                ))
+            }
         },
     };
     Ok((page, limit))

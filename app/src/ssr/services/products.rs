@@ -64,7 +64,11 @@ pub fn validate(new: NewProduct) -> AppResult<NewProduct> {
     })
 }
 
-pub async fn create_product(state: &AppState, caller: &Caller, new: NewProduct) -> AppResult<Product> {
+pub async fn create_product(
+    state: &AppState,
+    caller: &Caller,
+    new: NewProduct,
+) -> AppResult<Product> {
     let workspace_id = caller.workspace()?;
     let new = validate(new)?;
     let now = Timestamp::now();
@@ -94,7 +98,9 @@ pub async fn list_products(
     let (page, limit) = parse_paging(page, limit)?;
     let ws = match workspace_id.filter(|s| !s.is_empty()) {
         Some(raw) if caller.is_superadmin() => parse_id(raw, "workspaceId")?,
-        Some(raw) if Some(parse_id(raw, "workspaceId")?) == caller.workspace_id => caller.workspace()?,
+        Some(raw) if Some(parse_id(raw, "workspaceId")?) == caller.workspace_id => {
+            caller.workspace()?
+        }
         Some(_) => {
             return Err(AppError::Forbidden(
                 "You can only list your own workspace's products".into(),

@@ -223,15 +223,45 @@ mod tests {
     #[test]
     fn folding_zero_fills_and_splits_by_endpoint_and_acceptance() {
         let hourly = vec![
-            HourlyCount { hour: t("2025-01-01T10:00:00Z"), endpoint: "/videos/success".into(), accepted: true, count: 3 },
-            HourlyCount { hour: t("2025-01-01T11:00:00Z"), endpoint: "/videos/failure".into(), accepted: true, count: 1 },
-            HourlyCount { hour: t("2025-01-03T09:00:00Z"), endpoint: "/videos/success".into(), accepted: false, count: 2 },
+            HourlyCount {
+                hour: t("2025-01-01T10:00:00Z"),
+                endpoint: "/videos/success".into(),
+                accepted: true,
+                count: 3,
+            },
+            HourlyCount {
+                hour: t("2025-01-01T11:00:00Z"),
+                endpoint: "/videos/failure".into(),
+                accepted: true,
+                count: 1,
+            },
+            HourlyCount {
+                hour: t("2025-01-03T09:00:00Z"),
+                endpoint: "/videos/success".into(),
+                accepted: false,
+                count: 2,
+            },
         ];
-        let (totals, series) = fold(Bucket::Day, t("2025-01-01T00:00:00Z"), t("2025-01-04T00:00:00Z"), &hourly);
-        assert_eq!(totals, Totals { success: 3, failure: 1, rejected: 2 });
+        let (totals, series) = fold(
+            Bucket::Day,
+            t("2025-01-01T00:00:00Z"),
+            t("2025-01-04T00:00:00Z"),
+            &hourly,
+        );
+        assert_eq!(
+            totals,
+            Totals {
+                success: 3,
+                failure: 1,
+                rejected: 2
+            }
+        );
         assert_eq!(series.len(), 3);
         assert_eq!((series[0].success, series[0].failure), (3, 1));
-        assert_eq!((series[1].success, series[1].failure, series[1].rejected), (0, 0, 0));
+        assert_eq!(
+            (series[1].success, series[1].failure, series[1].rejected),
+            (0, 0, 0)
+        );
         assert_eq!(series[2].rejected, 2);
     }
 
@@ -244,7 +274,10 @@ mod tests {
         };
         let all: Vec<_> = (1..=100).map(|i| v(i * 10)).collect();
         let p = processing(&all);
-        assert_eq!((p.count, p.average_ms, p.p95_ms), (100, Some(505), Some(950)));
+        assert_eq!(
+            (p.count, p.average_ms, p.p95_ms),
+            (100, Some(505), Some(950))
+        );
         assert_eq!(processing(&[]).average_ms, None);
         assert_eq!(processing(&[v(7)]).p95_ms, Some(7));
     }
@@ -258,10 +291,30 @@ mod tests {
             bucket: Some(b.into()),
         };
         assert!(parse(&StatsParams::default(), now).is_ok());
-        assert!(parse(&p("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", "hour"), now).is_ok());
-        assert!(parse(&p("2025-01-02T00:00:00Z", "2025-01-01T00:00:00Z", "day"), now).is_err());
-        assert!(parse(&p("2023-01-01T00:00:00Z", "2025-01-01T00:00:00Z", "month"), now).is_err());
-        assert!(parse(&p("2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z", "hour"), now).is_err());
-        assert!(parse(&p("2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z", "fortnight"), now).is_err());
+        assert!(parse(
+            &p("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", "hour"),
+            now
+        )
+        .is_ok());
+        assert!(parse(
+            &p("2025-01-02T00:00:00Z", "2025-01-01T00:00:00Z", "day"),
+            now
+        )
+        .is_err());
+        assert!(parse(
+            &p("2023-01-01T00:00:00Z", "2025-01-01T00:00:00Z", "month"),
+            now
+        )
+        .is_err());
+        assert!(parse(
+            &p("2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z", "hour"),
+            now
+        )
+        .is_err());
+        assert!(parse(
+            &p("2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z", "fortnight"),
+            now
+        )
+        .is_err());
     }
 }

@@ -38,13 +38,19 @@ fn normalise_email(raw: &str) -> AppResult<String> {
     let e = raw.trim().to_ascii_lowercase();
     let ok = e.len() <= 254
         && !e.contains(char::is_whitespace)
-        && e
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty()
+                && d.contains('.')
+                && !d.starts_with('.')
+                && !d.ends_with('.')
+                && !d.contains('@')
+        });
     if ok {
         Ok(e)
     } else {
-        Err(AppError::BadRequest("email must be a valid email address".into()))
+        Err(AppError::BadRequest(
+            "email must be a valid email address".into(),
+        ))
     }
 }
 
@@ -56,7 +62,9 @@ fn burn_a_hash(password: &str) {
 
 pub async fn login(state: &AppState, email: &str, password: &str) -> AppResult<LoginResult> {
     if email.trim().is_empty() || password.is_empty() {
-        return Err(AppError::BadRequest("email and password are required".into()));
+        return Err(AppError::BadRequest(
+            "email and password are required".into(),
+        ));
     }
     let email = email.trim().to_ascii_lowercase();
     let rec = state.store.find_user_by_email(&email).await?;

@@ -47,22 +47,36 @@ fn stuck_cutoff(state: &AppState, now: Timestamp) -> Timestamp {
 
 /// Whether a video has been `generating` for longer than `VIDEO_TIMEOUT_MINUTES`.
 pub fn is_stuck(video: &AiVideo, cutoff: Timestamp) -> bool {
-    matches!(video.status, VideoStatus::Generating | VideoStatus::Pending) && video.updated_at < cutoff
+    matches!(video.status, VideoStatus::Generating | VideoStatus::Pending)
+        && video.updated_at < cutoff
 }
 
 /// All videos, newest first (superadmin).
-pub async fn list_videos(state: &AppState, caller: &Caller, p: &VideoParams) -> AppResult<VideoPage> {
+pub async fn list_videos(
+    state: &AppState,
+    caller: &Caller,
+    p: &VideoParams,
+) -> AppResult<VideoPage> {
     caller.require_superadmin()?;
     let (page, limit) = parse_paging(p.page.as_deref(), p.limit.as_deref())?;
-    let some = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let some = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let status = some(&p.status)
         .map(|s| {
             s.parse::<VideoStatus>().map_err(|_| {
-                AppError::BadRequest("status must be one of pending, generating, completed, failed".into())
+                AppError::BadRequest(
+                    "status must be one of pending, generating, completed, failed".into(),
+                )
             })
         })
         .transpose()?;
-    let workspace_id = some(&p.workspace_id).map(|w| parse_id(&w, "workspaceId")).transpose()?;
+    let workspace_id = some(&p.workspace_id)
+        .map(|w| parse_id(&w, "workspaceId"))
+        .transpose()?;
     let video_id = some(&p.video_id).map(|v| video_id(&v)).transpose()?;
     let now = Timestamp::now();
     let cutoff = stuck_cutoff(state, now);
@@ -100,16 +114,24 @@ pub async fn mark_failed(
     let id = video_id(id)?;
     let video = state.store.find_video(id).await?.ok_or_else(not_found)?;
     if matches!(video.status, VideoStatus::Completed | VideoStatus::Failed) {
-        return Err(AppError::Conflict(format!("Video is already {}", video.status)));
+        return Err(AppError::Conflict(format!(
+            "Video is already {}",
+            video.status
+        )));
     }
     let reason = reason
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| DEFAULT_MANUAL_FAILURE.into());
     if reason.chars().count() > 1000 {
-        return Err(AppError::BadRequest("error must be at most 1000 characters".into()));
+        return Err(AppError::BadRequest(
+            "error must be at most 1000 characters".into(),
+        ));
     }
-    state.store.fail_unsent(&[id], &reason, Timestamp::now()).await?;
+    state
+        .store
+        .fail_unsent(&[id], &reason, Timestamp::now())
+        .await?;
     tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video marked failed: {reason}");
     state.store.find_video(id).await?.ok_or_else(not_found)
 }
@@ -167,7 +189,11 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
             sku: product.sku.clone(),
             template_name: video.template.clone(),
             video_id: id.to_string(),
-            aspect_ratio: video.metadata.aspect_ratio.clone().unwrap_or_else(|| "9:16".into()),
+            aspect_ratio: video
+                .metadata
+                .aspect_ratio
+                .clone()
+                .unwrap_or_else(|| "9:16".into()),
         }],
         callback_url: format!("{}/internal/videos/success", state.config.server_url),
         failure_callback_url: format!("{}/internal/videos/failure", state.config.server_url),
@@ -182,7 +208,10 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
         }
         Err(e) => {
             let reason = e.to_string();
-            let _ = state.store.fail_unsent(&[id], &reason, Timestamp::now()).await;
+            let _ = state
+                .store
+                .fail_unsent(&[id], &reason, Timestamp::now())
+                .await;
             let _ = state.store.release_quota(video.workspace_id, 1).await;
             Err(AppError::BadGateway {
                 message: format!("Video generation service unavailable: {reason}"),

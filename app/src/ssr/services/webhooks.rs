@@ -106,7 +106,11 @@ pub async fn handle(state: &AppState, kind: WebhookKind, incoming: Incoming<'_>)
             return refused(r.status, &r.message);
         }
     };
-    match state.store.apply_webhook(video_id, &change, draft.clone()).await {
+    match state
+        .store
+        .apply_webhook(video_id, &change, draft.clone())
+        .await
+    {
         Ok(Applied::NotFound) => {
             tracing::warn!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), "video not found");
             refused(404, webhook::MSG_VIDEO_NOT_FOUND)

@@ -14,11 +14,11 @@ use crate::model::{
     AiVideo, LiveChange, ObjectId, Product, ProductVideo, Role, Timestamp, User, VideoMetadata,
     VideoStatus, WebhookEvent, Workspace,
 };
-use tokio::sync::broadcast;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
 
 /// Schema versions, applied in order; `PRAGMA user_version` remembers the last one applied.
 const MIGRATIONS: &[&str] = &[r#"
@@ -124,7 +124,10 @@ impl SqliteStore {
     }
 
     /// Publishes committed changes (nobody listening is fine).
-    fn publish(live: &broadcast::Sender<LiveChange>, changes: impl IntoIterator<Item = LiveChange>) {
+    fn publish(
+        live: &broadcast::Sender<LiveChange>,
+        changes: impl IntoIterator<Item = LiveChange>,
+    ) {
         for c in changes {
             let _ = live.send(c);
         }
@@ -231,7 +234,8 @@ fn ws_row(r: &Row) -> rusqlite::Result<Workspace> {
     })
 }
 
-const PRODUCT_COLS: &str = "id, workspace_id, user_id, title, sku, img_urls, created_at, updated_at";
+const PRODUCT_COLS: &str =
+    "id, workspace_id, user_id, title, sku, img_urls, created_at, updated_at";
 
 fn product_row(r: &Row) -> rusqlite::Result<Product> {
     Ok(Product {
@@ -249,9 +253,8 @@ fn product_row(r: &Row) -> rusqlite::Result<Product> {
 
 /// Fills each product's `videos` from `product_videos`, oldest first.
 fn attach_videos(conn: &Connection, products: &mut [Product]) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT entry FROM product_videos WHERE product_id = ?1 ORDER BY rowid",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("SELECT entry FROM product_videos WHERE product_id = ?1 ORDER BY rowid")?;
     for p in products.iter_mut() {
         p.videos = stmt
             .query_map([p.id.to_string()], |r| json::<ProductVideo>(r.get(0)?))?
@@ -503,7 +506,9 @@ impl Store for SqliteStore {
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
         self.read(move |c| {
             let mut stmt = c
-                .prepare(&format!("SELECT {WS_COLS} FROM workspaces ORDER BY name, id"))
+                .prepare(&format!(
+                    "SELECT {WS_COLS} FROM workspaces ORDER BY name, id"
+                ))
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([], ws_row)
@@ -590,11 +595,17 @@ impl Store for SqliteStore {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         self.read(move |c| {
             let mut stmt = c
-                .prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products WHERE id = ?1"))
+                .prepare_cached(&format!(
+                    "SELECT {PRODUCT_COLS} FROM products WHERE id = ?1"
+                ))
                 .map_err(backend)?;
             let mut out = Vec::with_capacity(ids.len());
             for id in &ids {
-                if let Some(p) = stmt.query_row([id], product_row).optional().map_err(backend)? {
+                if let Some(p) = stmt
+                    .query_row([id], product_row)
+                    .optional()
+                    .map_err(backend)?
+                {
                     out.push(p);
                 }
             }
@@ -793,7 +804,12 @@ impl Store for SqliteStore {
             tx.commit().map_err(backend)?;
             let mut changes = vec![LiveChange::Event { event }];
             if decision == crate::model::webhook::Decision::Apply {
-                changes.insert(0, LiveChange::Video { video: video.clone() });
+                changes.insert(
+                    0,
+                    LiveChange::Video {
+                        video: video.clone(),
+                    },
+                );
             }
             Self::publish(&live, changes);
             Ok(Applied::Done {
@@ -928,7 +944,11 @@ impl Store for SqliteStore {
                 bind("id = ?", v.to_string(), &mut clauses);
             }
             if let Some(t) = q.stuck_before {
-                bind("status = 'generating' AND updated_at < ?", t.to_string(), &mut clauses);
+                bind(
+                    "status = 'generating' AND updated_at < ?",
+                    t.to_string(),
+                    &mut clauses,
+                );
             }
             let filter = if clauses.is_empty() {
                 String::new()
