@@ -1,6 +1,7 @@
 //! The storage interface. Services talk to `dyn Store`; SQLite (embedded, default) and MongoDB
 //! (`MONGODB_URI`) implement it. No SQL or BSON lives outside this module.
 
+pub mod mongo;
 pub mod sqlite;
 
 use crate::model::webhook::{Decision, VideoChange};
@@ -195,8 +196,11 @@ pub trait Store: Send + Sync + 'static {
     async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>>;
     /// Videos that became `completed` or `failed` in `[from, to)` (by `updatedAt`), with their
     /// `queuedAt` and `completedAt`/`failedAt`.
-    async fn finished_videos(&self, from: Timestamp, to: Timestamp)
-        -> StoreResult<Vec<FinishedVideo>>;
+    async fn finished_videos(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<FinishedVideo>>;
     /// Sends a `failed` video back to `generating` (a retry): clears its error and result times,
     /// sets `queuedAt` to `at`, drops the old job id, adds one to `retryCount`, and the product entry
     /// follows. `None` when the video does not exist or is not `failed`.

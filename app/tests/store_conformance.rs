@@ -1,0 +1,1357 @@
+//! One conformance suite for both stores: every case runs against a fresh SQLite store (temp dir)
+//! and a fresh MongoDB store (a database of its own on `MONGODB_TEST_URI`), through the `Store`
+//! trait only. `make test` starts a SecantusDB server for it (scripts/with-mongo.sh); without one the
+//! MongoDB cases fail, unless RACKY_SKIP_MONGO_TESTS=1 (quick local runs).
+
+use app::model::webhook::{
+    Decision, SuccessFields, VideoChange, WebhookKind, MSG_FAILURE, MSG_FAILURE_IGNORED,
+    MSG_SUCCESS, MSG_VIDEO_NOT_FOUND,
+};
+use app::model::{
+    AiVideo, LiveChange, ObjectId, Product, Role, Timestamp, User, VideoMetadata, VideoStatus,
+    WebhookEvent, Workspace,
+};
+use app::ssr::store::mongo::{connect as mongo_connect, MongoStore};
+use app::ssr::store::sqlite::SqliteStore;
+use app::ssr::store::{
+    Applied, EventDraft, EventQuery, FinishedVideo, HourlyCount, Quota, Store, StoreError,
+    UserRecord, VideoQuery,
+};
+use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+// --- backends
+
+/// A store for one test, and what to clean up after it.
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    mongo_db: Option<(String, String)>,
+}
+
+impl Backend {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path()).expect("open sqlite store");
+        Self {
+            store: Arc::new(store),
+            _dir: Some(dir),
+            mongo_db: None,
+        }
+    }
+
+    /// `None` when MongoDB tests are skipped on purpose.
+    async fn mongo(case: &str) -> Option<Self> {
+        let uri = mongo_uri()?;
+        let db = unique_db(case);
+        let store = mongo_connect(&uri, &db, None)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to MONGODB_TEST_URI: {e}"));
+        Some(Self {
+            store: Arc::new(store),
+            _dir: None,
+            mongo_db: Some((uri, db)),
+        })
+    }
+
+    /// Drops the test's database (only after a passing test: a failing one leaves it to look at).
+    async fn finish(self) {
+        let Backend {
+            store, mongo_db, ..
+        } = self;
+        drop(store);
+        if let Some((uri, db)) = mongo_db {
+            drop_db(&uri, &db).await;
+        }
+    }
+}
+
+fn mongo_uri() -> Option<String> {
+    match std::env::var("MONGODB_TEST_URI") {
+        Ok(uri) if !uri.trim().is_empty() => Some(uri),
+        _ if std::env::var("RACKY_SKIP_MONGO_TESTS").as_deref() == Ok("1") => {
+            eprintln!("MongoDB case skipped: RACKY_SKIP_MONGO_TESTS=1");
+            None
+        }
+        _ => panic!(
+            "MONGODB_TEST_URI is not set: run `make test` (it starts a local SecantusDB), or \
+             `scripts/with-mongo.sh cargo test -p app --features ssr --test store_conformance`, or set \
+             MONGODB_TEST_URI to a MongoDB replica set; RACKY_SKIP_MONGO_TESTS=1 skips these cases"
+        ),
+    }
+}
+
+/// A database name no other test (or run) uses; MongoDB allows 63 characters.
+fn unique_db(case: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let case: String = case.chars().take(30).collect();
+    format!(
+        "conf_{case}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() % 1_000_000)
+            .unwrap_or(0)
+    )
+}
+
+async fn drop_db(uri: &str, db: &str) {
+    if let Ok(client) = mongodb::Client::with_uri_str(uri).await {
+        let _ = client.database(db).drop().await;
+    }
+}
+
+type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One `#[tokio::test]` per (case, backend): `sqlite::<case>` and `mongo::<case>`.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let b = super::Backend::sqlite();
+                    let run: fn(std::sync::Arc<dyn app::ssr::store::Store>) -> super::CaseFuture =
+                        |s| Box::pin(super::$case(s));
+                    run(b.store.clone()).await;
+                    b.finish().await;
+                }
+            )*
+        }
+        mod mongo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(b) = super::Backend::mongo(stringify!($case)).await else { return };
+                    let run: fn(std::sync::Arc<dyn app::ssr::store::Store>) -> super::CaseFuture =
+                        |s| Box::pin(super::$case(s));
+                    run(b.store.clone()).await;
+                    b.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users,
+    workspaces_and_quota,
+    quota_under_concurrency,
+    products_and_their_video_entries,
+    webhook_state_rules,
+    webhook_for_a_missing_video,
+    concurrent_webhooks_on_one_video,
+    job_ids,
+    fail_unsent_skips_final_videos,
+    event_log_filters_and_pages,
+    purge_events_before,
+    event_counts_by_hour,
+    list_videos_filters,
+    video_status_counts,
+    finished_videos,
+    requeue_video,
+    live_feed,
+);
+
+// --- fixtures
+
+/// A fixed point in time plus `secs` seconds.
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_millis(1_737_108_000_000 + secs * 1000) // 2025-01-17T10:00:00Z
+}
+
+fn workspace(name: &str, limit: u32) -> Workspace {
+    Workspace {
+        id: ObjectId::new(),
+        name: name.into(),
+        video_limit: limit,
+        videos_used: 0,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn user(email: &str, role: Role, ws: Option<ObjectId>) -> UserRecord {
+    UserRecord {
+        user: User {
+            id: ObjectId::new(),
+            email: email.into(),
+            role,
+            workspace_id: ws,
+            created_at: at(1),
+            updated_at: at(2),
+        },
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+    }
+}
+
+fn product(ws: ObjectId, title: &str, created: Timestamp) -> Product {
+    Product {
+        id: ObjectId::new(),
+        workspace_id: ws,
+        user_id: Some(ObjectId::new()),
+        title: title.into(),
+        sku: format!("SKU-{title}"),
+        img_urls: vec![
+            "https://img.test/a.jpg".into(),
+            "https://img.test/b.jpg".into(),
+        ],
+        videos: Vec::new(),
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+fn video(p: &Product, status: VideoStatus, created: Timestamp) -> AiVideo {
+    AiVideo {
+        id: ObjectId::new(),
+        user_id: p.user_id.unwrap_or_else(ObjectId::new),
+        workspace_id: p.workspace_id,
+        product_id: p.id,
+        template: "Product Showcase".into(),
+        status,
+        error: (status == VideoStatus::Failed).then(|| "earlier failure".to_string()),
+        metadata: VideoMetadata {
+            template_id: "template_001".into(),
+            queued_at: Some(created),
+            failed_at: (status == VideoStatus::Failed).then_some(created),
+            aspect_ratio: Some("9:16".into()),
+            ..Default::default()
+        },
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+/// A workspace, one product, and videos in the given states (created a second apart).
+async fn scene(s: &dyn Store, statuses: &[VideoStatus]) -> (Workspace, Product, Vec<AiVideo>) {
+    let ws = workspace("Shop", 100);
+    s.insert_workspace(&ws).await.unwrap();
+    let p = product(ws.id, "Mug", at(10));
+    s.insert_product(&p).await.unwrap();
+    let videos: Vec<AiVideo> = statuses
+        .iter()
+        .enumerate()
+        .map(|(i, st)| video(&p, *st, at(20 + i as i64)))
+        .collect();
+    s.insert_videos(&videos).await.unwrap();
+    (ws, p, videos)
+}
+
+fn success_fields(tag: &str) -> SuccessFields {
+    SuccessFields {
+        youtube_video_id: Some(format!("yt_{tag}")),
+        local_filename: Some(format!("/videos/{tag}.mp4")),
+        video_url: Some(format!("https://cdn.test/{tag}.mp4")),
+        img_s3_url: Some(format!("https://s3.test/{tag}.jpg")),
+    }
+}
+
+fn draft(kind: WebhookKind, video_id: &str, created: Timestamp) -> EventDraft {
+    EventDraft {
+        id: ObjectId::new(),
+        endpoint: kind.endpoint().into(),
+        payload: json!({
+            "videoId": video_id,
+            "n": 3, "big": 9_000_000_000i64, "ratio": 0.5, "whole": 2.0, "ok": true, "none": null,
+            "nested": { "list": [1, "two", { "$weird.key": "kept" }] },
+        }),
+        video_id: Some(video_id.into()),
+        created_at: created,
+    }
+}
+
+async fn entry_of(s: &dyn Store, p: ObjectId, v: ObjectId) -> app::model::ProductVideo {
+    let product = s.find_product(p).await.unwrap().expect("product");
+    product
+        .videos
+        .into_iter()
+        .find(|e| e.video_id == v)
+        .expect("entry of the video")
+}
+
+fn event_at(endpoint: &str, video: Option<&str>, status: u16, created: Timestamp) -> WebhookEvent {
+    WebhookEvent {
+        id: ObjectId::new(),
+        endpoint: endpoint.into(),
+        payload: json!({ "videoId": video }),
+        video_id: video.map(str::to_string),
+        status_code: status,
+        outcome: "ok".into(),
+        created_at: created,
+    }
+}
+
+// --- cases
+
+async fn users(s: Arc<dyn Store>) {
+    let ws = workspace("Shop", 10);
+    s.insert_workspace(&ws).await.unwrap();
+    let ann = user("ann@shop.test", Role::User, Some(ws.id));
+    s.insert_user(&ann).await.unwrap();
+
+    let found = s
+        .find_user_by_email("ann@shop.test")
+        .await
+        .unwrap()
+        .expect("by email");
+    assert_eq!(found.user, ann.user);
+    assert_eq!(found.password_hash, ann.password_hash);
+    let found = s
+        .find_user_by_email("ANN@Shop.Test")
+        .await
+        .unwrap()
+        .expect("case-insensitive");
+    assert_eq!(found.user.id, ann.user.id);
+    assert!(s
+        .find_user_by_email("bob@shop.test")
+        .await
+        .unwrap()
+        .is_none());
+
+    assert_eq!(
+        s.find_user(ann.user.id).await.unwrap(),
+        Some(ann.user.clone())
+    );
+    assert_eq!(s.find_user(ObjectId::new()).await.unwrap(), None);
+
+    let dup = user("Ann@SHOP.test", Role::Admin, Some(ws.id));
+    match s.insert_user(&dup).await {
+        Err(StoreError::Conflict(m)) => assert_eq!(m, "Email already registered"),
+        other => panic!("a duplicate email must be a conflict, got {other:?}"),
+    }
+
+    assert_eq!(s.count_users_with_role(Role::User).await.unwrap(), 1);
+    assert_eq!(s.count_users_with_role(Role::Superadmin).await.unwrap(), 0);
+    let root = user("root@racky.test", Role::Superadmin, None);
+    s.insert_user(&root).await.unwrap();
+    assert_eq!(s.count_users_with_role(Role::Superadmin).await.unwrap(), 1);
+    assert_eq!(s.count_users_with_role(Role::Admin).await.unwrap(), 0);
+    let back = s.find_user(root.user.id).await.unwrap().unwrap();
+    assert_eq!(back.workspace_id, None);
+}
+
+async fn workspaces_and_quota(s: Arc<dyn Store>) {
+    let b = workspace("Beta", 5);
+    let a = workspace("Alpha", 3);
+    s.insert_workspace(&b).await.unwrap();
+    s.insert_workspace(&a).await.unwrap();
+    assert_eq!(s.find_workspace(b.id).await.unwrap(), Some(b.clone()));
+    assert_eq!(s.find_workspace(ObjectId::new()).await.unwrap(), None);
+    let names: Vec<String> = s
+        .list_workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(names, ["Alpha", "Beta"]);
+
+    let used = |s: Arc<dyn Store>| async move {
+        s.find_workspace(b.id).await.unwrap().unwrap().videos_used
+    };
+    assert_eq!(s.reserve_quota(b.id, 3).await.unwrap(), Quota::Reserved);
+    assert_eq!(
+        s.reserve_quota(b.id, 3).await.unwrap(),
+        Quota::Exceeded { limit: 5, used: 3 }
+    );
+    assert_eq!(
+        used(s.clone()).await,
+        3,
+        "a refused reservation counts nothing"
+    );
+    assert_eq!(s.reserve_quota(b.id, 2).await.unwrap(), Quota::Reserved);
+    assert_eq!(used(s.clone()).await, 5);
+    assert_eq!(
+        s.reserve_quota(b.id, 1).await.unwrap(),
+        Quota::Exceeded { limit: 5, used: 5 }
+    );
+    s.release_quota(b.id, 2).await.unwrap();
+    assert_eq!(used(s.clone()).await, 3);
+    s.release_quota(b.id, 10).await.unwrap();
+    assert_eq!(used(s.clone()).await, 0, "never below zero");
+    assert_eq!(
+        s.reserve_quota(ObjectId::new(), 1).await.unwrap(),
+        Quota::NoWorkspace
+    );
+    assert_eq!(
+        s.find_workspace(a.id).await.unwrap().unwrap().videos_used,
+        0,
+        "other workspaces untouched"
+    );
+}
+
+async fn quota_under_concurrency(s: Arc<dyn Store>) {
+    let ws = workspace("Busy", 7);
+    s.insert_workspace(&ws).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.reserve_quota(ws.id, 1).await.unwrap() })
+        })
+        .collect();
+    let mut reserved = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Quota::Reserved => reserved += 1,
+            Quota::Exceeded { limit, used } => {
+                assert_eq!(limit, 7);
+                assert!(used <= 7, "usage above the limit: {used}");
+            }
+            Quota::NoWorkspace => panic!("the workspace exists"),
+        }
+    }
+    assert_eq!(reserved, 7, "exactly the limit is reserved");
+    assert_eq!(
+        s.find_workspace(ws.id).await.unwrap().unwrap().videos_used,
+        7
+    );
+}
+
+async fn products_and_their_video_entries(s: Arc<dyn Store>) {
+    let ws = workspace("Shop", 10);
+    let other = workspace("Other", 10);
+    s.insert_workspace(&ws).await.unwrap();
+    s.insert_workspace(&other).await.unwrap();
+    let p1 = product(ws.id, "One", at(1));
+    let p2 = product(ws.id, "Two", at(2));
+    let mut p3 = product(ws.id, "Three", at(3));
+    p3.user_id = None;
+    let foreign = product(other.id, "Foreign", at(4));
+    for p in [&p1, &p2, &p3, &foreign] {
+        s.insert_product(p).await.unwrap();
+    }
+    assert_eq!(s.find_product(p3.id).await.unwrap(), Some(p3.clone()));
+    assert_eq!(s.find_product(ObjectId::new()).await.unwrap(), None);
+
+    let found = s
+        .find_products(&[p2.id, ObjectId::new(), p1.id])
+        .await
+        .unwrap();
+    let ids: Vec<ObjectId> = found.iter().map(|p| p.id).collect();
+    assert_eq!(ids, [p2.id, p1.id], "found ones, in the order asked");
+    assert!(s.find_products(&[]).await.unwrap().is_empty());
+
+    let (page, total) = s.list_products(ws.id, 1, 2).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(
+        page.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [p3.id, p2.id]
+    );
+    let (page, total) = s.list_products(ws.id, 2, 2).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(page, std::slice::from_ref(&p1));
+    let (page, _) = s.list_products(ws.id, 3, 2).await.unwrap();
+    assert!(page.is_empty());
+
+    // Videos come with their product entries, in one commit.
+    let v1 = video(&p1, VideoStatus::Generating, at(30));
+    let v2 = video(&p1, VideoStatus::Generating, at(31));
+    let v3 = video(&p2, VideoStatus::Generating, at(32));
+    s.insert_videos(&[v1.clone(), v2.clone(), v3.clone()])
+        .await
+        .unwrap();
+    assert_eq!(s.find_video(v2.id).await.unwrap(), Some(v2.clone()));
+    assert_eq!(s.find_video(ObjectId::new()).await.unwrap(), None);
+    let one = s.find_product(p1.id).await.unwrap().unwrap();
+    assert_eq!(one.videos.len(), 2);
+    for (e, v) in one.videos.iter().zip([&v1, &v2]) {
+        assert_eq!(e.video_id, v.id);
+        assert_eq!(e.template_id, "template_001");
+        assert_eq!(e.template_name, "Product Showcase");
+        assert_eq!(e.status, VideoStatus::Generating);
+        assert_eq!(e.created_at, v.created_at);
+        assert_eq!(
+            (e.video_url.as_ref(), e.error.as_ref(), e.completed_at),
+            (None, None, None)
+        );
+    }
+    assert_eq!(
+        one.updated_at,
+        at(31),
+        "the product was touched by its new videos"
+    );
+    assert_eq!(
+        s.find_product(p2.id).await.unwrap().unwrap().videos.len(),
+        1
+    );
+    let (listed, _) = s.list_products(ws.id, 1, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().find(|p| p.id == p1.id).unwrap().videos.len(),
+        2
+    );
+}
+
+async fn webhook_state_rules(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    struct Rule {
+        from: VideoStatus,
+        kind: WebhookKind,
+        decision: Decision,
+        to: VideoStatus,
+        outcome: &'static str,
+    }
+    let rules = [
+        Rule {
+            from: Generating,
+            kind: WebhookKind::Success,
+            decision: Decision::Apply,
+            to: Completed,
+            outcome: MSG_SUCCESS,
+        },
+        Rule {
+            from: Failed,
+            kind: WebhookKind::Success,
+            decision: Decision::Apply,
+            to: Completed,
+            outcome: MSG_SUCCESS,
+        },
+        Rule {
+            from: Completed,
+            kind: WebhookKind::Success,
+            decision: Decision::Repeat,
+            to: Completed,
+            outcome: MSG_SUCCESS,
+        },
+        Rule {
+            from: Generating,
+            kind: WebhookKind::Failure,
+            decision: Decision::Apply,
+            to: Failed,
+            outcome: MSG_FAILURE,
+        },
+        Rule {
+            from: Failed,
+            kind: WebhookKind::Failure,
+            decision: Decision::Repeat,
+            to: Failed,
+            outcome: MSG_FAILURE,
+        },
+        Rule {
+            from: Completed,
+            kind: WebhookKind::Failure,
+            decision: Decision::Ignore,
+            to: Completed,
+            outcome: MSG_FAILURE_IGNORED,
+        },
+    ];
+    let (_, p, videos) = scene(&*s, &rules.iter().map(|r| r.from).collect::<Vec<_>>()).await;
+    for (i, (rule, before)) in rules.iter().zip(&videos).enumerate() {
+        let when = at(1000 + i as i64);
+        let change = match rule.kind {
+            WebhookKind::Success => VideoChange::Complete(success_fields(&i.to_string())),
+            WebhookKind::Failure => VideoChange::Fail {
+                error: format!("render error {i}"),
+            },
+        };
+        let entry_before = entry_of(&*s, p.id, before.id).await;
+        let d = draft(rule.kind, &before.id.to_string(), when);
+        let applied = s
+            .apply_webhook(before.id, &change, d.clone())
+            .await
+            .unwrap();
+        let label = format!("{:?} on {:?}", rule.kind, rule.from);
+        let Applied::Done {
+            decision,
+            video,
+            previous,
+        } = applied
+        else {
+            panic!("{label}: the video exists");
+        };
+        assert_eq!(decision, rule.decision, "{label}");
+        assert_eq!(previous, rule.from, "{label}");
+        assert_eq!(video.status, rule.to, "{label}");
+        let stored = s.find_video(before.id).await.unwrap().unwrap();
+        assert_eq!(
+            stored, video,
+            "{label}: what was returned is what is stored"
+        );
+        let entry = entry_of(&*s, p.id, before.id).await;
+        assert_eq!(entry.status, rule.to, "{label}: the product entry agrees");
+
+        if rule.decision == Decision::Apply {
+            assert_eq!(stored.updated_at, when, "{label}");
+            match &change {
+                VideoChange::Complete(f) => {
+                    assert_eq!(stored.error, None, "{label}");
+                    assert_eq!(stored.metadata.youtube_video_id, f.youtube_video_id);
+                    assert_eq!(stored.metadata.local_filename, f.local_filename);
+                    assert_eq!(stored.metadata.video_url, f.video_url);
+                    assert_eq!(stored.metadata.img_s3_url, f.img_s3_url);
+                    assert_eq!(stored.metadata.completed_at, Some(when));
+                    assert_eq!(entry.video_url, f.video_url);
+                    assert_eq!(
+                        entry.youtube_url.as_deref(),
+                        Some(format!("https://www.youtube.com/watch?v=yt_{i}").as_str())
+                    );
+                    assert_eq!(entry.img_s3_url, f.img_s3_url);
+                    assert_eq!(entry.error, None, "{label}: a completed entry has no error");
+                    assert_eq!(entry.completed_at, Some(when));
+                }
+                VideoChange::Fail { error } => {
+                    assert_eq!(stored.error.as_ref(), Some(error));
+                    assert_eq!(stored.metadata.failed_at, Some(when));
+                    assert_eq!(entry.error.as_ref(), Some(error));
+                    assert_eq!(entry.failed_at, Some(when));
+                }
+            }
+            // Unchanged parts stay.
+            assert_eq!(stored.metadata.queued_at, before.metadata.queued_at);
+            assert_eq!(stored.metadata.aspect_ratio, before.metadata.aspect_ratio);
+            assert_eq!(stored.created_at, before.created_at);
+        } else {
+            assert_eq!(&stored, before, "{label}: nothing changes");
+            assert_eq!(
+                entry, entry_before,
+                "{label}: the entry does not change either"
+            );
+        }
+
+        let event = s
+            .find_event(d.id)
+            .await
+            .unwrap()
+            .expect("the event is recorded");
+        assert_eq!(event.status_code, 200, "{label}");
+        assert_eq!(event.outcome, rule.outcome, "{label}");
+        assert_eq!(event.endpoint, rule.kind.endpoint());
+        assert_eq!(event.payload, d.payload, "{label}: the payload as received");
+        assert_eq!(event.video_id, d.video_id);
+        assert_eq!(event.created_at, when);
+    }
+}
+
+async fn webhook_for_a_missing_video(s: Arc<dyn Store>) {
+    let missing = ObjectId::new();
+    let d = draft(WebhookKind::Success, &missing.to_string(), at(5));
+    let applied = s
+        .apply_webhook(
+            missing,
+            &VideoChange::Complete(success_fields("x")),
+            d.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(applied, Applied::NotFound));
+    let event = s.find_event(d.id).await.unwrap().expect("recorded anyway");
+    assert_eq!(event.status_code, 404);
+    assert_eq!(event.outcome, MSG_VIDEO_NOT_FOUND);
+    assert_eq!(event.payload, d.payload);
+    assert_eq!(event.video_id, Some(missing.to_string()));
+    assert_eq!(s.find_video(missing).await.unwrap(), None);
+
+    // A call rejected before reaching a video is recorded on its own, as given.
+    let rejected = WebhookEvent {
+        id: ObjectId::new(),
+        endpoint: "/videos/failure".into(),
+        payload: json!("not json {"),
+        video_id: Some("not-an-id".into()),
+        status_code: 400,
+        outcome: "Invalid videoId format".into(),
+        created_at: at(6),
+    };
+    s.insert_event(&rejected).await.unwrap();
+    assert_eq!(s.find_event(rejected.id).await.unwrap(), Some(rejected));
+    assert_eq!(s.find_event(ObjectId::new()).await.unwrap(), None);
+}
+
+async fn concurrent_webhooks_on_one_video(s: Arc<dyn Store>) {
+    let (_, p, videos) = scene(&*s, &[VideoStatus::Generating]).await;
+    let v = videos[0].clone();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let (kind, change) = if i % 2 == 0 {
+                    (
+                        WebhookKind::Success,
+                        VideoChange::Complete(success_fields("c")),
+                    )
+                } else {
+                    (
+                        WebhookKind::Failure,
+                        VideoChange::Fail {
+                            error: "boom".into(),
+                        },
+                    )
+                };
+                let d = draft(kind, &v.id.to_string(), at(100 + i));
+                s.apply_webhook(v.id, &change, d).await.unwrap()
+            })
+        })
+        .collect();
+    let mut completions = 0;
+    for t in tasks {
+        if let Applied::Done {
+            decision: Decision::Apply,
+            video,
+            ..
+        } = t.await.unwrap()
+        {
+            if video.status == VideoStatus::Completed {
+                completions += 1;
+            }
+        }
+    }
+    assert_eq!(
+        completions, 1,
+        "completed is final: exactly one success applies"
+    );
+    let stored = s.find_video(v.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, VideoStatus::Completed);
+    assert_eq!(stored.error, None);
+    let entry = entry_of(&*s, p.id, v.id).await;
+    assert_eq!(entry.status, VideoStatus::Completed, "the entry agrees");
+    assert_eq!(entry.error, None);
+    assert_eq!(entry.completed_at, stored.metadata.completed_at);
+    let (events, total) = s
+        .list_events(&EventQuery {
+            page: 1,
+            limit: 100,
+            video_id: Some(v.id.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 20, "every call is recorded");
+    assert_eq!(events.len(), 20);
+    assert!(events.iter().all(|e| e.status_code == 200));
+}
+
+async fn job_ids(s: Arc<dyn Store>) {
+    let (_, _, videos) = scene(&*s, &[VideoStatus::Generating, VideoStatus::Generating]).await;
+    s.set_job_ids(&[
+        (videos[0].id, "job_0".into()),
+        (videos[1].id, "job_1".into()),
+        (ObjectId::new(), "job_x".into()),
+    ])
+    .await
+    .unwrap();
+    for (i, v) in videos.iter().enumerate() {
+        let stored = s.find_video(v.id).await.unwrap().unwrap();
+        assert_eq!(stored.metadata.external_job_id, Some(format!("job_{i}")));
+        let mut expected = v.clone();
+        expected.metadata.external_job_id = Some(format!("job_{i}"));
+        assert_eq!(stored, expected, "nothing else changes");
+    }
+    s.set_job_ids(&[]).await.unwrap();
+}
+
+async fn fail_unsent_skips_final_videos(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    let (_, p, videos) = scene(&*s, &[Generating, Completed, Failed, Generating]).await;
+    let ids: Vec<ObjectId> = videos[..3].iter().map(|v| v.id).collect();
+    s.fail_unsent(
+        &[ids.clone(), vec![ObjectId::new()]].concat(),
+        "RCK unreachable",
+        at(500),
+    )
+    .await
+    .unwrap();
+    let g = s.find_video(videos[0].id).await.unwrap().unwrap();
+    assert_eq!(g.status, Failed);
+    assert_eq!(g.error.as_deref(), Some("RCK unreachable"));
+    assert_eq!(g.metadata.failed_at, Some(at(500)));
+    assert_eq!(g.updated_at, at(500));
+    let e = entry_of(&*s, p.id, videos[0].id).await;
+    assert_eq!(
+        (e.status, e.error.as_deref()),
+        (Failed, Some("RCK unreachable"))
+    );
+    assert_eq!(
+        s.find_video(videos[1].id).await.unwrap().unwrap(),
+        videos[1],
+        "completed stays"
+    );
+    assert_eq!(
+        s.find_video(videos[2].id).await.unwrap().unwrap(),
+        videos[2],
+        "failed keeps its error"
+    );
+    assert_eq!(
+        s.find_video(videos[3].id).await.unwrap().unwrap(),
+        videos[3],
+        "not in the list"
+    );
+    assert_eq!(entry_of(&*s, p.id, videos[1].id).await.status, Completed);
+    s.fail_unsent(&[], "x", at(501)).await.unwrap();
+}
+
+async fn event_log_filters_and_pages(s: Arc<dyn Store>) {
+    let v1 = ObjectId::new().to_string();
+    let v2 = ObjectId::new().to_string();
+    let events = vec![
+        event_at("/videos/success", Some(&v1), 200, at(10)),
+        event_at("/videos/failure", Some(&v1), 200, at(20)),
+        event_at("/videos/success", Some(&v2), 404, at(30)),
+        event_at("/videos/success", None, 400, at(40)),
+        event_at("/videos/failure", Some("garbage"), 400, at(40)),
+    ];
+    for e in &events {
+        s.insert_event(e).await.unwrap();
+    }
+    let q = |f: &dyn Fn(&mut EventQuery)| {
+        let mut q = EventQuery {
+            page: 1,
+            limit: 10,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let ids = |v: &[WebhookEvent]| v.iter().map(|e| e.id).collect::<Vec<_>>();
+
+    // Newest first; equal times by id, newest id first.
+    let (all, total) = s.list_events(&q(&|_| {})).await.unwrap();
+    assert_eq!(total, 5);
+    let tie = if events[4].id > events[3].id {
+        [events[4].id, events[3].id]
+    } else {
+        [events[3].id, events[4].id]
+    };
+    assert_eq!(
+        ids(&all),
+        [tie[0], tie[1], events[2].id, events[1].id, events[0].id]
+    );
+    assert_eq!(all[2], events[2], "stored as given");
+
+    let (page, total) = s
+        .list_events(&q(&|q| {
+            q.page = 2;
+            q.limit = 2
+        }))
+        .await
+        .unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(ids(&page), [events[2].id, events[1].id]);
+    let (page, total) = s
+        .list_events(&q(&|q| {
+            q.page = 4;
+            q.limit = 2
+        }))
+        .await
+        .unwrap();
+    assert_eq!((page.len(), total), (0, 5));
+
+    let (page, total) = s
+        .list_events(&q(&|q| q.endpoint = Some("/videos/failure".into())))
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    assert!(page.iter().all(|e| e.endpoint == "/videos/failure"));
+
+    let (page, total) = s
+        .list_events(&q(&|q| q.video_id = Some(v1.clone())))
+        .await
+        .unwrap();
+    assert_eq!((ids(&page), total), (vec![events[1].id, events[0].id], 2));
+    let (page, _) = s
+        .list_events(&q(&|q| q.video_id = Some("garbage".into())))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), [events[4].id]);
+
+    // `from` is inclusive, `to` exclusive.
+    let (page, total) = s
+        .list_events(&q(&|q| {
+            q.from = Some(at(20));
+            q.to = Some(at(40));
+        }))
+        .await
+        .unwrap();
+    assert_eq!((ids(&page), total), (vec![events[2].id, events[1].id], 2));
+
+    let (page, total) = s
+        .list_events(&q(&|q| {
+            q.endpoint = Some("/videos/success".into());
+            q.from = Some(at(30));
+        }))
+        .await
+        .unwrap();
+    assert_eq!((ids(&page), total), (vec![events[3].id, events[2].id], 2));
+
+    assert_eq!(
+        s.find_event(events[3].id).await.unwrap(),
+        Some(events[3].clone())
+    );
+}
+
+async fn purge_events_before(s: Arc<dyn Store>) {
+    let mut old = Vec::new();
+    for i in 0..5 {
+        let e = event_at("/videos/success", None, 200, at(i));
+        s.insert_event(&e).await.unwrap();
+        old.push(e);
+    }
+    let mut new = Vec::new();
+    for i in 0..3 {
+        let e = event_at("/videos/success", None, 200, at(100 + i));
+        s.insert_event(&e).await.unwrap();
+        new.push(e);
+    }
+    assert_eq!(s.purge_events_before(at(100), 2).await.unwrap(), 2);
+    // Oldest go first.
+    assert_eq!(s.find_event(old[0].id).await.unwrap(), None);
+    assert_eq!(s.find_event(old[1].id).await.unwrap(), None);
+    assert!(s.find_event(old[2].id).await.unwrap().is_some());
+    assert_eq!(s.purge_events_before(at(100), 10).await.unwrap(), 3);
+    assert_eq!(s.purge_events_before(at(100), 10).await.unwrap(), 0);
+    let (left, total) = s
+        .list_events(&EventQuery {
+            page: 1,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(left.len(), 3);
+    assert!(new.iter().all(|e| left.contains(e)));
+}
+
+async fn event_counts_by_hour(s: Arc<dyn Store>) {
+    let ok = "/videos/success";
+    let ko = "/videos/failure";
+    for (endpoint, status, secs) in [
+        (ok, 200, 5 * 60),
+        (ok, 200, 30 * 60),
+        (ok, 404, 40 * 60),
+        (ko, 200, 45 * 60),
+        (ok, 400, 70 * 60),
+        (ok, 299, 71 * 60),
+        (ok, 200, 120 * 60), // at `to`: excluded
+        (ok, 200, -1),       // before `from`: excluded
+    ] {
+        s.insert_event(&event_at(endpoint, None, status, at(secs)))
+            .await
+            .unwrap();
+    }
+    let mut counts = s.event_counts_by_hour(at(0), at(7200)).await.unwrap();
+    counts
+        .sort_by(|a, b| (a.hour, &a.endpoint, a.accepted).cmp(&(b.hour, &b.endpoint, b.accepted)));
+    let h = |hour: i64, endpoint: &str, accepted: bool, count: u64| HourlyCount {
+        hour: at(hour * 3600),
+        endpoint: endpoint.into(),
+        accepted,
+        count,
+    };
+    assert_eq!(
+        counts,
+        [
+            h(0, ko, true, 1),
+            h(0, ok, false, 1),
+            h(0, ok, true, 2),
+            h(1, ok, false, 1),
+            h(1, ok, true, 1),
+        ]
+    );
+    assert!(s
+        .event_counts_by_hour(at(9000), at(9999))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn list_videos_filters(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    let (ws, _, videos) = scene(&*s, &[Generating, Completed, Generating, Failed]).await;
+    // Another workspace, with a recent generating video.
+    let other = workspace("Other", 10);
+    s.insert_workspace(&other).await.unwrap();
+    let op = product(other.id, "Other", at(5));
+    s.insert_product(&op).await.unwrap();
+    let mut fresh = video(&op, Generating, at(50));
+    fresh.updated_at = at(5000);
+    s.insert_videos(&[fresh.clone()]).await.unwrap();
+
+    let q = |f: &dyn Fn(&mut VideoQuery)| {
+        let mut q = VideoQuery {
+            page: 1,
+            limit: 10,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let ids = |v: &[AiVideo]| v.iter().map(|v| v.id).collect::<Vec<_>>();
+
+    let (all, total) = s.list_videos(&q(&|_| {})).await.unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(
+        ids(&all),
+        [
+            fresh.id,
+            videos[3].id,
+            videos[2].id,
+            videos[1].id,
+            videos[0].id
+        ],
+        "newest first"
+    );
+    assert_eq!(all[1], videos[3]);
+
+    let (page, total) = s
+        .list_videos(&q(&|q| {
+            q.page = 2;
+            q.limit = 2
+        }))
+        .await
+        .unwrap();
+    assert_eq!((ids(&page), total), (vec![videos[2].id, videos[1].id], 5));
+
+    let (page, total) = s
+        .list_videos(&q(&|q| q.status = Some(Generating)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&page), total),
+        (vec![fresh.id, videos[2].id, videos[0].id], 3)
+    );
+
+    let (page, total) = s
+        .list_videos(&q(&|q| q.workspace_id = Some(ws.id)))
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
+    assert!(page.iter().all(|v| v.workspace_id == ws.id));
+
+    let (page, total) = s
+        .list_videos(&q(&|q| q.video_id = Some(videos[1].id)))
+        .await
+        .unwrap();
+    assert_eq!((page, total), (vec![videos[1].clone()], 1));
+
+    // Stuck: generating and not updated since the cut-off.
+    let (page, total) = s
+        .list_videos(&q(&|q| q.stuck_before = Some(at(1000))))
+        .await
+        .unwrap();
+    assert_eq!((ids(&page), total), (vec![videos[2].id, videos[0].id], 2));
+    let (page, total) = s
+        .list_videos(&q(&|q| {
+            q.stuck_before = Some(at(1000));
+            q.status = Some(Generating);
+            q.workspace_id = Some(ws.id);
+        }))
+        .await
+        .unwrap();
+    assert_eq!((ids(&page), total), (vec![videos[2].id, videos[0].id], 2));
+    let (page, total) = s
+        .list_videos(&q(&|q| {
+            q.stuck_before = Some(at(1000));
+            q.status = Some(Failed);
+        }))
+        .await
+        .unwrap();
+    assert_eq!((page.len(), total), (0, 0), "stuck means generating");
+}
+
+async fn video_status_counts(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    assert!(s
+        .video_status_counts()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(_, n)| *n == 0));
+    scene(
+        &*s,
+        &[Generating, Completed, Generating, Failed, Generating],
+    )
+    .await;
+    let mut counts: Vec<(VideoStatus, u64)> = s
+        .video_status_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    counts.sort_by_key(|(st, _)| st.as_str());
+    assert_eq!(counts, [(Completed, 1), (Failed, 1), (Generating, 3)]);
+}
+
+async fn finished_videos(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    let (_, _, videos) = scene(&*s, &[Generating, Generating, Generating, Generating]).await;
+    let finish = |i: usize, secs: i64, ok: bool| {
+        let s = s.clone();
+        let v = videos[i].clone();
+        async move {
+            let (kind, change) = if ok {
+                (
+                    WebhookKind::Success,
+                    VideoChange::Complete(success_fields("f")),
+                )
+            } else {
+                (
+                    WebhookKind::Failure,
+                    VideoChange::Fail { error: "e".into() },
+                )
+            };
+            s.apply_webhook(v.id, &change, draft(kind, &v.id.to_string(), at(secs)))
+                .await
+                .unwrap();
+        }
+    };
+    finish(0, 1000, true).await;
+    finish(1, 1100, false).await;
+    finish(2, 5000, true).await; // outside the window
+    let mut got = s.finished_videos(at(900), at(2000)).await.unwrap();
+    got.sort_by_key(|f| f.finished_at);
+    assert_eq!(
+        got,
+        [
+            FinishedVideo {
+                status: Completed,
+                queued_at: videos[0].metadata.queued_at.unwrap(),
+                finished_at: at(1000),
+            },
+            FinishedVideo {
+                status: Failed,
+                queued_at: videos[1].metadata.queued_at.unwrap(),
+                finished_at: at(1100),
+            },
+        ]
+    );
+    assert!(s
+        .finished_videos(at(1100), at(1100))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.finished_videos(at(1100), at(1101)).await.unwrap().len(),
+        1
+    );
+}
+
+async fn requeue_video(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    let (_, p, videos) = scene(&*s, &[Generating]).await;
+    let v = &videos[0];
+    s.set_job_ids(&[(v.id, "job_1".into())]).await.unwrap();
+    assert_eq!(
+        s.requeue_video(v.id, at(300)).await.unwrap(),
+        None,
+        "only failed videos"
+    );
+    s.apply_webhook(
+        v.id,
+        &VideoChange::Fail {
+            error: "bad frame".into(),
+        },
+        draft(WebhookKind::Failure, &v.id.to_string(), at(200)),
+    )
+    .await
+    .unwrap();
+    let back = s
+        .requeue_video(v.id, at(300))
+        .await
+        .unwrap()
+        .expect("requeued");
+    assert_eq!(back.status, Generating);
+    assert_eq!(back.error, None);
+    assert_eq!(back.updated_at, at(300));
+    assert_eq!(back.metadata.queued_at, Some(at(300)));
+    assert_eq!(back.metadata.failed_at, None);
+    assert_eq!(back.metadata.completed_at, None);
+    assert_eq!(back.metadata.external_job_id, None, "the old job id goes");
+    assert_eq!(back.metadata.retry_count, Some(1));
+    assert_eq!(back.metadata.aspect_ratio, v.metadata.aspect_ratio);
+    assert_eq!(s.find_video(v.id).await.unwrap(), Some(back.clone()));
+    let e = entry_of(&*s, p.id, v.id).await;
+    assert_eq!((e.status, e.error, e.failed_at), (Generating, None, None));
+    assert_eq!(
+        s.requeue_video(v.id, at(301)).await.unwrap(),
+        None,
+        "already generating"
+    );
+    assert_eq!(
+        s.requeue_video(ObjectId::new(), at(301)).await.unwrap(),
+        None
+    );
+
+    s.fail_unsent(&[v.id], "RCK down", at(400)).await.unwrap();
+    let again = s.requeue_video(v.id, at(500)).await.unwrap().unwrap();
+    assert_eq!(again.metadata.retry_count, Some(2));
+}
+
+async fn live_feed(s: Arc<dyn Store>) {
+    let mut rx = s.subscribe();
+    let (_, _, videos) = scene(&*s, &[VideoStatus::Generating]).await;
+    let v = &videos[0];
+    let d = draft(WebhookKind::Success, &v.id.to_string(), at(100));
+    s.apply_webhook(
+        v.id,
+        &VideoChange::Complete(success_fields("live")),
+        d.clone(),
+    )
+    .await
+    .unwrap();
+    let mut created = false;
+    let mut completed = None;
+    let mut event = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(created && completed.is_some() && event.is_some()) {
+        let change = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "live feed: within 20 s got created={created} completed={} event={}",
+                    completed.is_some(),
+                    event.is_some()
+                )
+            })
+            .expect("the feed stays open");
+        match change {
+            LiveChange::Video { video } if video.id == v.id => match video.status {
+                VideoStatus::Generating => created = true,
+                VideoStatus::Completed => completed = Some(video),
+                _ => {}
+            },
+            LiveChange::Event { event: e } if e.id == d.id => event = Some(e),
+            _ => {}
+        }
+    }
+    let completed = completed.unwrap();
+    assert_eq!(Some(completed.clone()), s.find_video(v.id).await.unwrap());
+    let event = event.unwrap();
+    assert_eq!(event.status_code, 200);
+    assert_eq!(event.payload, d.payload);
+}
+
+// --- MongoDB only: the retention TTL index and the document shapes
+
+mod mongo_only {
+    use super::*;
+    use mongodb::bson::{doc, Bson, Document};
+
+    async fn ttl_secs(uri: &str, db: &str) -> Option<i64> {
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        let mut cursor = client
+            .database(db)
+            .collection::<Document>("webhookevents")
+            .list_indexes()
+            .await
+            .unwrap();
+        let mut found = None;
+        while cursor.advance().await.unwrap() {
+            let ix = cursor.deserialize_current().unwrap();
+            if let Some(d) = ix.options.and_then(|o| o.expire_after) {
+                assert_eq!(ix.keys, doc! { "createdAt": 1 });
+                assert!(found.is_none(), "one TTL index at most");
+                found = Some(d.as_secs() as i64);
+            }
+        }
+        found
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_ttl_index_follows_the_configuration() {
+        let Some(uri) = mongo_uri() else { return };
+        let db = unique_db("ttl");
+        let s = mongo_connect(&uri, &db, Some(3)).await.unwrap();
+        assert_eq!(ttl_secs(&uri, &db).await, Some(3 * 86_400));
+        drop(s);
+        let s = mongo_connect(&uri, &db, Some(3)).await.unwrap();
+        assert_eq!(ttl_secs(&uri, &db).await, Some(3 * 86_400), "idempotent");
+        drop(s);
+        let s = mongo_connect(&uri, &db, Some(5)).await.unwrap();
+        assert_eq!(ttl_secs(&uri, &db).await, Some(5 * 86_400), "changed");
+        drop(s);
+        let s = mongo_connect(&uri, &db, None).await.unwrap();
+        assert_eq!(
+            ttl_secs(&uri, &db).await,
+            None,
+            "unset keeps events forever"
+        );
+        drop(s);
+        drop_db(&uri, &db).await;
+    }
+
+    /// The documents are what Mongoose would have stored, so an existing database reads the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn documents_have_the_mongoose_shape() {
+        let Some(uri) = mongo_uri() else { return };
+        let db = unique_db("shape");
+        let s: MongoStore = mongo_connect(&uri, &db, None).await.unwrap();
+        let (ws, p, videos) = scene(&s, &[VideoStatus::Generating]).await;
+        let v = &videos[0];
+        let u = user("Shape@Shop.test", Role::Admin, Some(ws.id));
+        s.insert_user(&u).await.unwrap();
+        let d = draft(WebhookKind::Success, &v.id.to_string(), at(60));
+        s.apply_webhook(v.id, &VideoChange::Complete(success_fields("s")), d.clone())
+            .await
+            .unwrap();
+
+        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        let database = client.database(&db);
+        let one = |coll: &'static str| {
+            let c = database.collection::<Document>(coll);
+            async move { c.find_one(doc! {}).await.unwrap().expect(coll) }
+        };
+        let is_oid = |b: Option<&Bson>| matches!(b, Some(Bson::ObjectId(_)));
+        let is_date = |b: Option<&Bson>| matches!(b, Some(Bson::DateTime(_)));
+
+        let video = one("aivideos").await;
+        assert!(is_oid(video.get("_id")) && is_oid(video.get("userId")));
+        assert!(is_oid(video.get("workspaceId")) && is_oid(video.get("productId")));
+        assert_eq!(video.get_str("status").unwrap(), "completed");
+        assert!(is_date(video.get("createdAt")) && is_date(video.get("updatedAt")));
+        let m = video.get_document("metadata").unwrap();
+        assert_eq!(m.get_str("aspect_ratio").unwrap(), "9:16");
+        assert_eq!(m.get_str("youtubeVideoId").unwrap(), "yt_s");
+        assert!(is_date(m.get("completedAt")) && is_date(m.get("queuedAt")));
+        assert!(video.get("error").is_none(), "absent fields are left out");
+
+        let product = one("products").await;
+        assert_eq!(product.get_object_id("_id").unwrap().bytes(), p.id.bytes());
+        assert!(is_oid(product.get("workspaceId")));
+        let entry = product.get_array("videos").unwrap()[0]
+            .as_document()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            entry.get_object_id("videoId").unwrap().bytes(),
+            v.id.bytes()
+        );
+        assert_eq!(entry.get_str("status").unwrap(), "completed");
+        assert_eq!(
+            entry.get_str("youtubeUrl").unwrap(),
+            "https://www.youtube.com/watch?v=yt_s"
+        );
+        assert!(is_date(entry.get("completedAt")));
+
+        let event = one("webhookevents").await;
+        assert_eq!(event.get_str("endpoint").unwrap(), "/videos/success");
+        assert_eq!(event.get_str("videoId").unwrap(), v.id.to_string());
+        assert_eq!(event.get_i32("statusCode").unwrap(), 200);
+        assert_eq!(event.get_str("outcome").unwrap(), MSG_SUCCESS);
+        assert!(is_date(event.get("createdAt")));
+        let payload = event.get_document("payload").unwrap();
+        assert_eq!(payload.get_i32("n").unwrap(), 3);
+        assert_eq!(payload.get_i64("big").unwrap(), 9_000_000_000);
+
+        let user = one("users").await;
+        assert_eq!(
+            user.get_str("email").unwrap(),
+            "shape@shop.test",
+            "stored lowercase"
+        );
+        assert_eq!(user.get_str("role").unwrap(), "ADMIN");
+        assert!(user.get_str("passwordHash").is_ok());
+        assert!(is_oid(user.get("workspaceId")));
+
+        let workspace = one("workspaces").await;
+        assert_eq!(workspace.get_str("name").unwrap(), "Shop");
+        assert_eq!(workspace.get_i32("videoLimit").unwrap(), 100);
+        assert_eq!(workspace.get_i32("videosUsed").unwrap(), 0);
+        drop(s);
+        drop_db(&uri, &db).await;
+    }
+}
