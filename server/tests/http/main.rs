@@ -3,6 +3,7 @@
 
 mod auth;
 mod bulk;
+mod dashboard;
 mod events;
 mod products;
 mod support;
