@@ -8,6 +8,7 @@ pub mod internal;
 pub mod live;
 pub mod rck_sim;
 pub mod session;
+pub mod workers;
 
 use app::ssr::config::Config;
 use app::ssr::services::users;
@@ -24,8 +25,15 @@ use tokio::net::TcpListener;
 
 /// Opens the configured store. SQLite in `DATA_DIR` unless `MONGODB_URI` is set.
 pub async fn open_store(config: &Config) -> anyhow_like::Result<Arc<dyn Store>> {
-    if config.mongodb_uri.is_some() {
-        return Err("MONGODB_URI is set, but this build has no MongoDB store yet; unset it to use the embedded store".into());
+    if let Some(uri) = config.mongodb_uri.as_deref() {
+        let store = app::ssr::store::mongo::connect(
+            uri,
+            &config.mongodb_db,
+            config.webhook_event_retention_days,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        return Ok(Arc::new(store));
     }
     let store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
     Ok(Arc::new(store))

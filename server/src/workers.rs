@@ -1,0 +1,60 @@
+//! Background work that runs for the life of the server.
+
+use app::model::Timestamp;
+use app::ssr::state::AppState;
+use std::time::Duration;
+
+/// How often old webhook events are looked for.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(10 * 60);
+/// Events deleted per statement: small enough not to hold the SQLite writer for long.
+pub const RETENTION_BATCH: u64 = 10_000;
+/// Batches per run; whatever is left waits for the next run, so one run never monopolises the store.
+pub const RETENTION_MAX_BATCHES: u32 = 100;
+
+/// Deletes webhook events older than `WEBHOOK_EVENT_RETENTION_DAYS`, at start and then every ten
+/// minutes. Nothing happens when retention is unset (events are kept forever). On MongoDB the TTL
+/// index does this already and a run finds little or nothing; on SQLite this is the only cleanup.
+pub fn spawn_retention(state: AppState) {
+    let Some(days) = state.config.webhook_event_retention_days else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            purge_once(&state, days).await;
+        }
+    });
+}
+
+/// One retention run: deletes in bounded batches while batches come back full.
+pub async fn purge_once(state: &AppState, days: u64) -> u64 {
+    let keep_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+    let before = Timestamp::from_millis(Timestamp::now().millis().saturating_sub(keep_ms));
+    let mut total = 0;
+    for _ in 0..RETENTION_MAX_BATCHES {
+        match state
+            .store
+            .purge_events_before(before, RETENTION_BATCH)
+            .await
+        {
+            Ok(n) => {
+                total += n;
+                if n < RETENTION_BATCH {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "webhook_logger", error = %e, "deleting old webhook events failed; will retry on the next run");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(target: "webhook_logger", deleted = total, older_than = %before, retention_days = days, "deleted old webhook events");
+    } else {
+        tracing::debug!(target: "webhook_logger", older_than = %before, "no webhook events past retention");
+    }
+    total
+}
