@@ -45,8 +45,10 @@ DATA="$(mktemp -d "${TMPDIR:-/tmp}/with-mongo.XXXXXX")"
 LOG="$DATA/secantusd.log"
 mkdir -p "$DATA/db"
 
+# --enable-test-commands: the change-stream resume test injects failures with configureFailPoint
+# (filtered by appName, so other tests are untouched). Safe here: loopback only, a throwaway server.
 "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$PORT" --storage-path "$DATA/db" --log-level WARNING \
-	>"$LOG" 2>&1 &
+	--enable-test-commands >"$LOG" 2>&1 &
 PID=$!
 
 stop() {
@@ -82,6 +84,7 @@ until "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1
 done
 
 export MONGODB_TEST_URI="mongodb://127.0.0.1:$PORT/?directConnection=true"
+export MONGODB_TEST_FAILPOINTS=1
 echo "with-mongo: SecantusDB $SECANTUS_VERSION on 127.0.0.1:$PORT (pid $PID)" >&2
 
 set +e

@@ -1274,6 +1274,71 @@ mod mongo_only {
         drop_db(&uri, &db).await;
     }
 
+    /// A change stream that fails is reopened from its resume token: what was written while it was
+    /// down still reaches the feed, once. Failures are injected with the `failCommand` fail point,
+    /// for this store's connections only (by appName).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn live_feed_resumes_after_the_stream_fails() {
+        let Some(uri) = mongo_uri() else { return };
+        let db = unique_db("resume");
+        let app_name = format!("resume-test-{}", std::process::id());
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        let victim_uri = format!("{uri}{sep}appName={app_name}");
+        let s = mongo_connect(&victim_uri, &db, None).await.unwrap();
+        let mut rx = s.subscribe();
+        let ws = workspace("Shop", 10);
+        s.insert_workspace(&ws).await.unwrap();
+        let p = product(ws.id, "Mug", at(1));
+        s.insert_product(&p).await.unwrap();
+        let v1 = video(&p, VideoStatus::Generating, at(2));
+        let v2 = video(&p, VideoStatus::Generating, at(3));
+
+        let admin = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        // The stream's next getMore fails, and so do the first two attempts to reopen it (with
+        // backoff, well over half a second of downtime).
+        let armed = admin
+            .database("admin")
+            .run_command(doc! {
+                "configureFailPoint": "failCommand",
+                "mode": { "times": 3 },
+                "data": { "failCommands": ["getMore", "aggregate"], "errorCode": 2, "appName": &app_name },
+            })
+            .await;
+        if let Err(e) = armed {
+            if std::env::var("MONGODB_TEST_FAILPOINTS").as_deref() == Ok("1") {
+                panic!("configureFailPoint refused: {e}");
+            }
+            eprintln!("skipped: this server does not take configureFailPoint ({e})");
+            return;
+        }
+
+        s.insert_videos(std::slice::from_ref(&v1)).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("the first change within 20 s")
+            .unwrap();
+        assert!(matches!(&first, LiveChange::Video { video } if video.id == v1.id));
+        // The stream now fails on its next read; this write lands while it is down.
+        s.insert_videos(std::slice::from_ref(&v2)).await.unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("the change made while the stream was down arrives after it resumes")
+            .unwrap();
+        assert!(
+            matches!(&second, LiveChange::Video { video } if video.id == v2.id),
+            "got {second:?}"
+        );
+        // Nothing twice.
+        let extra = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await;
+        assert!(extra.is_err(), "unexpected extra change: {extra:?}");
+        let _ = admin
+            .database("admin")
+            .run_command(doc! { "configureFailPoint": "failCommand", "mode": "off" })
+            .await;
+        drop(s);
+        drop_db(&uri, &db).await;
+    }
+
     /// The documents are what Mongoose would have stored, so an existing database reads the same.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn documents_have_the_mongoose_shape() {
