@@ -58,3 +58,51 @@ pub async fn purge_once(state: &AppState, days: u64) -> u64 {
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::{ObjectId, WebhookEvent};
+    use app::ssr::config::Config;
+    use app::ssr::store::sqlite::SqliteStore;
+    use app::ssr::store::EventQuery;
+    use std::sync::Arc;
+
+    fn event(age_hours: i64) -> WebhookEvent {
+        WebhookEvent {
+            id: ObjectId::new(),
+            endpoint: "/videos/success".into(),
+            payload: serde_json::json!({}),
+            video_id: None,
+            status_code: 200,
+            outcome: "ok".into(),
+            created_at: Timestamp::from_millis(Timestamp::now().millis() - age_hours * 3_600_000),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_deletes_only_events_past_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut config = Config::for_tests(dir.path().to_path_buf());
+        config.webhook_event_retention_days = Some(2);
+        let state = AppState::new(config, Arc::new(store));
+        let keep = [event(1), event(47)];
+        for e in keep
+            .iter()
+            .chain(&[event(49), event(24 * 30), event(24 * 400)])
+        {
+            state.store.insert_event(e).await.unwrap();
+        }
+        assert_eq!(purge_once(&state, 2).await, 3);
+        assert_eq!(purge_once(&state, 2).await, 0);
+        let q = EventQuery {
+            page: 1,
+            limit: 10,
+            ..Default::default()
+        };
+        let (left, total) = state.store.list_events(&q).await.unwrap();
+        assert_eq!(total, 2);
+        assert!(keep.iter().all(|e| left.contains(e)));
+    }
+}
