@@ -31,9 +31,16 @@ command -v curl >/dev/null || die "curl not found"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/racky-e2e.XXXXXX")"
 LOG="$WORK/server.log"
 SERVER_PID=""
+SIM_PID=""
+ADMIN_EMAIL="e2e-admin@racky.test"
+ADMIN_PASSWORD="e2e-admin-password"
 
 cleanup() {
   local rc=$?
+  if [ -n "$SIM_PID" ]; then
+    kill -TERM "$SIM_PID" 2>/dev/null || true
+    wait "$SIM_PID" 2>/dev/null || true
+  fi
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     # Give it up to 10 s to shut down cleanly, then force it.
@@ -77,10 +84,19 @@ start_server() {
       LEPTOS_SITE_ROOT="$SITE_ROOT" \
       LEPTOS_SITE_PKG_DIR="pkg" \
       LEPTOS_ENV="DEV" \
+      SUPERADMIN_EMAIL="$ADMIN_EMAIL" SUPERADMIN_PASSWORD="$ADMIN_PASSWORD" \
+      RCK_DESCRIPTION_SERVER_URL="http://127.0.0.1:$SIM_PORT" \
       "$SERVER_BIN"
   ) >"$LOG" 2>&1 &
   SERVER_PID=$!
 }
+
+# The RCK simulator as its own process: it accepts batches and would call back only after an hour, so
+# the tests send the callbacks themselves and see exactly what they sent.
+SIM_PORT="$(free_port)"
+"$SERVER_BIN" rck-sim --listen "127.0.0.1:$SIM_PORT" --min-delay-ms 3600000 --max-delay-ms 3600000 \
+  --failure-rate 0 >"$WORK/rck-sim.log" 2>&1 &
+SIM_PID=$!
 
 # Wait for /api/health. Returns 0 when it answers, 1 if the server died, 2 on time-out.
 wait_healthy() {
@@ -127,7 +143,9 @@ echo "e2e: server healthy at http://127.0.0.1:$PORT; running Playwright"
 set +e
 (
   cd "$E2E"
-  BASE_URL="http://127.0.0.1:$PORT" CHROMIUM="$CHROMIUM" npx --no-install playwright test "$@"
+  BASE_URL="http://127.0.0.1:$PORT" CHROMIUM="$CHROMIUM" \
+    E2E_ADMIN_EMAIL="$ADMIN_EMAIL" E2E_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+    npx --no-install playwright test "$@"
 )
 rc=$?
 set -e

@@ -44,6 +44,13 @@ pub fn use_live(on_change: impl Fn(LiveChange) + 'static, on_sync: impl Fn() + '
             let sync = on_sync.clone();
             let ready = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
                 connections.set(connections.get() + 1);
+                // Lets a person's tools (and the browser tests) see that the feed is connected.
+                if let Some(root) = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.document_element())
+                {
+                    let _ = root.set_attribute("data-live", "connected");
+                }
                 if connections.get() > 1 {
                     sync();
                 }
@@ -52,6 +59,17 @@ pub fn use_live(on_change: impl Fn(LiveChange) + 'static, on_sync: impl Fn() + '
                 source.add_event_listener_with_callback("ready", ready.as_ref().unchecked_ref());
             closures.push(ready);
             let resync = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| on_sync());
+            let error = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+                if let Some(root) = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.document_element())
+                {
+                    let _ = root.set_attribute("data-live", "reconnecting");
+                }
+            });
+            let _ =
+                source.add_event_listener_with_callback("error", error.as_ref().unchecked_ref());
+            closures.push(error);
             let _ =
                 source.add_event_listener_with_callback("resync", resync.as_ref().unchecked_ref());
             closures.push(resync);

@@ -11,7 +11,11 @@ use leptos_router::components::Redirect;
 /// The frame of every signed-in page: skip link, navigation, sign-out, and the page itself.
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    // "server" in the HTML, "browser" once the WASM has taken over (tests and people can tell).
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
+        <span class="sr-only" data-testid="hydrated" data-state=move || if hydrated.get() { "browser" } else { "server" }></span>
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">
             <a class="brand" href="/">"Racky videos"</a>

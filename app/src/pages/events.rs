@@ -75,15 +75,15 @@ pub fn EventsPage() -> impl IntoView {
                 </label>
                 <label>
                     "Video id"
-                    <input name="videoId" type="search" size="26" prop:value=move || param("videoId").unwrap_or_default()/>
+                    <input name="videoId" type="search" size="26" value=move || param("videoId").unwrap_or_default()/>
                 </label>
                 <label>
                     "From (UTC)"
-                    <input name="from" placeholder="2025-01-17T00:00:00Z" size="22" prop:value=move || param("from").unwrap_or_default()/>
+                    <input name="from" placeholder="2025-01-17T00:00:00Z" size="22" value=move || param("from").unwrap_or_default()/>
                 </label>
                 <label>
                     "To (UTC)"
-                    <input name="to" placeholder="2025-01-18T00:00:00Z" size="22" prop:value=move || param("to").unwrap_or_default()/>
+                    <input name="to" placeholder="2025-01-18T00:00:00Z" size="22" value=move || param("to").unwrap_or_default()/>
                 </label>
                 <label>
                     "Per page"

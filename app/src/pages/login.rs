@@ -18,7 +18,7 @@ pub fn LoginPage() -> impl IntoView {
                     </p>
                 </Show>
                 <form method="post" action="/login" class="form">
-                    <input type="hidden" name="next" prop:value=next/>
+                    <input type="hidden" name="next" value=next/>
                     <label for="email">"Email"</label>
                     <input id="email" name="email" type="email" autocomplete="username" required/>
                     <label for="password">"Password"</label>

@@ -73,14 +73,14 @@ pub fn VideosPage() -> impl IntoView {
                 </label>
                 <label>
                     "Workspace id"
-                    <input name="workspaceId" inputmode="text" size="26" prop:value=move || param("workspaceId").unwrap_or_default()/>
+                    <input name="workspaceId" inputmode="text" size="26" value=move || param("workspaceId").unwrap_or_default()/>
                 </label>
                 <label>
                     "Video id"
-                    <input name="videoId" type="search" size="26" prop:value=move || param("videoId").unwrap_or_default() data-testid="video-search"/>
+                    <input name="videoId" type="search" size="26" value=move || param("videoId").unwrap_or_default() data-testid="video-search"/>
                 </label>
                 <label class="checkbox">
-                    <input type="checkbox" name="stuck" value="1" prop:checked=move || param("stuck").is_some()/>
+                    <input type="checkbox" name="stuck" value="1" checked=move || param("stuck").is_some()/>
                     "Stuck only"
                 </label>
                 <button type="submit" class="btn btn-primary">"Apply"</button>

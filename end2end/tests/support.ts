@@ -1,0 +1,88 @@
+import { expect, type APIRequestContext, type Page } from '@playwright/test';
+
+export const ADMIN_EMAIL = process.env.E2E_ADMIN_EMAIL ?? 'e2e-admin@racky.test';
+export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? 'e2e-admin-password';
+
+let counter = 0;
+const unique = () => `${Date.now().toString(36)}${(counter++).toString(36)}`;
+
+/** Calls the REST API and returns `data`, failing the test on an unexpected status. */
+export async function api(
+  request: APIRequestContext,
+  method: 'GET' | 'POST',
+  path: string,
+  token?: string,
+  body?: unknown,
+  status = method === 'POST' ? [200, 201, 202] : [200],
+): Promise<any> {
+  const res = await request.fetch(path, {
+    method,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    data: body,
+  });
+  const json = await res.json();
+  expect(status, `${method} ${path} -> ${res.status()} ${JSON.stringify(json)}`).toContain(res.status());
+  return json.data;
+}
+
+export async function adminToken(request: APIRequestContext): Promise<string> {
+  const data = await api(request, 'POST', '/api/auth/login', undefined, {
+    email: ADMIN_EMAIL,
+    password: ADMIN_PASSWORD,
+  });
+  return data.token;
+}
+
+/** A workspace with a user and `n` products whose videos were started (they stay `generating`). */
+export async function startVideos(request: APIRequestContext, n: number): Promise<string[]> {
+  const admin = await adminToken(request);
+  const ws = await api(request, 'POST', '/api/workspaces', admin, { name: `E2E ${unique()}`, videoLimit: 100 });
+  const email = `shop-${unique()}@e2e.test`;
+  await api(request, 'POST', '/api/users', admin, {
+    email,
+    password: 'shop-password',
+    role: 'USER',
+    workspaceId: ws._id,
+  });
+  const user = (await api(request, 'POST', '/api/auth/login', undefined, { email, password: 'shop-password' })).token;
+  const products: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = await api(request, 'POST', '/api/products', user, {
+      title: `Product ${i}`,
+      sku: `SKU-${unique()}`,
+      imgUrls: ['https://img.e2e.test/1.jpg'],
+    });
+    products.push(p._id);
+  }
+  const started = await api(request, 'POST', '/api/videos/bulk-generate', user, {
+    productIds: products,
+    templateId: 'template_001',
+    templateName: 'Product Showcase',
+    aspect_ratio: '9:16',
+  });
+  return started.videoIds;
+}
+
+export async function callback(request: APIRequestContext, kind: 'success' | 'failure', body: unknown, status = 200) {
+  const res = await request.post(`/internal/videos/${kind}`, { data: body });
+  expect(res.status(), JSON.stringify(await res.json())).toBe(status);
+}
+
+/** Signs in through the login form and waits until the page is hydrated. */
+export async function signIn(page: Page, next = '/') {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('Email').fill(ADMIN_EMAIL);
+  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+  await page.getByTestId('login-submit').click();
+  await expect(page).toHaveURL(new RegExp(`${next.replace(/[?]/g, '\\?')}$`));
+  await hydrated(page);
+}
+
+export async function hydrated(page: Page) {
+  await expect(page.getByTestId('hydrated')).toHaveAttribute('data-state', 'browser', { timeout: 30_000 });
+}
+
+/** Waits until the page's live feed (SSE) is connected. */
+export async function liveConnected(page: Page) {
+  await expect(page.locator('html')).toHaveAttribute('data-live', 'connected', { timeout: 15_000 });
+}
