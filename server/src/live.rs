@@ -41,15 +41,13 @@ async fn live(
     let rx = state.store.subscribe();
     let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     let changes = stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(change) => return Some((Ok(to_event(&change)), rx)),
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(target: "video_service", skipped = n, "live subscriber lagged");
-                    return Some((Ok(Event::default().event("resync").data("{}")), rx));
-                }
-                Err(RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(change) => Some((Ok(to_event(&change)), rx)),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(target: "video_service", skipped = n, "live subscriber lagged");
+                Some((Ok(Event::default().event("resync").data("{}")), rx))
             }
+            Err(RecvError::Closed) => None,
         }
     });
     Ok(Sse::new(futures::StreamExt::chain(hello, changes))

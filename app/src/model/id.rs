@@ -29,7 +29,9 @@ impl ObjectId {
     }
 
     /// A new id: unique within the process (counter) and across processes (random 5 bytes).
+    // No `Default`: an id that is different every time is not a default value.
     #[cfg(feature = "ssr")]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         use rand::Rng;
         use std::sync::atomic::{AtomicU32, Ordering};

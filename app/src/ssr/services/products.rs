@@ -146,7 +146,7 @@ mod tests {
         assert!(validate(p("T", "S", &["ftp://x"])).is_err());
         assert!(validate(p("T", "S", &["https://"])).is_err());
         assert!(validate(p("T", "S", &["https://a b"])).is_err());
-        let many: Vec<&str> = std::iter::repeat("https://x.y/").take(21).collect();
+        let many: Vec<&str> = std::iter::repeat_n("https://x.y/", 21).collect();
         assert!(validate(p("T", "S", &many)).is_err());
     }
 }

@@ -59,6 +59,8 @@ impl EventDraft {
 }
 
 /// What applying a callback did.
+// Returned once per call and never stored, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Applied {
     NotFound,
