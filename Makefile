@@ -130,9 +130,9 @@ lint: setup-rust ## clippy with -D warnings: server, app[ssr], frontend (wasm32)
 	cargo clippy -p app --features ssr --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
-unit: ## Rust tests: app[ssr] and the server's black-box HTTP tests
-	cargo test -p app --features ssr
-	cargo test -p server
+unit: ## Rust tests: app[ssr] (with the store conformance suite) and the server's HTTP tests; SQLite + MongoDB
+	scripts/with-mongo.sh cargo test -p app --features ssr
+	scripts/with-mongo.sh cargo test -p server
 
 e2e: build ## Browser test: start target/debug/server on a free loopback port and run Playwright against it
 	bash end2end/run.sh

@@ -179,7 +179,7 @@ pub async fn ensure_superadmin(state: &AppState) -> AppResult<bool> {
     if state.store.count_users_with_role(Role::Superadmin).await? > 0 {
         return Ok(false);
     }
-    let user = create_user(
+    let created = create_user(
         state,
         NewUser {
             email,
@@ -188,9 +188,16 @@ pub async fn ensure_superadmin(state: &AppState) -> AppResult<bool> {
             workspace_id: None,
         },
     )
-    .await?;
-    tracing::info!(target: "video_service", email = %user.email, "first superadmin created");
-    Ok(true)
+    .await;
+    match created {
+        Ok(user) => {
+            tracing::info!(target: "video_service", email = %user.email, "first superadmin created");
+            Ok(true)
+        }
+        // Another instance starting at the same moment created it first.
+        Err(AppError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
