@@ -62,6 +62,52 @@ impl App {
     }
 }
 
+/// Logs in as the superadmin and creates a workspace with a user; returns (admin, user) tokens.
+async fn shop(app: &App, name: &str, limit: u32) -> (String, String) {
+    let admin = login(app, "bench@racky.test").await;
+    let ws = app
+        .post(
+            "/api/workspaces",
+            Some(&admin),
+            json!({"name": name, "videoLimit": limit}),
+        )
+        .await["data"]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let email = format!("shop-{ws}@bench.test");
+    app.post(
+        "/api/users",
+        Some(&admin),
+        json!({"email": email, "password": "bench-password", "role": "USER", "workspaceId": ws}),
+    )
+    .await;
+    (admin, login(app, &email).await)
+}
+
+async fn login(app: &App, email: &str) -> String {
+    app.post(
+        "/api/auth/login",
+        None,
+        json!({"email": email, "password": "bench-password"}),
+    )
+    .await["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `n` products of the user's workspace.
+async fn make_products(app: &App, user: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let body = json!({"title": format!("P{i}"), "sku": format!("S{i}"), "imgUrls": ["https://img.test/a.jpg"]});
+        let p = app.post("/api/products", Some(user), body).await;
+        ids.push(p["data"]["_id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
@@ -124,44 +170,8 @@ async fn main() {
     .await
     .unwrap();
     let app = std::sync::Arc::new(start(Some(format!("http://{idle_sim}"))).await);
-    let admin = app
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "bench@racky.test", "password": "bench-password"}),
-        )
-        .await["data"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let ws = app
-        .post(
-            "/api/workspaces",
-            Some(&admin),
-            json!({"name": "Bench", "videoLimit": 1_000_000}),
-        )
-        .await["data"]["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.post("/api/users", Some(&admin), json!({"email": "shop@bench.test", "password": "bench-password", "role": "USER", "workspaceId": ws})).await;
-    let user = app
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "shop@bench.test", "password": "bench-password"}),
-        )
-        .await["data"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut products = Vec::new();
-    for i in 0..100 {
-        let p = app
-            .post("/api/products", Some(&user), json!({"title": format!("P{i}"), "sku": format!("S{i}"), "imgUrls": ["https://img.test/a.jpg"]}))
-            .await;
-        products.push(p["data"]["_id"].as_str().unwrap().to_string());
-    }
+    let (admin, user) = shop(&app, "Bench", 1_000_000).await;
+    let products = make_products(&app, &user, 100).await;
 
     // Videos to call back: CALLBACKS of them, in batches of 100.
     let t = Instant::now();
@@ -271,48 +281,8 @@ async fn main() {
     .await
     .unwrap();
     let live = start(Some(format!("http://{sim}"))).await;
-    let admin = live
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "bench@racky.test", "password": "bench-password"}),
-        )
-        .await["data"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let ws = live
-        .post(
-            "/api/workspaces",
-            Some(&admin),
-            json!({"name": "E2E", "videoLimit": 1000}),
-        )
-        .await["data"]["_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    live.post("/api/users", Some(&admin), json!({"email": "e2e@bench.test", "password": "bench-password", "role": "USER", "workspaceId": ws})).await;
-    let user = live
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "e2e@bench.test", "password": "bench-password"}),
-        )
-        .await["data"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut ids = Vec::new();
-    for i in 0..100 {
-        let p = live
-            .post(
-                "/api/products",
-                Some(&user),
-                json!({"title": format!("P{i}"), "sku": format!("S{i}")}),
-            )
-            .await;
-        ids.push(p["data"]["_id"].as_str().unwrap().to_string());
-    }
+    let (admin, user) = shop(&live, "E2E", 1000).await;
+    let ids = make_products(&live, &user, 100).await;
     let t = Instant::now();
     let r = live
         .post(

@@ -172,6 +172,23 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The row of `sql` (which takes the id as `?1`), if there is one.
+    async fn find_by_id<T: Send + 'static>(
+        &self,
+        sql: String,
+        id: ObjectId,
+        row: fn(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        self.read(move |c| {
+            c.query_row(&sql, [id.to_string()], row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+}
+
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
@@ -445,17 +462,8 @@ impl Store for SqliteStore {
     }
 
     async fn find_user(&self, id: ObjectId) -> StoreResult<Option<User>> {
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
-                [id.to_string()],
-                user_row,
-            )
-            .optional()
-            .map(|r| r.map(|r| r.user))
-            .map_err(backend)
-        })
-        .await
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+        Ok(self.find_by_id(sql, id, user_row).await?.map(|r| r.user))
     }
 
     async fn count_users_with_role(&self, role: Role) -> StoreResult<u64> {
@@ -491,16 +499,8 @@ impl Store for SqliteStore {
     }
 
     async fn find_workspace(&self, id: ObjectId) -> StoreResult<Option<Workspace>> {
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {WS_COLS} FROM workspaces WHERE id = ?1"),
-                [id.to_string()],
-                ws_row,
-            )
-            .optional()
-            .map_err(backend)
-        })
-        .await
+        let sql = format!("SELECT {WS_COLS} FROM workspaces WHERE id = ?1");
+        self.find_by_id(sql, id, ws_row).await
     }
 
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
@@ -865,16 +865,8 @@ impl Store for SqliteStore {
     }
 
     async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>> {
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {EVENT_COLS} FROM webhook_events WHERE id = ?1"),
-                [id.to_string()],
-                event_row,
-            )
-            .optional()
-            .map_err(backend)
-        })
-        .await
+        let sql = format!("SELECT {EVENT_COLS} FROM webhook_events WHERE id = ?1");
+        self.find_by_id(sql, id, event_row).await
     }
 
     async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64> {
