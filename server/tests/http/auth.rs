@@ -234,3 +234,36 @@ async fn the_first_superadmin_is_created_once() {
         "a superadmin already existed, so none was created"
     );
 }
+
+#[test]
+fn the_server_refuses_to_start_without_a_jwt_secret_outside_dev_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATA_DIR", dir.path())
+            .current_dir(dir.path())
+            .args(["workspace", "add", "--name", "Probe", "--video-limit", "1"]);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("JWT_SECRET is not set"), "{err}");
+    let out = run(&[("JWT_SECRET", "too-short")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 characters"));
+    // Dev mode runs without one (and keeps a generated one in DATA_DIR).
+    let out = run(&[("DEV_MODE", "1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"videoLimit\": 1"));
+    assert!(dir.path().join("dev-jwt-secret").exists());
+}
