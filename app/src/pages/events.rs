@@ -61,7 +61,7 @@ pub fn EventsPage() -> impl IntoView {
 
     view! {
         <Layout>
-            <div class="page-head">
+            <div class="page-header">
                 <h1>"Webhook events"</h1>
             </div>
             <Form method="GET" action="/events" attr:class="filters" attr:aria-label="Filter events">

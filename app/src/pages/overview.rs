@@ -25,7 +25,7 @@ pub fn OverviewPage() -> impl IntoView {
     );
     view! {
         <Layout>
-            <div class="page-head">
+            <div class="page-header">
                 <h1>"Overview"</h1>
                 <nav class="segmented" aria-label="Range">
                     {RANGES

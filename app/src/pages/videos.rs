@@ -54,7 +54,7 @@ pub fn VideosPage() -> impl IntoView {
 
     view! {
         <Layout>
-            <div class="page-head">
+            <div class="page-header">
                 <h1>"Videos"</h1>
             </div>
             <Form method="GET" action="/videos" attr:class="filters" attr:aria-label="Filter videos">
