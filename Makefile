@@ -17,6 +17,11 @@ WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen *= *{ *version *= *"=\{0
 # wasm-opt for release builds comes from npm's binaryen package (not Debian's, which is too old).
 BINARYEN_VERSION := 132.0.0
 TOOLS_DIR := $(CURDIR)/target/tools
+# Cargo's build output lives in one per-user cache directory shared by every checkout (CI clones
+# included), so a fresh clone compiles only this workspace's crates, not every dependency again.
+# Cargo's own lock keeps concurrent builds safe. The static site stays per checkout in target/site.
+export CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/racky-videos/target
+SERVER_BIN := $(CARGO_TARGET_DIR)/debug/server
 CHROMIUM ?= /usr/bin/chromium
 
 # --- `make run` defaults; any of them can be overridden from the environment or the command line ------
@@ -88,7 +93,7 @@ setup-release: setup ## Also install wasm-opt (npm binaryen@132) into target/too
 
 # --- build and run --------------------------------------------------------------------------------------
 
-build: setup ## Debug build: target/debug/server and target/site/pkg/racky-videos.{js,wasm,css}
+build: setup ## Debug build: $CARGO_TARGET_DIR/debug/server and target/site/pkg/racky-videos.{js,wasm,css}
 	cargo leptos build
 
 release: setup-release ## Release build (optimised WASM through wasm-opt)
@@ -104,7 +109,7 @@ run: export LEPTOS_SITE_ROOT := target/site
 run: export LEPTOS_SITE_PKG_DIR := pkg
 run: build ## Build and serve on http://127.0.0.1:3000 (DEV_MODE=1, SQLite in ./data, a default superadmin)
 	@echo "run: serving on http://$(LEPTOS_SITE_ADDR) (DEV_MODE=$(DEV_MODE), DATA_DIR=$(DATA_DIR), superadmin $(SUPERADMIN_EMAIL))"
-	./target/debug/server
+	$(SERVER_BIN)
 
 watch: export DEV_MODE := $(DEV_MODE)
 watch: export DATA_DIR := $(DATA_DIR)
@@ -115,7 +120,14 @@ watch: setup ## Like run, but rebuilds and reloads on every change (cargo leptos
 
 # --- checks ---------------------------------------------------------------------------------------------
 
-test: setup fmt-check lint unit e2e ## Everything CI runs: fmt check, clippy, Rust tests, build, browser test
+# The steps run in order and each prints how long it took.
+TEST_STEPS := setup fmt-check lint unit build e2e
+test: ## Everything CI runs: setup, fmt check, clippy, Rust tests, build, browser test (each step timed)
+	@for step in $(TEST_STEPS); do \
+		start=$$(date +%s); \
+		$(MAKE) --no-print-directory $$step; \
+		echo "test: step '$$step' passed in $$(( $$(date +%s) - start ))s"; \
+	done
 
 fmt: ## Format the Rust code
 	cargo fmt --all
@@ -124,22 +136,21 @@ fmt-check: ## Fail if the Rust code is not formatted
 	cargo fmt --all -- --check
 
 # `app` has two mutually exclusive features (ssr for the server, hydrate for the browser), so clippy runs
-# once per side instead of once over the whole workspace.
-lint: setup-rust ## clippy with -D warnings: server, app[ssr], frontend (wasm32)
-	cargo clippy -p server --all-targets -- -D warnings
-	cargo clippy -p app --features ssr --all-targets -- -D warnings
+# once per side: app[ssr] + server natively (one invocation, so one feature resolution and one set of
+# dependency artifacts, the same one `unit` and `build` use), and frontend for wasm32.
+lint: setup-rust ## clippy with -D warnings: app[ssr] + server, frontend (wasm32)
+	cargo clippy -p app -p server --features app/ssr --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 unit: ## Rust tests: app[ssr] (with the store conformance suite) and the server's HTTP tests; SQLite + MongoDB
-	scripts/with-mongo.sh cargo test -p app --features ssr
-	scripts/with-mongo.sh cargo test -p server
+	scripts/with-mongo.sh cargo test -p app -p server --features app/ssr
 
-e2e: build ## Browser test: start target/debug/server on a free loopback port and run Playwright against it
-	bash end2end/run.sh
+e2e: build ## Browser test: start the debug server on a free loopback port and run Playwright against it
+	SERVER_BIN=$(SERVER_BIN) bash end2end/run.sh
 
 bench: ## Benchmarks (print figures; never part of `make test`)
 	cargo bench -p server
 
 clean: ## Remove build output, test artifacts and npm deps (keeps ./data)
 	cargo clean
-	rm -rf end2end/node_modules end2end/test-results end2end/playwright-report
+	rm -rf target end2end/node_modules end2end/test-results end2end/playwright-report
