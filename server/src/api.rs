@@ -1,6 +1,7 @@
 //! `/api/...`: the JSON REST surface. Handlers parse and authorise; services decide.
 
-use crate::extract::{ApiJson, Auth};
+use crate::extract::ApiJson;
+use app::ssr::auth::Caller;
 use app::ssr::error::{AppError, AppResult};
 use app::ssr::services::{bulk, events, products, stats, users, videos};
 use app::ssr::state::AppState;
@@ -72,7 +73,7 @@ async fn login(
     Ok(ok(StatusCode::OK, r))
 }
 
-async fn me(State(state): State<AppState>, Auth(caller): Auth) -> AppResult<Response> {
+async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
     let user = state
         .store
         .find_user(caller.user_id)
@@ -83,21 +84,21 @@ async fn me(State(state): State<AppState>, Auth(caller): Auth) -> AppResult<Resp
 
 async fn create_workspace(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     ApiJson(b): ApiJson<users::NewWorkspace>,
 ) -> AppResult<Response> {
     let ws = users::create_workspace_as(&state, &caller, b).await?;
     Ok(ok(StatusCode::CREATED, ws))
 }
 
-async fn list_workspaces(State(state): State<AppState>, Auth(caller): Auth) -> AppResult<Response> {
+async fn list_workspaces(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
     caller.require_superadmin()?;
     Ok(ok(StatusCode::OK, state.store.list_workspaces().await?))
 }
 
 async fn create_user(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     ApiJson(b): ApiJson<users::NewUser>,
 ) -> AppResult<Response> {
     let u = users::create_user_as(&state, &caller, b).await?;
@@ -106,7 +107,7 @@ async fn create_user(
 
 async fn create_product(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     ApiJson(b): ApiJson<products::NewProduct>,
 ) -> AppResult<Response> {
     let p = products::create_product(&state, &caller, b).await?;
@@ -115,7 +116,7 @@ async fn create_product(
 
 async fn list_products(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let page = products::list_products(
@@ -131,7 +132,7 @@ async fn list_products(
 
 async fn get_product(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     Ok(ok(
@@ -142,7 +143,7 @@ async fn get_product(
 
 async fn get_video(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     Ok(ok(
@@ -153,7 +154,7 @@ async fn get_video(
 
 async fn bulk_generate(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     ApiJson(b): ApiJson<bulk::BulkRequest>,
 ) -> AppResult<Response> {
     let started = bulk::bulk_generate(&state, &caller, b).await?;
@@ -166,7 +167,7 @@ async fn bulk_generate(
 
 async fn list_events(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let params = events::EventParams {
@@ -183,7 +184,7 @@ async fn list_events(
 
 async fn get_event(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     Ok(ok(
@@ -194,7 +195,7 @@ async fn get_event(
 
 async fn list_videos(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let params = videos::VideoParams {
@@ -219,7 +220,7 @@ struct FailBody {
 
 async fn mark_failed(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
@@ -239,7 +240,7 @@ async fn mark_failed(
 
 async fn retry_video(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     Ok(ok(
@@ -250,7 +251,7 @@ async fn retry_video(
 
 async fn webhook_stats(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let params = stats::StatsParams {

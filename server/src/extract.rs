@@ -1,44 +1,10 @@
 //! Extractors whose rejections are the spec's JSON envelope, never axum's plain-text defaults.
 
-use app::ssr::auth::{cookie, Caller, MSG_NO_TOKEN, SESSION_COOKIE};
 use app::ssr::error::AppError;
 use app::ssr::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
-
-/// The authenticated caller: `Authorization: Bearer <jwt>`, or the dashboard's session cookie.
-pub struct Auth(pub Caller);
-
-fn bearer(parts: &Parts) -> Option<Result<&str, AppError>> {
-    let value = parts.headers.get(AUTHORIZATION)?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    Some(token.ok_or_else(|| {
-        AppError::Unauthorized("Authorization header must be `Bearer <token>`".into())
-    }))
-}
-
-impl FromRequestParts<AppState> for Auth {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = match bearer(parts) {
-            Some(t) => t?,
-            None => cookie(&parts.headers, SESSION_COOKIE)
-                .ok_or_else(|| AppError::Unauthorized(MSG_NO_TOKEN.into()))?,
-        };
-        state.jwt.verify(token).map(Auth)
-    }
-}
 
 /// A JSON body: 415 without a JSON content type, 413 over the body limit, 400 when it does not parse
 /// or does not have the expected shape (with serde's reason, minus the line/column noise).

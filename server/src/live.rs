@@ -5,8 +5,8 @@
 //! EventSource reconnects by itself, and the dashboard re-reads on every (re)connect, so nothing
 //! missed while disconnected stays missing.
 
-use crate::extract::Auth;
 use app::model::LiveChange;
+use app::ssr::auth::Caller;
 use app::ssr::error::AppError;
 use app::ssr::state::AppState;
 use axum::extract::State;
@@ -35,7 +35,7 @@ fn to_event(change: &LiveChange) -> Event {
 
 async fn live(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     caller.require_superadmin()?;
     let rx = state.store.subscribe();

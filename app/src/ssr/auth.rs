@@ -2,6 +2,7 @@
 
 use crate::model::{ObjectId, Role, User};
 use crate::ssr::error::AppError;
+use crate::ssr::state::AppState;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -46,6 +47,41 @@ impl Caller {
     pub fn workspace(&self) -> Result<ObjectId, AppError> {
         self.workspace_id
             .ok_or_else(|| AppError::Forbidden("Your account has no workspace".into()))
+    }
+}
+
+fn bearer(parts: &http::request::Parts) -> Option<Result<&str, AppError>> {
+    let value = parts.headers.get(http::header::AUTHORIZATION)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    Some(token.ok_or_else(|| {
+        AppError::Unauthorized("Authorization header must be `Bearer <token>`".into())
+    }))
+}
+
+/// The one way a request says who it is: `Authorization: Bearer <jwt>`, or else the dashboard's
+/// session cookie. REST handlers take `caller: Caller`; server functions get it with
+/// `leptos_axum::extract_with_state`.
+impl axum::extract::FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, AppError> {
+        let token = match bearer(parts) {
+            Some(t) => t?,
+            None => cookie(&parts.headers, SESSION_COOKIE)
+                .ok_or_else(|| AppError::Unauthorized(MSG_NO_TOKEN.into()))?,
+        };
+        state.jwt.verify(token)
     }
 }
 

@@ -1,0 +1,101 @@
+//! The query strings of the lists, typed once. Each filter is what arrives on the wire: axum reads it
+//! as `Query<EventFilter>`, a server function takes it as its one argument, and a page keeps it as its
+//! URL state. Values stay text until they are validated, so a bad value gets the contract's message
+//! (`"page must be a positive integer"`, ...) instead of a deserialiser's.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/webhook-events` and the events page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EventFilter {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    /// `/videos/success` or `/videos/failure` (the `/internal` prefix is accepted too).
+    pub endpoint: Option<String>,
+    pub video_id: Option<String>,
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+}
+
+/// `GET /api/videos` and the videos page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VideoFilter {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    /// `pending`, `generating`, `completed` or `failed`.
+    pub status: Option<String>,
+    pub workspace_id: Option<String>,
+    pub video_id: Option<String>,
+    /// `1`/`true`/`on`: only videos stuck in `generating`.
+    pub stuck: Option<String>,
+}
+
+/// `GET /api/webhook-events/stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StatsQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `hour`, `day`, `week` or `month`.
+    pub bucket: Option<String>,
+}
+
+/// The `?a=b&c=d` form of a filter (empty values left out), for links that keep the page's state.
+pub fn query_string<T: Serialize>(filter: &T) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(filter) else {
+        return String::new();
+    };
+    let pairs: Vec<String> = fields
+        .iter()
+        .filter_map(|(k, v)| Some((k, v.as_str().filter(|s| !s.is_empty())?)))
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_keep_set_values_only_and_encode_them() {
+        let f = EventFilter {
+            page: Some("2".into()),
+            endpoint: Some("/videos/failure".into()),
+            from: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(query_string(&f), "?page=2&endpoint=%2Fvideos%2Ffailure");
+        assert_eq!(query_string(&VideoFilter::default()), "");
+    }
+
+    #[test]
+    fn wire_names_are_camel_case() {
+        let f: VideoFilter =
+            serde_json::from_str(r#"{"workspaceId":"w","videoId":"v","stuck":"1"}"#).unwrap();
+        assert_eq!(f.workspace_id.as_deref(), Some("w"));
+        assert_eq!(f.video_id.as_deref(), Some("v"));
+    }
+}
