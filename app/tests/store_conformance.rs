@@ -14,8 +14,9 @@ use app::model::{
 use app::ssr::store::mongo::{connect as mongo_connect, MongoStore};
 use app::ssr::store::sqlite::SqliteStore;
 use app::ssr::store::{
-    Applied, EventDraft, EventQuery, FinishedVideo, HourlyCount, Quota, Store, StoreError,
-    UserRecord, VideoQuery,
+    Applied, EventDraft, EventQuery, EventStore, FinishedVideo, HourlyCount, LiveFeed, PageSpec,
+    Paged, ProductStore, Quota, Store, StoreError, UserRecord, UserStore, VideoQuery, VideoStore,
+    WorkspaceStore,
 };
 use serde_json::json;
 use std::future::Future;
@@ -147,7 +148,7 @@ conformance!(
     webhook_for_a_missing_video,
     concurrent_webhooks_on_one_video,
     job_ids,
-    fail_unsent_skips_final_videos,
+    fail_videos_skips_final_ones,
     event_log_filters_and_pages,
     purge_events_before,
     event_counts_by_hour,
@@ -437,16 +438,28 @@ async fn products_and_their_video_entries(s: Arc<dyn Store>) {
     assert_eq!(ids, [p2.id, p1.id], "found ones, in the order asked");
     assert!(s.find_products(&[]).await.unwrap().is_empty());
 
-    let (page, total) = s.list_products(ws.id, 1, 2).await.unwrap();
+    let Paged { items: page, total } = s
+        .list_products(ws.id, PageSpec { page: 1, limit: 2 })
+        .await
+        .unwrap();
     assert_eq!(total, 3);
     assert_eq!(
         page.iter().map(|p| p.id).collect::<Vec<_>>(),
         [p3.id, p2.id]
     );
-    let (page, total) = s.list_products(ws.id, 2, 2).await.unwrap();
+    let Paged { items: page, total } = s
+        .list_products(ws.id, PageSpec { page: 2, limit: 2 })
+        .await
+        .unwrap();
     assert_eq!(total, 3);
     assert_eq!(page, std::slice::from_ref(&p1));
-    let (page, _) = s.list_products(ws.id, 3, 2).await.unwrap();
+    let Paged {
+        items: page,
+        total: _,
+    } = s
+        .list_products(ws.id, PageSpec { page: 3, limit: 2 })
+        .await
+        .unwrap();
     assert!(page.is_empty());
 
     // Videos come with their product entries, in one commit.
@@ -480,7 +493,13 @@ async fn products_and_their_video_entries(s: Arc<dyn Store>) {
         s.find_product(p2.id).await.unwrap().unwrap().videos.len(),
         1
     );
-    let (listed, _) = s.list_products(ws.id, 1, 10).await.unwrap();
+    let Paged {
+        items: listed,
+        total: _,
+    } = s
+        .list_products(ws.id, PageSpec { page: 1, limit: 10 })
+        .await
+        .unwrap();
     assert_eq!(
         listed.iter().find(|p| p.id == p1.id).unwrap().videos.len(),
         2
@@ -710,7 +729,10 @@ async fn concurrent_webhooks_on_one_video(s: Arc<dyn Store>) {
     assert_eq!(entry.status, VideoStatus::Completed, "the entry agrees");
     assert_eq!(entry.error, None);
     assert_eq!(entry.completed_at, stored.metadata.completed_at);
-    let (events, total) = s
+    let Paged {
+        items: events,
+        total,
+    } = s
         .list_events(&EventQuery {
             page: 1,
             limit: 100,
@@ -743,18 +765,24 @@ async fn job_ids(s: Arc<dyn Store>) {
     s.set_job_ids(&[]).await.unwrap();
 }
 
-async fn fail_unsent_skips_final_videos(s: Arc<dyn Store>) {
+async fn fail_videos_skips_final_ones(s: Arc<dyn Store>) {
     use VideoStatus::*;
     let (_, p, videos) = scene(&*s, &[Generating, Completed, Failed, Generating]).await;
     let ids: Vec<ObjectId> = videos[..3].iter().map(|v| v.id).collect();
-    s.fail_unsent(
-        &[ids.clone(), vec![ObjectId::new()]].concat(),
-        "RCK unreachable",
-        at(500),
-    )
-    .await
-    .unwrap();
+    let failed = s
+        .fail_videos(
+            &[ids.clone(), vec![ObjectId::new()]].concat(),
+            "RCK unreachable",
+            at(500),
+        )
+        .await
+        .unwrap();
     let g = s.find_video(videos[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        failed,
+        vec![g.clone()],
+        "returns exactly what it changed, as stored"
+    );
     assert_eq!(g.status, Failed);
     assert_eq!(g.error.as_deref(), Some("RCK unreachable"));
     assert_eq!(g.metadata.failed_at, Some(at(500)));
@@ -780,7 +808,7 @@ async fn fail_unsent_skips_final_videos(s: Arc<dyn Store>) {
         "not in the list"
     );
     assert_eq!(entry_of(&*s, p.id, videos[1].id).await.status, Completed);
-    s.fail_unsent(&[], "x", at(501)).await.unwrap();
+    assert!(s.fail_videos(&[], "x", at(501)).await.unwrap().is_empty());
 }
 
 async fn event_log_filters_and_pages(s: Arc<dyn Store>) {
@@ -808,7 +836,7 @@ async fn event_log_filters_and_pages(s: Arc<dyn Store>) {
     let ids = |v: &[WebhookEvent]| v.iter().map(|e| e.id).collect::<Vec<_>>();
 
     // Newest first; equal times by id, newest id first.
-    let (all, total) = s.list_events(&q(&|_| {})).await.unwrap();
+    let Paged { items: all, total } = s.list_events(&q(&|_| {})).await.unwrap();
     assert_eq!(total, 5);
     let tie = if events[4].id > events[3].id {
         [events[4].id, events[3].id]
@@ -821,7 +849,7 @@ async fn event_log_filters_and_pages(s: Arc<dyn Store>) {
     );
     assert_eq!(all[2], events[2], "stored as given");
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_events(&q(&|q| {
             q.page = 2;
             q.limit = 2
@@ -830,7 +858,7 @@ async fn event_log_filters_and_pages(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(total, 5);
     assert_eq!(ids(&page), [events[2].id, events[1].id]);
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_events(&q(&|q| {
             q.page = 4;
             q.limit = 2
@@ -839,26 +867,29 @@ async fn event_log_filters_and_pages(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!((page.len(), total), (0, 5));
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_events(&q(&|q| q.endpoint = Some("/videos/failure".into())))
         .await
         .unwrap();
     assert_eq!(total, 2);
     assert!(page.iter().all(|e| e.endpoint == "/videos/failure"));
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_events(&q(&|q| q.video_id = Some(v1.clone())))
         .await
         .unwrap();
     assert_eq!((ids(&page), total), (vec![events[1].id, events[0].id], 2));
-    let (page, _) = s
+    let Paged {
+        items: page,
+        total: _,
+    } = s
         .list_events(&q(&|q| q.video_id = Some("garbage".into())))
         .await
         .unwrap();
     assert_eq!(ids(&page), [events[4].id]);
 
     // `from` is inclusive, `to` exclusive.
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_events(&q(&|q| {
             q.from = Some(at(20));
             q.to = Some(at(40));
@@ -867,7 +898,7 @@ async fn event_log_filters_and_pages(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!((ids(&page), total), (vec![events[2].id, events[1].id], 2));
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_events(&q(&|q| {
             q.endpoint = Some("/videos/success".into());
             q.from = Some(at(30));
@@ -902,7 +933,7 @@ async fn purge_events_before(s: Arc<dyn Store>) {
     assert!(s.find_event(old[2].id).await.unwrap().is_some());
     assert_eq!(s.purge_events_before(at(100), 10).await.unwrap(), 3);
     assert_eq!(s.purge_events_before(at(100), 10).await.unwrap(), 0);
-    let (left, total) = s
+    let Paged { items: left, total } = s
         .list_events(&EventQuery {
             page: 1,
             limit: 10,
@@ -981,7 +1012,7 @@ async fn list_videos_filters(s: Arc<dyn Store>) {
     };
     let ids = |v: &[AiVideo]| v.iter().map(|v| v.id).collect::<Vec<_>>();
 
-    let (all, total) = s.list_videos(&q(&|_| {})).await.unwrap();
+    let Paged { items: all, total } = s.list_videos(&q(&|_| {})).await.unwrap();
     assert_eq!(total, 5);
     assert_eq!(
         ids(&all),
@@ -996,7 +1027,7 @@ async fn list_videos_filters(s: Arc<dyn Store>) {
     );
     assert_eq!(all[1], videos[3]);
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_videos(&q(&|q| {
             q.page = 2;
             q.limit = 2
@@ -1005,7 +1036,7 @@ async fn list_videos_filters(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!((ids(&page), total), (vec![videos[2].id, videos[1].id], 5));
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_videos(&q(&|q| q.status = Some(Generating)))
         .await
         .unwrap();
@@ -1014,26 +1045,26 @@ async fn list_videos_filters(s: Arc<dyn Store>) {
         (vec![fresh.id, videos[2].id, videos[0].id], 3)
     );
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_videos(&q(&|q| q.workspace_id = Some(ws.id)))
         .await
         .unwrap();
     assert_eq!(total, 4);
     assert!(page.iter().all(|v| v.workspace_id == ws.id));
 
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_videos(&q(&|q| q.video_id = Some(videos[1].id)))
         .await
         .unwrap();
     assert_eq!((page, total), (vec![videos[1].clone()], 1));
 
     // Stuck: generating and not updated since the cut-off.
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_videos(&q(&|q| q.stuck_before = Some(at(1000))))
         .await
         .unwrap();
     assert_eq!((ids(&page), total), (vec![videos[2].id, videos[0].id], 2));
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_videos(&q(&|q| {
             q.stuck_before = Some(at(1000));
             q.status = Some(Generating);
@@ -1042,7 +1073,7 @@ async fn list_videos_filters(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!((ids(&page), total), (vec![videos[2].id, videos[0].id], 2));
-    let (page, total) = s
+    let Paged { items: page, total } = s
         .list_videos(&q(&|q| {
             q.stuck_before = Some(at(1000));
             q.status = Some(Failed);
@@ -1176,7 +1207,7 @@ async fn requeue_video(s: Arc<dyn Store>) {
         None
     );
 
-    s.fail_unsent(&[v.id], "RCK down", at(400)).await.unwrap();
+    s.fail_videos(&[v.id], "RCK down", at(400)).await.unwrap();
     let again = s.requeue_video(v.id, at(500)).await.unwrap().unwrap();
     assert_eq!(again.metadata.retry_count, Some(2));
 }

@@ -3,6 +3,7 @@
 pub mod dashboard;
 pub mod filters;
 mod id;
+pub mod plan;
 pub mod stats;
 mod time;
 pub mod webhook;

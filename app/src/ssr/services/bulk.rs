@@ -210,7 +210,7 @@ pub async fn bulk_generate(
             tracing::error!(target: "bulk_video_generation", workspace = %workspace_id, count = n, "RCK call failed: {reason}");
             if let Err(se) = state
                 .store
-                .fail_unsent(&video_ids, &reason, Timestamp::now())
+                .fail_videos(&video_ids, &reason, Timestamp::now())
                 .await
             {
                 tracing::error!(target: "bulk_video_generation", "could not mark the videos failed: {se}");

@@ -76,10 +76,10 @@ pub async fn list_events(
 ) -> AppResult<EventPage> {
     caller.require_superadmin()?;
     let q = parse_query(p)?;
-    let (events, total) = state.store.list_events(&q).await?;
+    let found = state.store.list_events(&q).await?;
     Ok(EventPage {
-        events,
-        pagination: Pagination::new(q.page, q.limit, total),
+        events: found.items,
+        pagination: Pagination::new(q.page, q.limit, found.total),
     })
 }
 

@@ -5,6 +5,7 @@ use crate::model::{ObjectId, Pagination, Product, Timestamp};
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
+use crate::ssr::store::PageSpec;
 use serde::{Deserialize, Serialize};
 
 pub const MSG_PRODUCT_NOT_FOUND: &str = "Product not found";
@@ -108,10 +109,13 @@ pub async fn list_products(
         }
         None => caller.workspace()?,
     };
-    let (products, total) = state.store.list_products(ws, page, limit).await?;
+    let found = state
+        .store
+        .list_products(ws, PageSpec { page, limit })
+        .await?;
     Ok(ProductPage {
-        products,
-        pagination: Pagination::new(page, limit, total),
+        products: found.items,
+        pagination: Pagination::new(page, limit, found.total),
     })
 }
 

@@ -89,16 +89,17 @@ pub async fn list_videos(
         video_id,
         stuck_before: stuck_only.then_some(cutoff),
     };
-    let (videos, total) = state.store.list_videos(&q).await?;
+    let found = state.store.list_videos(&q).await?;
     Ok(VideoPage {
-        videos: videos
+        videos: found
+            .items
             .into_iter()
             .map(|video| VideoRow {
                 stuck: is_stuck(&video, cutoff),
                 video,
             })
             .collect(),
-        pagination: Pagination::new(page, limit, total),
+        pagination: Pagination::new(page, limit, found.total),
     })
 }
 
@@ -112,13 +113,6 @@ pub async fn mark_failed(
 ) -> AppResult<AiVideo> {
     caller.require_superadmin()?;
     let id = video_id(id)?;
-    let video = state.store.find_video(id).await?.ok_or_else(not_found)?;
-    if matches!(video.status, VideoStatus::Completed | VideoStatus::Failed) {
-        return Err(AppError::Conflict(format!(
-            "Video is already {}",
-            video.status
-        )));
-    }
     let reason = reason
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
@@ -128,12 +122,23 @@ pub async fn mark_failed(
             "error must be at most 1000 characters".into(),
         ));
     }
-    state
+    // The status condition is part of the write: a callback that lands meanwhile wins, and this
+    // answers 409 with what it did instead of a 200 carrying someone else's result.
+    let failed = state
         .store
-        .fail_unsent(&[id], &reason, Timestamp::now())
+        .fail_videos(&[id], &reason, Timestamp::now())
         .await?;
-    tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video marked failed: {reason}");
-    state.store.find_video(id).await?.ok_or_else(not_found)
+    if let Some(video) = failed.into_iter().next() {
+        tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video marked failed: {reason}");
+        return Ok(video);
+    }
+    match state.store.find_video(id).await? {
+        Some(video) => Err(AppError::Conflict(format!(
+            "Video is already {}",
+            video.status
+        ))),
+        None => Err(not_found()),
+    }
 }
 
 /// Sends a failed video back to RCK (the spec's retry mechanism), at most `VIDEO_MAX_RETRIES` times.
@@ -210,7 +215,7 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
             let reason = e.to_string();
             let _ = state
                 .store
-                .fail_unsent(&[id], &reason, Timestamp::now())
+                .fail_videos(&[id], &reason, Timestamp::now())
                 .await;
             let _ = state.store.release_quota(video.workspace_id, 1).await;
             Err(AppError::BadGateway {

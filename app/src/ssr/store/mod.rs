@@ -1,10 +1,18 @@
-//! The storage interface. Services talk to `dyn Store`; SQLite (embedded, default) and MongoDB
-//! (`MONGODB_URI`) implement it. No SQL or BSON lives outside this module.
+//! Storage. Services talk to `dyn Store`, the sum of one small trait per aggregate; SQLite (embedded,
+//! the default) and MongoDB (`MONGODB_URI`) implement each of them, in `sqlite/` and `mongo/`, one
+//! file per aggregate with the same name on both sides (`users.rs`, `videos.rs`, ...): a reader finds
+//! a query by name.
+//!
+//! Adapters translate; they hold no business rule. A status change is loaded, planned by
+//! `model::plan` and written conditionally on the status it was planned from. No SQL or BSON lives
+//! outside this module.
 
 pub mod mongo;
 pub mod sqlite;
 
-use crate::model::webhook::{Decision, VideoChange};
+pub use crate::model::plan::{Applied, EventDraft};
+
+use crate::model::webhook::VideoChange;
 use crate::model::{
     AiVideo, LiveChange, ObjectId, Product, Role, Timestamp, User, VideoStatus, WebhookEvent,
     Workspace,
@@ -21,8 +29,38 @@ pub enum StoreError {
     /// A uniqueness rule was broken (duplicate email, ...); the message is safe to show.
     #[error("{0}")]
     Conflict(String),
-    #[error("database error: {0}")]
-    Backend(String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("mongodb: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    /// A stored record the model cannot represent (written by hand or by another program).
+    #[error("stored data: {0}")]
+    Corrupt(String),
+    /// The store could not be opened or prepared (with what was being done).
+    #[error("{context}: {source}")]
+    Setup {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A conditional write kept finding the record changed; something is wrong.
+    #[error("gave up after {0} attempts: the record kept changing")]
+    Contended(u32),
+    /// The blocking task running a SQLite call died (it panicked).
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl StoreError {
+    pub fn setup(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Setup {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -32,45 +70,6 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct UserRecord {
     pub user: User,
     pub password_hash: String,
-}
-
-/// The audit record of a callback before its outcome is known.
-#[derive(Clone, Debug)]
-pub struct EventDraft {
-    pub id: ObjectId,
-    pub endpoint: String,
-    pub payload: serde_json::Value,
-    pub video_id: Option<String>,
-    pub created_at: Timestamp,
-}
-
-impl EventDraft {
-    pub fn finish(self, status_code: u16, outcome: &str) -> WebhookEvent {
-        WebhookEvent {
-            id: self.id,
-            endpoint: self.endpoint,
-            payload: self.payload,
-            video_id: self.video_id,
-            status_code,
-            outcome: outcome.to_string(),
-            created_at: self.created_at,
-        }
-    }
-}
-
-/// What applying a callback did.
-// Returned once per call and never stored, so the size difference between the variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
-pub enum Applied {
-    NotFound,
-    Done {
-        decision: Decision,
-        /// The video as stored after the commit.
-        video: AiVideo,
-        /// Its status before the call.
-        previous: VideoStatus,
-    },
 }
 
 /// Filters of the webhook event log; `page` is 1-based.
@@ -94,6 +93,27 @@ pub struct VideoQuery {
     pub video_id: Option<ObjectId>,
     /// Only videos `generating` whose `updatedAt` is before this (the stuck ones).
     pub stuck_before: Option<Timestamp>,
+}
+
+/// One page of a list, newest first, and how many match in all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Which page of a list: 1-based `page` of `limit` items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageSpec {
+    pub page: u64,
+    pub limit: u64,
+}
+
+impl PageSpec {
+    /// How many items come before the page (saturating: a page past the end is empty, not an error).
+    pub fn offset(&self) -> u64 {
+        self.page.saturating_sub(1).saturating_mul(self.limit)
+    }
 }
 
 /// Webhook calls of one hour (UTC), one endpoint, accepted (2xx) or not.
@@ -123,21 +143,16 @@ pub enum Quota {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// A short name for logs ("sqlite", "mongodb").
-    fn kind(&self) -> &'static str;
-
-    /// The live feed: every video change and every recorded webhook event after it is committed. On
-    /// SQLite an in-process broadcast; on MongoDB fed by change streams, so every instance sees the
-    /// changes any instance made.
-    fn subscribe(&self) -> broadcast::Receiver<LiveChange>;
-
-    // --- users and workspaces
+pub trait UserStore {
     /// Fails with `Conflict` when the email (case-insensitive) is taken.
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn find_user(&self, id: ObjectId) -> StoreResult<Option<User>>;
     async fn count_users_with_role(&self, role: Role) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait WorkspaceStore {
     async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()>;
     async fn find_workspace(&self, id: ObjectId) -> StoreResult<Option<Workspace>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
@@ -145,32 +160,44 @@ pub trait Store: Send + Sync + 'static {
     async fn reserve_quota(&self, ws: ObjectId, n: u32) -> StoreResult<Quota>;
     /// Gives back usage counted by `reserve_quota` for videos that were never generated.
     async fn release_quota(&self, ws: ObjectId, n: u32) -> StoreResult<()>;
+}
 
-    // --- products
+#[async_trait]
+pub trait ProductStore {
     async fn insert_product(&self, product: &Product) -> StoreResult<()>;
     async fn find_product(&self, id: ObjectId) -> StoreResult<Option<Product>>;
+    /// The products found, in the order asked for.
     async fn find_products(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>>;
-    /// Newest first; returns the page and the total.
-    async fn list_products(
-        &self,
-        ws: ObjectId,
-        page: u64,
-        limit: u64,
-    ) -> StoreResult<(Vec<Product>, u64)>;
+    /// The workspace's products, newest first.
+    async fn list_products(&self, ws: ObjectId, page: PageSpec) -> StoreResult<Paged<Product>>;
+}
 
-    // --- videos
-    /// Inserts the AIVideo records and their `Product.videos` entries in one commit.
+#[async_trait]
+pub trait VideoStore {
+    /// Inserts the AIVideo records and their `Product.videos` entries
+    /// (`ProductVideo::pending_for`) in one commit.
     async fn insert_videos(&self, videos: &[AiVideo]) -> StoreResult<()>;
     /// Records RCK's job id of each video.
     async fn set_job_ids(&self, jobs: &[(ObjectId, String)]) -> StoreResult<()>;
-    /// Marks videos that never reached RCK as failed (only those not already final).
-    async fn fail_unsent(&self, ids: &[ObjectId], reason: &str, at: Timestamp) -> StoreResult<()>;
+    /// Fails the videos that are not final yet (`model::plan::plan_fail`), in one commit; returns
+    /// the ones it changed, as stored.
+    async fn fail_videos(
+        &self,
+        ids: &[ObjectId],
+        reason: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<AiVideo>>;
+    /// Sends a `failed` video back to `generating` (`model::plan::plan_requeue`). `None` when the
+    /// video does not exist or is not `failed`.
+    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>>;
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>>;
+    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>>;
+}
 
-    // --- webhooks
-    /// Applies a callback under the state rules of `model::webhook::decide` and records its event, all
-    /// in one commit. The event's status and message come from `model::webhook::response_line`, or
-    /// 404 "Video not found" when there is no such video.
+#[async_trait]
+pub trait EventStore {
+    /// Applies a callback as `model::plan::plan_webhook` says and records its event, all in one
+    /// commit.
     async fn apply_webhook(
         &self,
         video_id: ObjectId,
@@ -179,21 +206,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Applied>;
     /// Records an event on its own (calls rejected before reaching a video).
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()>;
-    /// Newest first; returns the page and the total.
-    async fn list_events(&self, q: &EventQuery) -> StoreResult<(Vec<WebhookEvent>, u64)>;
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>>;
     async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>>;
     /// Deletes up to `max` events created before `before`; returns how many went. (Retention. MongoDB
     /// relies on its TTL index and may delete nothing here.)
     async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64>;
+}
+
+/// Read-only aggregates for the stats API and the dashboard.
+#[async_trait]
+pub trait Reports {
     /// Webhook calls in `[from, to)` counted per hour, endpoint and accepted-or-not.
     async fn event_counts_by_hour(
         &self,
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<HourlyCount>>;
-
-    // --- the dashboard
-    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<(Vec<AiVideo>, u64)>;
     /// How many videos are in each status (statuses with none may be left out).
     async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>>;
     /// Videos that became `completed` or `failed` in `[from, to)` (by `updatedAt`), with their
@@ -203,8 +231,28 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<FinishedVideo>>;
-    /// Sends a `failed` video back to `generating` (a retry): clears its error and result times,
-    /// sets `queuedAt` to `at`, drops the old job id, adds one to `retryCount`, and the product entry
-    /// follows. `None` when the video does not exist or is not `failed`.
-    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>>;
+}
+
+pub trait LiveFeed {
+    /// Every video change and every recorded webhook event, after it is committed. On SQLite an
+    /// in-process broadcast; on MongoDB fed by a change stream, so every instance sees the changes
+    /// any instance made.
+    fn subscribe(&self) -> broadcast::Receiver<LiveChange>;
+}
+
+/// The whole store, as services see it.
+pub trait Store:
+    UserStore
+    + WorkspaceStore
+    + ProductStore
+    + VideoStore
+    + EventStore
+    + Reports
+    + LiveFeed
+    + Send
+    + Sync
+    + 'static
+{
+    /// A short name for logs ("sqlite", "mongodb").
+    fn kind(&self) -> &'static str;
 }

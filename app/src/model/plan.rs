@@ -1,0 +1,355 @@
+//! Planners: what a change does to the stored records, decided without touching a store.
+//!
+//! Every write that moves a video between statuses goes the same way on both stores: the adapter
+//! loads the video and its `Product.videos` entry ([`Loaded`]), asks a planner here what to write, and
+//! writes it conditionally ([`VideoWrite::expected`]: the status it was planned from). The state
+//! rules live in [`super::webhook`]; which statuses an operation may change, what the product entry
+//! starts as and which time a video finished at live here. So an adapter holds no business rule, and
+//! a rule is unit-tested once for both stores.
+
+use super::webhook::MSG_VIDEO_NOT_FOUND;
+use super::webhook::{apply_change, decide, requeue, response_line, Decision, VideoChange};
+use super::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoMetadata, VideoStatus, WebhookEvent};
+
+/// A video and its product entry, as a store read them inside the transaction that will write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    pub video: AiVideo,
+    /// `None` when the product (or its entry) is gone; the video is still updated.
+    pub entry: Option<ProductVideo>,
+}
+
+/// What to write for one video: the record and its entry as they must be stored, only if the stored
+/// status is still `expected` (otherwise someone else changed it meanwhile: plan again).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoWrite {
+    pub video: AiVideo,
+    pub entry: Option<ProductVideo>,
+    pub expected: VideoStatus,
+    /// The time of the change (the product's `updatedAt`).
+    pub at: Timestamp,
+}
+
+/// The audit record of a callback before its outcome is known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDraft {
+    pub id: ObjectId,
+    pub endpoint: String,
+    pub payload: serde_json::Value,
+    pub video_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl EventDraft {
+    pub fn finish(self, status_code: u16, outcome: &str) -> WebhookEvent {
+        WebhookEvent {
+            id: self.id,
+            endpoint: self.endpoint,
+            payload: self.payload,
+            video_id: self.video_id,
+            status_code,
+            outcome: outcome.to_string(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// What applying a callback did.
+// Returned once per call and never stored, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    NotFound,
+    Done {
+        decision: Decision,
+        /// The video as stored after the commit.
+        video: AiVideo,
+        /// Its status before the call.
+        previous: VideoStatus,
+    },
+}
+
+/// Everything one callback writes, in one commit: the video change (if the rules apply it) and the
+/// event that records the call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookPlan {
+    pub write: Option<VideoWrite>,
+    pub event: WebhookEvent,
+    pub applied: Applied,
+}
+
+/// A callback for the video in `loaded` (`None`: no such video, a 404 that is still recorded).
+pub fn plan_webhook(
+    loaded: Option<Loaded>,
+    change: &VideoChange,
+    draft: EventDraft,
+) -> WebhookPlan {
+    let Some(Loaded {
+        mut video,
+        mut entry,
+    }) = loaded
+    else {
+        return WebhookPlan {
+            write: None,
+            event: draft.finish(404, MSG_VIDEO_NOT_FOUND),
+            applied: Applied::NotFound,
+        };
+    };
+    let at = draft.created_at;
+    let kind = change.kind();
+    let previous = video.status;
+    let decision = decide(kind, previous);
+    let write = (decision == Decision::Apply).then(|| {
+        apply_change(&mut video, entry.as_mut(), change, at);
+        VideoWrite {
+            video: video.clone(),
+            entry,
+            expected: previous,
+            at,
+        }
+    });
+    let (status, message) = response_line(kind, decision);
+    WebhookPlan {
+        write,
+        event: draft.finish(status, message),
+        applied: Applied::Done {
+            decision,
+            video,
+            previous,
+        },
+    }
+}
+
+/// Fails a video that will not be generated (RCK refused the batch, or a superadmin gave up on it).
+/// `None` when it is already final: `completed` and `failed` are left alone.
+pub fn plan_fail(loaded: Loaded, reason: &str, at: Timestamp) -> Option<VideoWrite> {
+    let Loaded {
+        mut video,
+        mut entry,
+    } = loaded;
+    let expected = video.status;
+    if expected.is_final() {
+        return None;
+    }
+    let change = VideoChange::Fail {
+        error: reason.to_string(),
+    };
+    apply_change(&mut video, entry.as_mut(), &change, at);
+    Some(VideoWrite {
+        video,
+        entry,
+        expected,
+        at,
+    })
+}
+
+/// Sends a failed video back to `generating` (a retry). `None` unless it is `failed`.
+pub fn plan_requeue(loaded: Loaded, at: Timestamp) -> Option<VideoWrite> {
+    let Loaded {
+        mut video,
+        mut entry,
+    } = loaded;
+    if video.status != VideoStatus::Failed {
+        return None;
+    }
+    requeue(&mut video, entry.as_mut(), at);
+    Some(VideoWrite {
+        video,
+        entry,
+        expected: VideoStatus::Failed,
+        at,
+    })
+}
+
+impl ProductVideo {
+    /// The `Product.videos` entry a new video starts with.
+    pub fn pending_for(video: &AiVideo) -> Self {
+        ProductVideo {
+            video_id: video.id,
+            template_id: video.metadata.template_id.clone(),
+            template_name: video.template.clone(),
+            status: video.status,
+            video_url: None,
+            youtube_url: None,
+            img_s3_url: None,
+            error: None,
+            created_at: video.created_at,
+            completed_at: None,
+            failed_at: None,
+        }
+    }
+}
+
+impl VideoMetadata {
+    /// When a video in `status` reached it: `completedAt` or `failedAt`; `None` for the others.
+    pub fn finished_at(&self, status: VideoStatus) -> Option<Timestamp> {
+        match status {
+            VideoStatus::Completed => self.completed_at,
+            VideoStatus::Failed => self.failed_at,
+            VideoStatus::Pending | VideoStatus::Generating => None,
+        }
+    }
+}
+
+impl VideoStatus {
+    /// `completed` and `failed`: only a callback may still move a video out of these (a late
+    /// success completes a failed video).
+    pub fn is_final(&self) -> bool {
+        matches!(self, VideoStatus::Completed | VideoStatus::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::webhook::{SuccessFields, MSG_FAILURE, MSG_FAILURE_IGNORED, MSG_SUCCESS};
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    fn video(status: VideoStatus) -> Loaded {
+        let v = AiVideo {
+            id: "507f1f77bcf86cd799439011".parse().unwrap(),
+            user_id: "507f1f77bcf86cd799439012".parse().unwrap(),
+            workspace_id: "507f1f77bcf86cd799439013".parse().unwrap(),
+            product_id: "507f1f77bcf86cd799439014".parse().unwrap(),
+            template: "Showcase".into(),
+            status,
+            error: None,
+            metadata: VideoMetadata {
+                template_id: "tpl".into(),
+                queued_at: Some(t("2025-01-01T00:00:00Z")),
+                ..Default::default()
+            },
+            created_at: t("2025-01-01T00:00:00Z"),
+            updated_at: t("2025-01-01T00:00:00Z"),
+        };
+        let mut entry = ProductVideo::pending_for(&v);
+        entry.status = status;
+        Loaded {
+            video: v,
+            entry: Some(entry),
+        }
+    }
+
+    fn draft(endpoint: &str) -> EventDraft {
+        EventDraft {
+            id: "507f1f77bcf86cd799439020".parse().unwrap(),
+            endpoint: endpoint.into(),
+            payload: serde_json::json!({}),
+            video_id: Some("507f1f77bcf86cd799439011".into()),
+            created_at: t("2025-01-01T00:05:00Z"),
+        }
+    }
+
+    fn success() -> VideoChange {
+        VideoChange::Complete(SuccessFields {
+            video_url: Some("https://cdn/v.mp4".into()),
+            youtube_video_id: Some("yt1".into()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn unknown_video_is_a_recorded_404_that_writes_nothing() {
+        let plan = plan_webhook(None, &success(), draft("/videos/success"));
+        assert_eq!(plan.applied, Applied::NotFound);
+        assert!(plan.write.is_none());
+        assert_eq!(plan.event.status_code, 404);
+        assert_eq!(plan.event.outcome, MSG_VIDEO_NOT_FOUND);
+    }
+
+    #[test]
+    fn success_writes_video_and_entry_conditionally_on_the_status_read() {
+        let plan = plan_webhook(
+            Some(video(VideoStatus::Generating)),
+            &success(),
+            draft("/videos/success"),
+        );
+        let w = plan.write.expect("a write");
+        assert_eq!(w.expected, VideoStatus::Generating);
+        assert_eq!(w.video.status, VideoStatus::Completed);
+        assert_eq!(w.video.metadata.completed_at, Some(w.at));
+        let e = w.entry.expect("the entry follows");
+        assert_eq!(e.status, VideoStatus::Completed);
+        assert_eq!(
+            e.youtube_url.as_deref(),
+            Some("https://www.youtube.com/watch?v=yt1")
+        );
+        assert_eq!(
+            (plan.event.status_code, plan.event.outcome.as_str()),
+            (200, MSG_SUCCESS)
+        );
+    }
+
+    #[test]
+    fn repeats_and_ignored_failures_write_only_the_event() {
+        let fail = VideoChange::Fail { error: "x".into() };
+        let plan = plan_webhook(
+            Some(video(VideoStatus::Completed)),
+            &fail,
+            draft("/videos/failure"),
+        );
+        assert!(plan.write.is_none());
+        assert_eq!(plan.event.outcome, MSG_FAILURE_IGNORED);
+        let plan = plan_webhook(
+            Some(video(VideoStatus::Failed)),
+            &fail,
+            draft("/videos/failure"),
+        );
+        assert!(plan.write.is_none());
+        assert_eq!(plan.event.outcome, MSG_FAILURE);
+        let plan = plan_webhook(
+            Some(video(VideoStatus::Completed)),
+            &success(),
+            draft("/videos/success"),
+        );
+        assert!(plan.write.is_none());
+    }
+
+    #[test]
+    fn fail_leaves_final_videos_alone() {
+        let at = t("2025-01-01T01:00:00Z");
+        assert!(plan_fail(video(VideoStatus::Completed), "r", at).is_none());
+        assert!(plan_fail(video(VideoStatus::Failed), "r", at).is_none());
+        let w = plan_fail(video(VideoStatus::Pending), "r", at).unwrap();
+        assert_eq!(w.expected, VideoStatus::Pending);
+        assert_eq!(w.video.status, VideoStatus::Failed);
+        assert_eq!(w.video.error.as_deref(), Some("r"));
+        assert_eq!(w.entry.unwrap().failed_at, Some(at));
+    }
+
+    #[test]
+    fn requeue_only_from_failed_and_counts_the_retry() {
+        let at = t("2025-01-01T02:00:00Z");
+        assert!(plan_requeue(video(VideoStatus::Generating), at).is_none());
+        assert!(plan_requeue(video(VideoStatus::Completed), at).is_none());
+        let failed = plan_fail(video(VideoStatus::Generating), "r", at).unwrap();
+        let w = plan_requeue(
+            Loaded {
+                video: failed.video,
+                entry: failed.entry,
+            },
+            at,
+        )
+        .unwrap();
+        assert_eq!(w.expected, VideoStatus::Failed);
+        assert_eq!(w.video.status, VideoStatus::Generating);
+        assert_eq!(w.video.metadata.retry_count, Some(1));
+        assert_eq!(w.video.metadata.queued_at, Some(at));
+        assert!(w.video.error.is_none());
+    }
+
+    #[test]
+    fn finished_time_follows_the_status() {
+        let m = VideoMetadata {
+            completed_at: Some(t("2025-01-01T01:00:00Z")),
+            failed_at: Some(t("2025-01-01T02:00:00Z")),
+            ..Default::default()
+        };
+        assert_eq!(m.finished_at(VideoStatus::Completed), m.completed_at);
+        assert_eq!(m.finished_at(VideoStatus::Failed), m.failed_at);
+        assert_eq!(m.finished_at(VideoStatus::Generating), None);
+    }
+}

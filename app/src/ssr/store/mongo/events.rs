@@ -1,0 +1,119 @@
+//! `webhookevents`: the audit log of every `/internal/*` call, and applying a callback.
+
+use super::docs::{date, event_doc, oid, read, EventDoc};
+use super::txn::{Attempt, Step};
+use super::{all_of, collect, paged, MongoStore};
+use crate::model::plan::plan_webhook;
+use crate::model::webhook::VideoChange;
+use crate::model::{ObjectId, Timestamp, WebhookEvent};
+use crate::ssr::store::{
+    Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreError, StoreResult,
+};
+use async_trait::async_trait;
+use mongodb::bson::{doc, Document};
+use mongodb::ClientSession;
+
+fn event(d: Document) -> StoreResult<WebhookEvent> {
+    Ok(read::<EventDoc>(d, "webhook event")?.into())
+}
+
+fn event_filter(q: &EventQuery) -> Document {
+    let mut clauses = Vec::new();
+    if let Some(e) = &q.endpoint {
+        clauses.push(doc! { "endpoint": e });
+    }
+    if let Some(v) = &q.video_id {
+        clauses.push(doc! { "videoId": v });
+    }
+    if let Some(t) = q.from {
+        clauses.push(doc! { "createdAt": { "$gte": date(t) } });
+    }
+    if let Some(t) = q.to {
+        clauses.push(doc! { "createdAt": { "$lt": date(t) } });
+    }
+    all_of(clauses)
+}
+
+impl MongoStore {
+    async fn apply_attempt(
+        &self,
+        s: &mut ClientSession,
+        video_id: ObjectId,
+        change: &VideoChange,
+        draft: &EventDraft,
+    ) -> Attempt<Applied> {
+        let loaded = self.load(s, video_id).await?;
+        let plan = plan_webhook(loaded, change, draft.clone());
+        if let Some(w) = &plan.write {
+            if !self.write_video(s, w).await? {
+                return Ok(Step::Retry);
+            }
+        }
+        self.events
+            .insert_one(event_doc(&plan.event))
+            .session(&mut *s)
+            .await?;
+        Ok(Step::Commit(plan.applied))
+    }
+}
+
+#[async_trait]
+impl EventStore for MongoStore {
+    async fn apply_webhook(
+        &self,
+        video_id: ObjectId,
+        change: &VideoChange,
+        event: EventDraft,
+    ) -> StoreResult<Applied> {
+        transaction!(self, |s| self.apply_attempt(s, video_id, change, &event))
+    }
+
+    async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()> {
+        self.events.insert_one(event_doc(event)).await?;
+        Ok(())
+    }
+
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>> {
+        let page = PageSpec {
+            page: q.page,
+            limit: q.limit,
+        };
+        paged(&self.events, event_filter(q), page, event).await
+    }
+
+    async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>> {
+        self.events
+            .find_one(doc! { "_id": oid(id) })
+            .await?
+            .map(event)
+            .transpose()
+    }
+
+    async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64> {
+        if max == 0 {
+            return Ok(0);
+        }
+        // Oldest first and bounded, like SQLite; the TTL index does the regular work.
+        let cursor = self
+            .events
+            .find(doc! { "createdAt": { "$lt": date(before) } })
+            .sort(doc! { "createdAt": 1 })
+            .limit(i64::try_from(max).unwrap_or(i64::MAX))
+            .projection(doc! { "_id": 1 })
+            .await?;
+        let ids = collect(cursor, |d| {
+            d.get("_id")
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt("webhook event without _id".into()))
+        })
+        .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let r = self
+            .events
+            .delete_many(doc! { "_id": { "$in": ids } })
+            .await?;
+        Ok(r.deleted_count)
+    }
+}

@@ -1,0 +1,172 @@
+//! The scale-out store: MongoDB (a replica set, a sharded cluster or Atlas), chosen with `MONGODB_URI`.
+//!
+//! Collections and fields are the ones Mongoose would make for the spec's models (`aivideos`,
+//! `products`, `webhookevents`, `users`, `workspaces`; camelCase fields; ObjectId `_id`s and
+//! references; BSON dates), so the service can run on the platform's existing database. `docs.rs`
+//! maps documents both ways; the model types keep their JSON shape for the API.
+//!
+//! Consistency: a webhook's writes (the AIVideo, its `Product.videos` entry, the WebhookEvent) commit
+//! in one multi-document transaction (`txn.rs`), and every status change is an update conditional on
+//! the status it was planned from, so the state rules of `model::webhook` hold however many
+//! instances run. The quota is one conditional update. The live feed is read from a change stream
+//! (`live.rs`), not from local writes, so every instance sees what any instance wrote.
+//!
+//! One file per aggregate, as in `sqlite/`: `users`, `workspaces`, `products`, `videos`, `events`,
+//! `reports`.
+
+#[macro_use]
+mod txn;
+mod docs;
+mod events;
+mod indexes;
+mod live;
+mod products;
+mod reports;
+mod users;
+mod videos;
+mod workspaces;
+
+use super::{LiveFeed, PageSpec, Paged, Store, StoreError, StoreResult, LIVE_BUFFER};
+use crate::model::LiveChange;
+use mongodb::bson::{doc, Document};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection};
+use tokio::sync::{broadcast, watch};
+
+const USERS: &str = "users";
+const WORKSPACES: &str = "workspaces";
+const PRODUCTS: &str = "products";
+const VIDEOS: &str = "aivideos";
+const EVENTS: &str = "webhookevents";
+
+/// MongoDB stores `expireAfterSeconds` as a 32-bit int; anything longer is "forever" in practice.
+const MAX_TTL_SECS: u64 = i32::MAX as u64;
+
+pub struct MongoStore {
+    client: Client,
+    users: Collection<Document>,
+    workspaces: Collection<Document>,
+    products: Collection<Document>,
+    videos: Collection<Document>,
+    events: Collection<Document>,
+    live: broadcast::Sender<LiveChange>,
+    /// Dropped with the store, which ends the change-stream task.
+    _stop: watch::Sender<()>,
+}
+
+/// Opens the store: connects, refuses a server that is not part of a replica set (transactions and
+/// change streams need one), creates the indexes, applies the retention TTL index, and starts
+/// following the change stream for the live feed.
+pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreResult<MongoStore> {
+    let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+        StoreError::setup("MONGODB_URI is not a valid MongoDB connection string", e)
+    })?;
+    let hosts = options
+        .hosts
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if options.app_name.is_none() {
+        options.app_name = Some("racky-videos".into());
+    }
+    let client = Client::with_options(options)?;
+    let database = client.database(db);
+    let hello = database
+        .run_command(doc! { "hello": 1 })
+        .await
+        .map_err(|e| StoreError::setup(format!("cannot reach MongoDB at {hosts}"), e))?;
+    let replica_set = hello.get_str("setName").is_ok();
+    let mongos = hello.get_str("msg") == Ok("isdbgrid");
+    if !replica_set && !mongos {
+        return Err(StoreError::setup(
+            format!("MongoDB at {hosts} is not a replica set"),
+            "transactions and change streams need one \
+             (a one-node replica set is enough: mongod --replSet rs0, then rs.initiate())",
+        ));
+    }
+    let (stop, stop_rx) = watch::channel(());
+    let store = MongoStore {
+        users: database.collection(USERS),
+        workspaces: database.collection(WORKSPACES),
+        products: database.collection(PRODUCTS),
+        videos: database.collection(VIDEOS),
+        events: database.collection(EVENTS),
+        client,
+        live: broadcast::channel(LIVE_BUFFER).0,
+        _stop: stop,
+    };
+    store.create_indexes().await?;
+    indexes::apply_retention(&database, &store.events, retention_days).await?;
+    // Opened before returning, so every change committed after `connect` reaches the feed.
+    let stream = live::open_stream(&database, None).await.map_err(|e| {
+        StoreError::setup(
+            format!("cannot open a change stream on MongoDB at {hosts} (the live feed needs one)"),
+            e,
+        )
+    })?;
+    tokio::spawn(live::follow(database, stream, store.live.clone(), stop_rx));
+    Ok(store)
+}
+
+/// Reads a cursor to the end, mapping each document.
+async fn collect<T>(
+    mut cursor: mongodb::Cursor<Document>,
+    f: impl Fn(Document) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut out = Vec::new();
+    while cursor.advance().await? {
+        out.push(f(cursor.deserialize_current()?)?);
+    }
+    Ok(out)
+}
+
+fn newest_first() -> Document {
+    doc! { "createdAt": -1, "_id": -1 }
+}
+
+/// The one paged-query helper every list uses: counts what `filter` selects and reads one page of
+/// it, newest first.
+async fn paged<T>(
+    coll: &Collection<Document>,
+    filter: Document,
+    page: PageSpec,
+    f: impl Fn(Document) -> StoreResult<T>,
+) -> StoreResult<Paged<T>> {
+    let total = coll.count_documents(filter.clone()).await?;
+    if page.limit == 0 {
+        return Ok(Paged {
+            items: Vec::new(),
+            total,
+        });
+    }
+    let cursor = coll
+        .find(filter)
+        .sort(newest_first())
+        .skip(page.offset())
+        .limit(i64::try_from(page.limit).unwrap_or(i64::MAX))
+        .await?;
+    let items = collect(cursor, f).await?;
+    Ok(Paged { items, total })
+}
+
+/// `a AND b AND ...` as one filter (`{}` when there is nothing to filter on).
+fn all_of(clauses: Vec<Document>) -> Document {
+    match clauses.len() {
+        0 => Document::new(),
+        1 => clauses.into_iter().next().unwrap_or_default(),
+        _ => doc! { "$and": clauses },
+    }
+}
+
+impl LiveFeed for MongoStore {
+    fn subscribe(&self) -> broadcast::Receiver<LiveChange> {
+        self.live.subscribe()
+    }
+}
+
+impl Store for MongoStore {
+    fn kind(&self) -> &'static str {
+        "mongodb"
+    }
+}

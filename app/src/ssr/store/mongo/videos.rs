@@ -1,0 +1,238 @@
+//! `aivideos` and the status changes that keep each video's `Product.videos` entry in step.
+//!
+//! Status changes run in a transaction: load ([`MongoStore::load`]), plan (`model::plan`), write
+//! conditionally on the status planned from ([`MongoStore::write_video`]); a write that finds the
+//! video changed makes the transaction run again.
+
+use super::docs::{
+    entry_doc, entry_update, oid, read, video_doc, video_update, ProductEntriesDoc, VideoDoc,
+};
+use super::txn::{Attempt, Step, TxnError};
+use super::{all_of, paged, MongoStore};
+use crate::model::plan::{plan_fail, plan_requeue, Loaded, VideoWrite};
+use crate::model::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoStatus};
+use crate::ssr::store::{PageSpec, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use async_trait::async_trait;
+use mongodb::bson::{doc, Document};
+use mongodb::ClientSession;
+
+pub(super) fn video(d: Document) -> StoreResult<AiVideo> {
+    Ok(read::<VideoDoc>(d, "video")?.into())
+}
+
+fn video_filter(q: &VideoQuery) -> Document {
+    let mut clauses = Vec::new();
+    if let Some(s) = q.status {
+        clauses.push(doc! { "status": s.as_str() });
+    }
+    if let Some(w) = q.workspace_id {
+        clauses.push(doc! { "workspaceId": oid(w) });
+    }
+    if let Some(v) = q.video_id {
+        clauses.push(doc! { "_id": oid(v) });
+    }
+    if let Some(t) = q.stuck_before {
+        clauses.push(doc! {
+            "status": VideoStatus::Generating.as_str(),
+            "updatedAt": { "$lt": super::docs::date(t) },
+        });
+    }
+    all_of(clauses)
+}
+
+impl MongoStore {
+    /// The video and its product entry, read in the transaction that will write them.
+    pub(super) async fn load(
+        &self,
+        s: &mut ClientSession,
+        id: ObjectId,
+    ) -> Result<Option<Loaded>, TxnError> {
+        let Some(d) = self
+            .videos
+            .find_one(doc! { "_id": oid(id) })
+            .session(&mut *s)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let video = video(d)?;
+        let product = self
+            .products
+            .find_one(doc! { "_id": oid(video.product_id) })
+            .projection(doc! { "videos": 1 })
+            .session(&mut *s)
+            .await?;
+        let entry = match product {
+            Some(p) => read::<ProductEntriesDoc>(p, "product")?.entry_of(id),
+            None => None,
+        };
+        Ok(Some(Loaded { video, entry }))
+    }
+
+    /// Writes a planned change: the video only if its status is still the one planned from, then its
+    /// product entry. `false` when the video changed since it was read.
+    pub(super) async fn write_video(
+        &self,
+        s: &mut ClientSession,
+        w: &VideoWrite,
+    ) -> Result<bool, TxnError> {
+        let r = self
+            .videos
+            .update_one(
+                doc! { "_id": oid(w.video.id), "status": w.expected.as_str() },
+                video_update(&w.video),
+            )
+            .session(&mut *s)
+            .await?;
+        if r.matched_count == 0 {
+            return Ok(false);
+        }
+        if let Some(e) = &w.entry {
+            self.products
+                .update_one(
+                    doc! { "_id": oid(w.video.product_id) },
+                    entry_update(e, w.at),
+                )
+                .array_filters(vec![doc! { "e.videoId": oid(e.video_id) }])
+                .session(&mut *s)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    async fn insert_videos_attempt(
+        &self,
+        s: &mut ClientSession,
+        videos: &[AiVideo],
+    ) -> Attempt<()> {
+        self.videos
+            .insert_many(videos.iter().map(video_doc))
+            .session(&mut *s)
+            .await?;
+        for v in videos {
+            let r = self
+                .products
+                .update_one(
+                    doc! { "_id": oid(v.product_id) },
+                    doc! {
+                        "$push": { "videos": entry_doc(&ProductVideo::pending_for(v)) },
+                        "$set": { "updatedAt": super::docs::date(v.created_at) },
+                    },
+                )
+                .session(&mut *s)
+                .await?;
+            if r.matched_count == 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "video {} is of product {}, which does not exist",
+                    v.id, v.product_id
+                ))
+                .into());
+            }
+        }
+        Ok(Step::Commit(()))
+    }
+
+    async fn set_job_ids_attempt(
+        &self,
+        s: &mut ClientSession,
+        jobs: &[(ObjectId, String)],
+    ) -> Attempt<()> {
+        for (id, job) in jobs {
+            self.videos
+                .update_one(
+                    doc! { "_id": oid(*id) },
+                    doc! { "$set": { "metadata.externalJobId": job } },
+                )
+                .session(&mut *s)
+                .await?;
+        }
+        Ok(Step::Commit(()))
+    }
+
+    async fn fail_attempt(
+        &self,
+        s: &mut ClientSession,
+        ids: &[ObjectId],
+        reason: &str,
+        at: Timestamp,
+    ) -> Attempt<Vec<AiVideo>> {
+        let mut failed = Vec::new();
+        for id in ids {
+            let Some(loaded) = self.load(s, *id).await? else {
+                continue;
+            };
+            let Some(w) = plan_fail(loaded, reason, at) else {
+                continue;
+            };
+            if !self.write_video(s, &w).await? {
+                return Ok(Step::Retry);
+            }
+            failed.push(w.video);
+        }
+        Ok(Step::Commit(failed))
+    }
+
+    async fn requeue_attempt(
+        &self,
+        s: &mut ClientSession,
+        id: ObjectId,
+        at: Timestamp,
+    ) -> Attempt<Option<AiVideo>> {
+        let Some(w) = self.load(s, id).await?.and_then(|l| plan_requeue(l, at)) else {
+            return Ok(Step::Abort(None));
+        };
+        if !self.write_video(s, &w).await? {
+            return Ok(Step::Retry);
+        }
+        Ok(Step::Commit(Some(w.video)))
+    }
+}
+
+#[async_trait]
+impl VideoStore for MongoStore {
+    async fn insert_videos(&self, videos: &[AiVideo]) -> StoreResult<()> {
+        if videos.is_empty() {
+            return Ok(());
+        }
+        transaction!(self, |s| self.insert_videos_attempt(s, videos))
+    }
+
+    async fn set_job_ids(&self, jobs: &[(ObjectId, String)]) -> StoreResult<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        transaction!(self, |s| self.set_job_ids_attempt(s, jobs))
+    }
+
+    async fn fail_videos(
+        &self,
+        ids: &[ObjectId],
+        reason: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<AiVideo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        transaction!(self, |s| self.fail_attempt(s, ids, reason, at))
+    }
+
+    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>> {
+        transaction!(self, |s| self.requeue_attempt(s, id, at))
+    }
+
+    async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>> {
+        self.videos
+            .find_one(doc! { "_id": oid(id) })
+            .await?
+            .map(video)
+            .transpose()
+    }
+
+    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
+        let page = PageSpec {
+            page: q.page,
+            limit: q.limit,
+        };
+        paged(&self.videos, video_filter(q), page, video).await
+    }
+}

@@ -1,0 +1,79 @@
+//! `workspaces`: the tenant and its video quota.
+
+use super::docs::{date, oid, read, ws_doc, WorkspaceDoc};
+use super::{collect, MongoStore};
+use crate::model::{ObjectId, Timestamp, Workspace};
+use crate::ssr::store::{Quota, StoreResult, WorkspaceStore};
+use async_trait::async_trait;
+use mongodb::bson::{doc, Document};
+
+fn workspace(d: Document) -> StoreResult<Workspace> {
+    Ok(read::<WorkspaceDoc>(d, "workspace")?.into())
+}
+
+#[async_trait]
+impl WorkspaceStore for MongoStore {
+    async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()> {
+        self.workspaces.insert_one(ws_doc(ws)).await?;
+        Ok(())
+    }
+
+    async fn find_workspace(&self, id: ObjectId) -> StoreResult<Option<Workspace>> {
+        self.workspaces
+            .find_one(doc! { "_id": oid(id) })
+            .await?
+            .map(workspace)
+            .transpose()
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        let cursor = self
+            .workspaces
+            .find(doc! {})
+            .sort(doc! { "name": 1, "_id": 1 })
+            .await?;
+        collect(cursor, workspace).await
+    }
+
+    async fn reserve_quota(&self, ws: ObjectId, n: u32) -> StoreResult<Quota> {
+        // One conditional update: the check and the count cannot be separated by another request.
+        let reserved = self
+            .workspaces
+            .find_one_and_update(
+                doc! {
+                    "_id": oid(ws),
+                    "$expr": { "$lte": [{ "$add": ["$videosUsed", n as i64] }, "$videoLimit"] },
+                },
+                doc! {
+                    "$inc": { "videosUsed": n as i64 },
+                    "$set": { "updatedAt": date(Timestamp::now()) },
+                },
+            )
+            .projection(doc! { "_id": 1 })
+            .await?;
+        if reserved.is_some() {
+            return Ok(Quota::Reserved);
+        }
+        Ok(match self.find_workspace(ws).await? {
+            Some(w) => Quota::Exceeded {
+                limit: w.video_limit,
+                used: w.videos_used,
+            },
+            None => Quota::NoWorkspace,
+        })
+    }
+
+    async fn release_quota(&self, ws: ObjectId, n: u32) -> StoreResult<()> {
+        // A pipeline update, so "never below zero" is part of the same atomic write.
+        self.workspaces
+            .update_one(
+                doc! { "_id": oid(ws) },
+                vec![doc! { "$set": {
+                    "videosUsed": { "$max": [{ "$subtract": ["$videosUsed", n as i64] }, 0] },
+                    "updatedAt": date(Timestamp::now()),
+                }}],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! `webhook_events`: the audit log of every `/internal/*` call, and applying a callback.
+
+use super::videos::{load, write_video};
+use super::{json, oid, paged, to_json, ts, SqliteStore};
+use crate::model::plan::plan_webhook;
+use crate::model::webhook::VideoChange;
+use crate::model::{LiveChange, ObjectId, Timestamp, WebhookEvent};
+use crate::ssr::store::{
+    Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreResult,
+};
+use async_trait::async_trait;
+use rusqlite::{named_params, Connection, Row, ToSql};
+
+const INSERT: &str =
+    "INSERT INTO webhook_events (id, endpoint, payload, video_id, status_code, outcome, created_at)
+     VALUES (:id, :endpoint, :payload, :video_id, :status_code, :outcome, :created_at)";
+const BY_ID: &str = "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
+     FROM webhook_events WHERE id = :id";
+/// Oldest first and bounded, so one run of retention never holds the writer for long.
+const PURGE: &str = "DELETE FROM webhook_events WHERE id IN (
+         SELECT id FROM webhook_events WHERE created_at < :before ORDER BY created_at LIMIT :max)";
+
+// The log, newest first. The filters are optional (`:x IS NULL OR ...`); a video filter has a
+// statement of its own so it reads that video's index.
+const COUNT_ALL: &str = "SELECT COUNT(*) FROM webhook_events
+     WHERE (:endpoint IS NULL OR endpoint = :endpoint)
+       AND (:from IS NULL OR created_at >= :from)
+       AND (:to IS NULL OR created_at < :to)";
+const PAGE_ALL: &str = "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
+     FROM webhook_events
+     WHERE (:endpoint IS NULL OR endpoint = :endpoint)
+       AND (:from IS NULL OR created_at >= :from)
+       AND (:to IS NULL OR created_at < :to)
+     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+const COUNT_OF_VIDEO: &str = "SELECT COUNT(*) FROM webhook_events
+     WHERE video_id = :video_id
+       AND (:endpoint IS NULL OR endpoint = :endpoint)
+       AND (:from IS NULL OR created_at >= :from)
+       AND (:to IS NULL OR created_at < :to)";
+const PAGE_OF_VIDEO: &str =
+    "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
+     FROM webhook_events
+     WHERE video_id = :video_id
+       AND (:endpoint IS NULL OR endpoint = :endpoint)
+       AND (:from IS NULL OR created_at >= :from)
+       AND (:to IS NULL OR created_at < :to)
+     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+
+fn event_row(r: &Row) -> rusqlite::Result<WebhookEvent> {
+    Ok(WebhookEvent {
+        id: oid(r.get(0)?)?,
+        endpoint: r.get(1)?,
+        payload: json(r.get(2)?)?,
+        video_id: r.get(3)?,
+        status_code: r.get(4)?,
+        outcome: r.get(5)?,
+        created_at: ts(r.get(6)?)?,
+    })
+}
+
+fn insert(c: &Connection, e: &WebhookEvent) -> StoreResult<()> {
+    c.execute(
+        INSERT,
+        named_params! {
+            ":id": e.id.to_string(),
+            ":endpoint": e.endpoint,
+            ":payload": to_json(&e.payload),
+            ":video_id": e.video_id,
+            ":status_code": e.status_code,
+            ":outcome": e.outcome,
+            ":created_at": e.created_at.to_string(),
+        },
+    )?;
+    Ok(())
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn apply_webhook(
+        &self,
+        video_id: ObjectId,
+        change: &VideoChange,
+        draft: EventDraft,
+    ) -> StoreResult<Applied> {
+        let change = change.clone();
+        self.write_tx(move |tx| {
+            let plan = plan_webhook(load(tx, video_id)?, &change, draft);
+            let mut changes = Vec::new();
+            if let Some(w) = &plan.write {
+                write_video(tx, w)?;
+                changes.push(LiveChange::Video {
+                    video: w.video.clone(),
+                });
+            }
+            insert(tx, &plan.event)?;
+            changes.push(LiveChange::Event { event: plan.event });
+            Ok((plan.applied, changes))
+        })
+        .await
+    }
+
+    async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()> {
+        let event = event.clone();
+        self.write_tx(move |tx| {
+            insert(tx, &event)?;
+            Ok(((), vec![LiveChange::Event { event }]))
+        })
+        .await
+    }
+
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>> {
+        let q = q.clone();
+        self.read(move |c| {
+            let from = q.from.map(|t| t.to_string());
+            let to = q.to.map(|t| t.to_string());
+            let mut filter: Vec<(&str, &dyn ToSql)> =
+                vec![(":endpoint", &q.endpoint), (":from", &from), (":to", &to)];
+            let page = PageSpec {
+                page: q.page,
+                limit: q.limit,
+            };
+            let (count, page_sql) = match &q.video_id {
+                Some(v) => {
+                    filter.push((":video_id", v));
+                    (COUNT_OF_VIDEO, PAGE_OF_VIDEO)
+                }
+                None => (COUNT_ALL, PAGE_ALL),
+            };
+            paged(c, count, page_sql, &filter, page, event_row)
+        })
+        .await
+    }
+
+    async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>> {
+        self.find_by_id(BY_ID, id, event_row).await
+    }
+
+    async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64> {
+        self.write(move |c| {
+            let max = i64::try_from(max).unwrap_or(i64::MAX);
+            let n = c.execute(
+                PURGE,
+                named_params! { ":before": before.to_string(), ":max": max },
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}

@@ -1,0 +1,242 @@
+//! The embedded store: SQLite in WAL mode, migrations (`migrations/*.sql`) compiled into the binary.
+//!
+//! One writer connection (SQLite allows one writer at a time anyway) and a bounded pool of readers,
+//! all used from `spawn_blocking` so the async runtime never waits on disk. Every statement is fixed
+//! text with named, bound parameters.
+//!
+//! One file per aggregate, as in `mongo/`: `users`, `workspaces`, `products`, `videos`, `events`,
+//! `reports`.
+
+mod events;
+mod products;
+mod reports;
+mod users;
+mod videos;
+mod workspaces;
+
+use super::{LiveFeed, PageSpec, Paged, Store, StoreError, StoreResult, LIVE_BUFFER};
+use crate::model::{LiveChange, ObjectId, Timestamp};
+use rusqlite::{Connection, Row, ToSql, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, Semaphore};
+
+/// Schema versions, applied in order; `PRAGMA user_version` remembers the last one applied.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_videos_by_created.sql"),
+];
+
+/// At most this many reader connections exist, so a burst of reads waits instead of opening files
+/// without bound.
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    reader_permits: Arc<Semaphore>,
+    /// The in-process live feed; changes are sent right after their commit.
+    live: broadcast::Sender<LiveChange>,
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `videos.db` in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::setup(format!("creating {}", data_dir.display()), e))?;
+        let path = data_dir.join("videos.db");
+        let mut writer = connect(&path)
+            .map_err(|e| StoreError::setup(format!("opening {}", path.display()), e))?;
+        migrate(&mut writer).map_err(|e| StoreError::setup("migrating the schema", e))?;
+        Ok(Self {
+            path,
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            reader_permits: Arc::new(Semaphore::new(READERS)),
+            live: broadcast::channel(LIVE_BUFFER).0,
+        })
+    }
+
+    /// Runs `f` on the writer connection (one at a time; waiting is async).
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let mut conn = self.writer.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut conn)).await?
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction (it takes the write lock up front, so what it reads is
+    /// what it updates), commits, then publishes the live changes it returned.
+    async fn write_tx<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
+    {
+        let live = self.live.clone();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (out, changes) = f(&tx)?;
+            tx.commit()?;
+            for change in changes {
+                // Nobody listening is fine.
+                let _ = live.send(change);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on a pooled reader connection.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let permit = self
+            .reader_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the reader semaphore is never closed");
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => connect(&path)?,
+            };
+            let out = f(&conn);
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            out
+        })
+        .await?
+    }
+
+    /// The row of `sql` (a fixed statement taking the id as `:id`), if there is one.
+    async fn find_by_id<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        id: ObjectId,
+        row: fn(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        self.read(move |c| find_one(c, sql, id, row)).await
+    }
+}
+
+fn find_one<T>(
+    c: &Connection,
+    sql: &'static str,
+    id: ObjectId,
+    row: fn(&Row) -> rusqlite::Result<T>,
+) -> StoreResult<Option<T>> {
+    use rusqlite::OptionalExtension;
+    Ok(c.prepare_cached(sql)?
+        .query_row(&[(":id", &id.to_string() as &dyn ToSql)], row)
+        .optional()?)
+}
+
+/// Every row of a fixed statement.
+fn all<T>(
+    c: &Connection,
+    sql: &'static str,
+    params: &[(&str, &dyn ToSql)],
+    row: fn(&Row) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map(params, row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The one paged-query helper every list uses: `count_sql` counts what `filter` selects, `page_sql`
+/// returns one page of it; it takes the filter's parameters plus `:limit` and `:offset`.
+fn paged<T>(
+    c: &Connection,
+    count_sql: &'static str,
+    page_sql: &'static str,
+    filter: &[(&str, &dyn ToSql)],
+    page: PageSpec,
+    row: fn(&Row) -> rusqlite::Result<T>,
+) -> StoreResult<Paged<T>> {
+    let total: u64 = c
+        .prepare_cached(count_sql)?
+        .query_row(filter, |r| r.get(0))?;
+    if page.limit == 0 {
+        return Ok(Paged {
+            items: Vec::new(),
+            total,
+        });
+    }
+    let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+    let mut params = filter.to_vec();
+    params.push((":limit", &limit));
+    params.push((":offset", &offset));
+    let items = all(c, page_sql, &params, row)?;
+    Ok(Paged { items, total })
+}
+
+// --- row mapping shared by the aggregates
+
+fn corrupt(what: String) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnName(what)
+}
+
+fn ts(s: String) -> rusqlite::Result<Timestamp> {
+    Timestamp::parse(&s).ok_or_else(|| corrupt(format!("timestamp {s}")))
+}
+
+fn oid(s: String) -> rusqlite::Result<ObjectId> {
+    s.parse().map_err(|_| corrupt(format!("object id {s}")))
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: String) -> rusqlite::Result<T> {
+    serde_json::from_str(&s).map_err(|e| corrupt(e.to_string()))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialising plain data cannot fail")
+}
+
+/// A text column holding one of the model's enums (`status`, `role`).
+fn parsed<T: std::str::FromStr>(s: String, what: &str) -> rusqlite::Result<T> {
+    s.parse().map_err(|_| corrupt(format!("{what} {s}")))
+}
+
+impl LiveFeed for SqliteStore {
+    fn subscribe(&self) -> broadcast::Receiver<LiveChange> {
+        self.live.subscribe()
+    }
+}
+
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+}

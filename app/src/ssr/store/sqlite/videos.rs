@@ -1,0 +1,250 @@
+//! `aivideos` and the status changes that keep each video's `product_videos` entry in step.
+//!
+//! Status changes load ([`load`]), plan (`model::plan`) and write conditionally ([`write_video`]).
+
+use super::{find_one, json, oid, paged, parsed, to_json, ts, SqliteStore};
+use crate::model::plan::{plan_fail, plan_requeue, Loaded, VideoWrite};
+use crate::model::{AiVideo, LiveChange, ObjectId, ProductVideo, Timestamp, VideoMetadata};
+use crate::ssr::store::{PageSpec, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use async_trait::async_trait;
+use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql, Transaction};
+
+const INSERT: &str = "INSERT INTO aivideos
+     (id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at)
+     VALUES (:id, :user_id, :workspace_id, :product_id, :template, :status, :error, :metadata, :created_at, :updated_at)";
+const INSERT_ENTRY: &str =
+    "INSERT INTO product_videos (video_id, product_id, entry) VALUES (:video_id, :product_id, :entry)";
+const TOUCH_PRODUCT: &str = "UPDATE products SET updated_at = :at WHERE id = :id";
+const BY_ID: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at
+     FROM aivideos WHERE id = :id";
+const ENTRY: &str = "SELECT entry FROM product_videos WHERE video_id = :id";
+const SET_JOB_ID: &str =
+    "UPDATE aivideos SET metadata = json_set(metadata, '$.externalJobId', :job)
+     WHERE id = :id";
+/// The conditional write of a planned change: only if the status is still the one planned from.
+const UPDATE_IF_STATUS: &str = "UPDATE aivideos
+     SET status = :status, error = :error, metadata = :metadata, updated_at = :updated_at
+     WHERE id = :id AND status = :expected";
+const UPDATE_ENTRY: &str = "UPDATE product_videos SET entry = :entry WHERE video_id = :video_id";
+
+// The list, newest first. The filters are optional (`:x IS NULL OR ...`); a workspace filter has a
+// statement of its own so it reads that workspace's index.
+const COUNT_ALL: &str = "SELECT COUNT(*) FROM aivideos
+     WHERE (:status IS NULL OR status = :status)
+       AND (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
+const PAGE_ALL: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at
+     FROM aivideos
+     WHERE (:status IS NULL OR status = :status)
+       AND (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))
+     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+const COUNT_IN_WORKSPACE: &str = "SELECT COUNT(*) FROM aivideos
+     WHERE workspace_id = :workspace_id
+       AND (:status IS NULL OR status = :status)
+       AND (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
+const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at
+     FROM aivideos
+     WHERE workspace_id = :workspace_id
+       AND (:status IS NULL OR status = :status)
+       AND (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))
+     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+
+pub(super) fn video_row(r: &Row) -> rusqlite::Result<AiVideo> {
+    Ok(AiVideo {
+        id: oid(r.get(0)?)?,
+        user_id: oid(r.get(1)?)?,
+        workspace_id: oid(r.get(2)?)?,
+        product_id: oid(r.get(3)?)?,
+        template: r.get(4)?,
+        status: parsed(r.get(5)?, "status")?,
+        error: r.get(6)?,
+        metadata: json::<VideoMetadata>(r.get(7)?)?,
+        created_at: ts(r.get(8)?)?,
+        updated_at: ts(r.get(9)?)?,
+    })
+}
+
+/// The video and its product entry, read inside the transaction that will write them.
+pub(super) fn load(c: &Connection, id: ObjectId) -> StoreResult<Option<Loaded>> {
+    let Some(video) = find_one(c, BY_ID, id, video_row)? else {
+        return Ok(None);
+    };
+    let entry = c
+        .prepare_cached(ENTRY)?
+        .query_row(named_params! { ":id": id.to_string() }, |r| {
+            json::<ProductVideo>(r.get(0)?)
+        })
+        .optional()?;
+    Ok(Some(Loaded { video, entry }))
+}
+
+/// Writes a planned change: the video only if its status is still `expected`, then its entry.
+pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
+    let v = &w.video;
+    let changed = tx.execute(
+        UPDATE_IF_STATUS,
+        named_params! {
+            ":id": v.id.to_string(),
+            ":status": v.status.as_str(),
+            ":error": v.error,
+            ":metadata": to_json(&v.metadata),
+            ":updated_at": v.updated_at.to_string(),
+            ":expected": w.expected.as_str(),
+        },
+    )?;
+    if changed != 1 {
+        // Cannot happen inside an IMMEDIATE transaction, which read the status under the same lock.
+        return Err(StoreError::Contended(1));
+    }
+    if let Some(e) = &w.entry {
+        tx.execute(
+            UPDATE_ENTRY,
+            named_params! { ":video_id": e.video_id.to_string(), ":entry": to_json(e) },
+        )?;
+        tx.execute(
+            TOUCH_PRODUCT,
+            named_params! { ":id": v.product_id.to_string(), ":at": w.at.to_string() },
+        )?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl VideoStore for SqliteStore {
+    async fn insert_videos(&self, videos: &[AiVideo]) -> StoreResult<()> {
+        let videos = videos.to_vec();
+        self.write_tx(move |tx| {
+            for v in &videos {
+                tx.execute(
+                    INSERT,
+                    named_params! {
+                        ":id": v.id.to_string(),
+                        ":user_id": v.user_id.to_string(),
+                        ":workspace_id": v.workspace_id.to_string(),
+                        ":product_id": v.product_id.to_string(),
+                        ":template": v.template,
+                        ":status": v.status.as_str(),
+                        ":error": v.error,
+                        ":metadata": to_json(&v.metadata),
+                        ":created_at": v.created_at.to_string(),
+                        ":updated_at": v.updated_at.to_string(),
+                    },
+                )?;
+                tx.execute(
+                    INSERT_ENTRY,
+                    named_params! {
+                        ":video_id": v.id.to_string(),
+                        ":product_id": v.product_id.to_string(),
+                        ":entry": to_json(&ProductVideo::pending_for(v)),
+                    },
+                )?;
+                tx.execute(
+                    TOUCH_PRODUCT,
+                    named_params! {
+                        ":id": v.product_id.to_string(),
+                        ":at": v.created_at.to_string(),
+                    },
+                )?;
+            }
+            let changes = videos
+                .into_iter()
+                .map(|video| LiveChange::Video { video })
+                .collect();
+            Ok(((), changes))
+        })
+        .await
+    }
+
+    async fn set_job_ids(&self, jobs: &[(ObjectId, String)]) -> StoreResult<()> {
+        let jobs = jobs.to_vec();
+        self.write_tx(move |tx| {
+            let mut changes = Vec::new();
+            for (id, job) in &jobs {
+                tx.execute(
+                    SET_JOB_ID,
+                    named_params! { ":id": id.to_string(), ":job": job },
+                )?;
+                if let Some(video) = find_one(tx, BY_ID, *id, video_row)? {
+                    changes.push(LiveChange::Video { video });
+                }
+            }
+            Ok(((), changes))
+        })
+        .await
+    }
+
+    async fn fail_videos(
+        &self,
+        ids: &[ObjectId],
+        reason: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<AiVideo>> {
+        let ids = ids.to_vec();
+        let reason = reason.to_string();
+        self.write_tx(move |tx| {
+            let mut failed = Vec::new();
+            for id in ids {
+                let Some(loaded) = load(tx, id)? else {
+                    continue;
+                };
+                if let Some(w) = plan_fail(loaded, &reason, at) {
+                    write_video(tx, &w)?;
+                    failed.push(w.video);
+                }
+            }
+            let changes = failed
+                .iter()
+                .map(|v| LiveChange::Video { video: v.clone() })
+                .collect();
+            Ok((failed, changes))
+        })
+        .await
+    }
+
+    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>> {
+        self.write_tx(move |tx| {
+            let Some(w) = load(tx, id)?.and_then(|l| plan_requeue(l, at)) else {
+                return Ok((None, Vec::new()));
+            };
+            write_video(tx, &w)?;
+            let video = w.video;
+            Ok((Some(video.clone()), vec![LiveChange::Video { video }]))
+        })
+        .await
+    }
+
+    async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>> {
+        self.find_by_id(BY_ID, id, video_row).await
+    }
+
+    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
+        let q = q.clone();
+        self.read(move |c| {
+            let status = q.status.map(|s| s.as_str());
+            let video_id = q.video_id.map(|v| v.to_string());
+            let stuck_before = q.stuck_before.map(|t| t.to_string());
+            let workspace_id = q.workspace_id.map(|w| w.to_string());
+            let mut filter: Vec<(&str, &dyn ToSql)> = vec![
+                (":status", &status),
+                (":video_id", &video_id),
+                (":stuck_before", &stuck_before),
+            ];
+            let page = PageSpec {
+                page: q.page,
+                limit: q.limit,
+            };
+            let (count, page_sql) = match &workspace_id {
+                Some(ws) => {
+                    filter.push((":workspace_id", ws));
+                    (COUNT_IN_WORKSPACE, PAGE_IN_WORKSPACE)
+                }
+                None => (COUNT_ALL, PAGE_ALL),
+            };
+            paged(c, count, page_sql, &filter, page, video_row)
+        })
+        .await
+    }
+}

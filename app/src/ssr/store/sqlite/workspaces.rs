@@ -1,0 +1,100 @@
+//! `workspaces`: the tenant and its video quota.
+
+use super::{all, oid, ts, SqliteStore};
+use crate::model::{ObjectId, Timestamp, Workspace};
+use crate::ssr::store::{Quota, StoreResult, WorkspaceStore};
+use async_trait::async_trait;
+use rusqlite::{named_params, OptionalExtension, Row};
+
+const INSERT: &str =
+    "INSERT INTO workspaces (id, name, video_limit, videos_used, created_at, updated_at)
+     VALUES (:id, :name, :video_limit, :videos_used, :created_at, :updated_at)";
+const BY_ID: &str = "SELECT id, name, video_limit, videos_used, created_at, updated_at
+     FROM workspaces WHERE id = :id";
+const ALL: &str = "SELECT id, name, video_limit, videos_used, created_at, updated_at
+     FROM workspaces ORDER BY name, id";
+/// One conditional UPDATE: the check and the count cannot be separated by another request.
+const RESERVE: &str = "UPDATE workspaces SET videos_used = videos_used + :n, updated_at = :now
+     WHERE id = :id AND videos_used + :n <= video_limit";
+const USAGE: &str = "SELECT video_limit, videos_used FROM workspaces WHERE id = :id";
+const RELEASE: &str =
+    "UPDATE workspaces SET videos_used = MAX(videos_used - :n, 0), updated_at = :now
+     WHERE id = :id";
+
+fn ws_row(r: &Row) -> rusqlite::Result<Workspace> {
+    Ok(Workspace {
+        id: oid(r.get(0)?)?,
+        name: r.get(1)?,
+        video_limit: r.get(2)?,
+        videos_used: r.get(3)?,
+        created_at: ts(r.get(4)?)?,
+        updated_at: ts(r.get(5)?)?,
+    })
+}
+
+#[async_trait]
+impl WorkspaceStore for SqliteStore {
+    async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()> {
+        let ws = ws.clone();
+        self.write(move |c| {
+            c.execute(
+                INSERT,
+                named_params! {
+                    ":id": ws.id.to_string(),
+                    ":name": ws.name,
+                    ":video_limit": ws.video_limit,
+                    ":videos_used": ws.videos_used,
+                    ":created_at": ws.created_at.to_string(),
+                    ":updated_at": ws.updated_at.to_string(),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_workspace(&self, id: ObjectId) -> StoreResult<Option<Workspace>> {
+        self.find_by_id(BY_ID, id, ws_row).await
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        self.read(move |c| all(c, ALL, &[], ws_row)).await
+    }
+
+    async fn reserve_quota(&self, ws: ObjectId, n: u32) -> StoreResult<Quota> {
+        self.write(move |c| {
+            let id = ws.to_string();
+            let changed = c.execute(
+                RESERVE,
+                named_params! { ":id": id, ":n": n, ":now": Timestamp::now().to_string() },
+            )?;
+            if changed == 1 {
+                return Ok(Quota::Reserved);
+            }
+            let usage = c
+                .prepare_cached(USAGE)?
+                .query_row(named_params! { ":id": id }, |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            Ok(match usage {
+                Some((limit, used)) => Quota::Exceeded { limit, used },
+                None => Quota::NoWorkspace,
+            })
+        })
+        .await
+    }
+
+    async fn release_quota(&self, ws: ObjectId, n: u32) -> StoreResult<()> {
+        self.write(move |c| {
+            c.execute(
+                RELEASE,
+                named_params! {
+                    ":id": ws.to_string(),
+                    ":n": n,
+                    ":now": Timestamp::now().to_string(),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
