@@ -141,6 +141,7 @@ macro_rules! conformance {
 
 conformance!(
     users,
+    concurrent_writes_fail_alone,
     workspaces_and_quota,
     quota_under_concurrency,
     products_and_their_video_entries,
@@ -158,6 +159,44 @@ conformance!(
     requeue_video,
     live_feed,
 );
+
+/// Writes that land together (on SQLite: in one group commit) succeed or fail one by one: a
+/// refused write changes nothing and takes none of the others down.
+async fn concurrent_writes_fail_alone(s: Arc<dyn Store>) {
+    let ws = workspace("Busy", 1000);
+    s.insert_workspace(&ws).await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = s.clone();
+            // Every fourth email is taken by an earlier one.
+            let email = format!("u{}@busy.test", if i % 4 == 3 { i - 1 } else { i });
+            tokio::spawn(async move {
+                let u = user(&email, Role::User, Some(ws.id));
+                (u.user.id, s.insert_user(&u).await)
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for t in tasks {
+        let (id, result) = t.await.unwrap();
+        match result {
+            Ok(()) => {
+                stored += 1;
+                assert!(s.find_user(id).await.unwrap().is_some());
+            }
+            Err(StoreError::Conflict(m)) => {
+                assert_eq!(m, "Email already registered");
+                assert!(
+                    s.find_user(id).await.unwrap().is_none(),
+                    "a refused write left nothing"
+                );
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(stored, 30);
+    assert_eq!(s.count_users_with_role(Role::User).await.unwrap(), 30);
+}
 
 // --- fixtures
 

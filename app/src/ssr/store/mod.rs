@@ -46,9 +46,18 @@ pub enum StoreError {
     /// A conditional write kept finding the record changed; something is wrong.
     #[error("gave up after {0} attempts: the record kept changing")]
     Contended(u32),
-    /// The blocking task running a SQLite call died (it panicked).
+    /// The blocking task running a SQLite read died (it panicked).
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The group commit holding a write failed: none of its writes happened.
+    #[error("sqlite commit: {0}")]
+    Commit(#[source] std::sync::Arc<rusqlite::Error>),
+    /// A write panicked; it was rolled back alone.
+    #[error("a store write panicked")]
+    WritePanicked,
+    /// The writer thread is gone (the store is shutting down).
+    #[error("the store's writer has stopped")]
+    WriterGone,
 }
 
 impl StoreError {

@@ -70,6 +70,9 @@ pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreR
     if options.app_name.is_none() {
         options.app_name = Some("racky-videos".into());
     }
+    // Acknowledged means durable: every write (transactions included, see `txn.rs`) waits for a
+    // majority of the replica set to have it in its journal.
+    options.write_concern = Some(durable());
     let client = Client::with_options(options)?;
     let database = client.database(db);
     let hello = database
@@ -107,6 +110,14 @@ pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreR
     })?;
     tokio::spawn(live::follow(database, stream, store.live.clone(), stop_rx));
     Ok(store)
+}
+
+/// `w: "majority", j: true`.
+fn durable() -> mongodb::options::WriteConcern {
+    mongodb::options::WriteConcern::builder()
+        .w(mongodb::options::Acknowledgment::Majority)
+        .journal(true)
+        .build()
 }
 
 /// Reads a cursor to the end, mapping each document.

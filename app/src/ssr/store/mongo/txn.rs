@@ -84,7 +84,7 @@ pub(super) async fn pause(attempt: u32) {
 }
 
 /// Runs `$attempt` (an expression using the session `$s` and evaluating to a future of
-/// `Attempt<T>`) in a transaction with majority write concern, from the start again on transient
+/// `Attempt<T>`) in a transaction with a durable write concern (majority, journaled), from the start again on transient
 /// errors and write conflicts, bounded.
 macro_rules! transaction {
     ($store:expr, |$s:ident| $attempt:expr) => {{
@@ -97,7 +97,7 @@ macro_rules! transaction {
             let mut session = $store.client.start_session().await?;
             session
                 .start_transaction()
-                .write_concern(mongodb::options::WriteConcern::majority())
+                .write_concern($crate::ssr::store::mongo::durable())
                 .await?;
             let outcome = {
                 let $s: &mut mongodb::ClientSession = &mut session;
