@@ -4,8 +4,8 @@
 //! MongoDB cases fail, unless RACKY_SKIP_MONGO_TESTS=1 (quick local runs).
 
 use app::model::webhook::{
-    Decision, SuccessFields, VideoChange, WebhookKind, MSG_FAILURE, MSG_FAILURE_IGNORED,
-    MSG_SUCCESS, MSG_VIDEO_NOT_FOUND,
+    CallbackAuth, Decision, SuccessFields, VideoChange, WebhookKind, MSG_FAILURE,
+    MSG_FAILURE_IGNORED, MSG_SUCCESS, MSG_VIDEO_NOT_FOUND,
 };
 use app::model::{
     AiVideo, LiveChange, ObjectId, Product, Role, Timestamp, User, VideoMetadata, VideoStatus,
@@ -149,6 +149,7 @@ conformance!(
     webhook_for_a_missing_video,
     concurrent_webhooks_on_one_video,
     job_ids,
+    callback_tokens,
     fail_videos_skips_final_ones,
     event_log_filters_and_pages,
     purge_events_before,
@@ -197,6 +198,81 @@ async fn concurrent_writes_fail_alone(s: Arc<dyn Store>) {
     assert_eq!(stored, 30);
     assert_eq!(s.count_users_with_role(Role::User).await.unwrap(), 30);
 }
+
+/// A video sent with a callback token keeps its hash (never its token), refuses a callback without
+/// it (401, unchanged, recorded), accepts the right one or a verified signature, and a retry
+/// replaces it.
+async fn callback_tokens(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    let ws = workspace("Tokens", 10);
+    s.insert_workspace(&ws).await.unwrap();
+    let p = product(ws.id, "Lamp", at(10));
+    s.insert_product(&p).await.unwrap();
+    let mut v = video(&p, Generating, at(20));
+    v.callback_token_hash = Some("a".repeat(64));
+    s.insert_videos(std::slice::from_ref(&v)).await.unwrap();
+    assert_eq!(
+        s.find_video(v.id).await.unwrap().unwrap(),
+        v,
+        "the hash is stored"
+    );
+
+    let change = VideoChange::Complete(success_fields("forged"));
+    for (i, auth) in [
+        CallbackAuth::Token(None),
+        CallbackAuth::Token(Some("b".repeat(64))),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let d = draft(WebhookKind::Success, &v.id.to_string(), at(30 + i as i64));
+        let applied = s
+            .apply_webhook(v.id, &change, auth, d.clone())
+            .await
+            .unwrap();
+        assert_eq!(applied, Applied::Unauthorized);
+        assert_eq!(s.find_video(v.id).await.unwrap().unwrap(), v, "unchanged");
+        let recorded = s.find_event(d.id).await.unwrap().unwrap();
+        assert_eq!(
+            (recorded.status_code, recorded.outcome.as_str()),
+            (401, "Invalid callback credentials")
+        );
+    }
+    assert_eq!(entry_of(&*s, p.id, v.id).await.status, Generating);
+
+    let right = CallbackAuth::Token(Some("a".repeat(64)));
+    let d = draft(WebhookKind::Failure, &v.id.to_string(), at(40));
+    let fail = VideoChange::Fail {
+        error: "boom".into(),
+    };
+    let Applied::Done { video, .. } = s.apply_webhook(v.id, &fail, &right, d).await.unwrap() else {
+        panic!("the right token is accepted");
+    };
+    assert_eq!(video.status, Failed);
+
+    let again = s
+        .requeue_video(v.id, Some("c".repeat(64)), at(50))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.callback_token_hash, Some("c".repeat(64)));
+    let d = draft(WebhookKind::Success, &v.id.to_string(), at(60));
+    assert_eq!(
+        s.apply_webhook(v.id, &change, &right, d).await.unwrap(),
+        Applied::Unauthorized,
+        "a retry's new token replaces the old one"
+    );
+    let d = draft(WebhookKind::Success, &v.id.to_string(), at(61));
+    let Applied::Done { video, .. } = s.apply_webhook(v.id, &change, &OPEN, d).await.unwrap()
+    else {
+        panic!("a verified signature stands in for the token");
+    };
+    assert_eq!(video.status, Completed);
+    assert_eq!(video.callback_token_hash, Some("c".repeat(64)));
+}
+
+/// Authentication is the service's business; these cases are about the state rules.
+const OPEN: CallbackAuth = CallbackAuth::Verified;
 
 // --- fixtures
 
@@ -265,6 +341,7 @@ fn video(p: &Product, status: VideoStatus, created: Timestamp) -> AiVideo {
         },
         created_at: created,
         updated_at: created,
+        callback_token_hash: None,
     }
 }
 
@@ -610,7 +687,7 @@ async fn webhook_state_rules(s: Arc<dyn Store>) {
         let entry_before = entry_of(&*s, p.id, before.id).await;
         let d = draft(rule.kind, &before.id.to_string(), when);
         let applied = s
-            .apply_webhook(before.id, &change, d.clone())
+            .apply_webhook(before.id, &change, &OPEN, d.clone())
             .await
             .unwrap();
         let label = format!("{:?} on {:?}", rule.kind, rule.from);
@@ -692,6 +769,7 @@ async fn webhook_for_a_missing_video(s: Arc<dyn Store>) {
         .apply_webhook(
             missing,
             &VideoChange::Complete(success_fields("x")),
+            &OPEN,
             d.clone(),
         )
         .await
@@ -740,7 +818,7 @@ async fn concurrent_webhooks_on_one_video(s: Arc<dyn Store>) {
                     )
                 };
                 let d = draft(kind, &v.id.to_string(), at(100 + i));
-                s.apply_webhook(v.id, &change, d).await.unwrap()
+                s.apply_webhook(v.id, &change, &OPEN, d).await.unwrap()
             })
         })
         .collect();
@@ -1164,9 +1242,14 @@ async fn finished_videos(s: Arc<dyn Store>) {
                     VideoChange::Fail { error: "e".into() },
                 )
             };
-            s.apply_webhook(v.id, &change, draft(kind, &v.id.to_string(), at(secs)))
-                .await
-                .unwrap();
+            s.apply_webhook(
+                v.id,
+                &change,
+                &OPEN,
+                draft(kind, &v.id.to_string(), at(secs)),
+            )
+            .await
+            .unwrap();
         }
     };
     finish(0, 1000, true).await;
@@ -1206,7 +1289,7 @@ async fn requeue_video(s: Arc<dyn Store>) {
     let v = &videos[0];
     s.set_job_ids(&[(v.id, "job_1".into())]).await.unwrap();
     assert_eq!(
-        s.requeue_video(v.id, at(300)).await.unwrap(),
+        s.requeue_video(v.id, None, at(300)).await.unwrap(),
         None,
         "only failed videos"
     );
@@ -1215,12 +1298,13 @@ async fn requeue_video(s: Arc<dyn Store>) {
         &VideoChange::Fail {
             error: "bad frame".into(),
         },
+        &OPEN,
         draft(WebhookKind::Failure, &v.id.to_string(), at(200)),
     )
     .await
     .unwrap();
     let back = s
-        .requeue_video(v.id, at(300))
+        .requeue_video(v.id, None, at(300))
         .await
         .unwrap()
         .expect("requeued");
@@ -1237,17 +1321,19 @@ async fn requeue_video(s: Arc<dyn Store>) {
     let e = entry_of(&*s, p.id, v.id).await;
     assert_eq!((e.status, e.error, e.failed_at), (Generating, None, None));
     assert_eq!(
-        s.requeue_video(v.id, at(301)).await.unwrap(),
+        s.requeue_video(v.id, None, at(301)).await.unwrap(),
         None,
         "already generating"
     );
     assert_eq!(
-        s.requeue_video(ObjectId::new(), at(301)).await.unwrap(),
+        s.requeue_video(ObjectId::new(), None, at(301))
+            .await
+            .unwrap(),
         None
     );
 
     s.fail_videos(&[v.id], "RCK down", at(400)).await.unwrap();
-    let again = s.requeue_video(v.id, at(500)).await.unwrap().unwrap();
+    let again = s.requeue_video(v.id, None, at(500)).await.unwrap().unwrap();
     assert_eq!(again.metadata.retry_count, Some(2));
 }
 
@@ -1259,6 +1345,7 @@ async fn live_feed(s: Arc<dyn Store>) {
     s.apply_webhook(
         v.id,
         &VideoChange::Complete(success_fields("live")),
+        &OPEN,
         d.clone(),
     )
     .await
@@ -1420,9 +1507,14 @@ mod mongo_only {
         let u = user("Shape@Shop.test", Role::Admin, Some(ws.id));
         s.insert_user(&u).await.unwrap();
         let d = draft(WebhookKind::Success, &v.id.to_string(), at(60));
-        s.apply_webhook(v.id, &VideoChange::Complete(success_fields("s")), d.clone())
-            .await
-            .unwrap();
+        s.apply_webhook(
+            v.id,
+            &VideoChange::Complete(success_fields("s")),
+            &OPEN,
+            d.clone(),
+        )
+        .await
+        .unwrap();
 
         let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
         let database = client.database(&db);

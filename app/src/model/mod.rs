@@ -183,6 +183,11 @@ pub struct AiVideo {
     pub metadata: VideoMetadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// SHA-256 (hex) of the capability token in the callback URLs of the batch that last sent this
+    /// video to RCK; `None` for videos created without one (before tokens, or by another service).
+    /// Never serialised: it stays on the server.
+    #[serde(skip)]
+    pub callback_token_hash: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

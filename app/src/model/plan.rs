@@ -7,8 +7,8 @@
 //! starts as and which time a video finished at live here. So an adapter holds no business rule, and
 //! a rule is unit-tested once for both stores.
 
-use super::webhook::MSG_VIDEO_NOT_FOUND;
 use super::webhook::{apply_change, decide, requeue, response_line, Decision, VideoChange};
+use super::webhook::{CallbackAuth, MSG_INVALID_CREDENTIALS, MSG_VIDEO_NOT_FOUND};
 use super::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoMetadata, VideoStatus, WebhookEvent};
 
 /// A video and its product entry, as a store read them inside the transaction that will write.
@@ -60,6 +60,9 @@ impl EventDraft {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
     NotFound,
+    /// The call did not carry the video's callback token (nor a valid signature): 401, and the
+    /// video is unchanged.
+    Unauthorized,
     Done {
         decision: Decision,
         /// The video as stored after the commit.
@@ -78,10 +81,14 @@ pub struct WebhookPlan {
     pub applied: Applied,
 }
 
-/// A callback for the video in `loaded` (`None`: no such video, a 404 that is still recorded).
+/// A callback for the video in `loaded` (`None`: no such video, a 404 that is still recorded),
+/// which proved `auth`. The 400s were answered before (no video is read for them); an unknown video
+/// is a 404 whatever the credentials, as the spec answers it; a video with a callback token refuses
+/// a call without it (401).
 pub fn plan_webhook(
     loaded: Option<Loaded>,
     change: &VideoChange,
+    auth: &CallbackAuth,
     draft: EventDraft,
 ) -> WebhookPlan {
     let Some(Loaded {
@@ -95,6 +102,13 @@ pub fn plan_webhook(
             applied: Applied::NotFound,
         };
     };
+    if !auth.admits(video.callback_token_hash.as_deref()) {
+        return WebhookPlan {
+            write: None,
+            event: draft.finish(401, MSG_INVALID_CREDENTIALS),
+            applied: Applied::Unauthorized,
+        };
+    }
     let at = draft.created_at;
     let kind = change.kind();
     let previous = video.status;
@@ -143,8 +157,13 @@ pub fn plan_fail(loaded: Loaded, reason: &str, at: Timestamp) -> Option<VideoWri
     })
 }
 
-/// Sends a failed video back to `generating` (a retry). `None` unless it is `failed`.
-pub fn plan_requeue(loaded: Loaded, at: Timestamp) -> Option<VideoWrite> {
+/// Sends a failed video back to `generating` (a retry), with the callback token hash of the batch
+/// that resends it (the old token stops working). `None` unless it is `failed`.
+pub fn plan_requeue(
+    loaded: Loaded,
+    callback_token_hash: Option<String>,
+    at: Timestamp,
+) -> Option<VideoWrite> {
     let Loaded {
         mut video,
         mut entry,
@@ -153,6 +172,7 @@ pub fn plan_requeue(loaded: Loaded, at: Timestamp) -> Option<VideoWrite> {
         return None;
     }
     requeue(&mut video, entry.as_mut(), at);
+    video.callback_token_hash = callback_token_hash;
     Some(VideoWrite {
         video,
         entry,
@@ -224,6 +244,7 @@ mod tests {
             },
             created_at: t("2025-01-01T00:00:00Z"),
             updated_at: t("2025-01-01T00:00:00Z"),
+            callback_token_hash: Some("h1".into()),
         };
         let mut entry = ProductVideo::pending_for(&v);
         entry.status = status;
@@ -243,6 +264,10 @@ mod tests {
         }
     }
 
+    fn ok() -> CallbackAuth {
+        CallbackAuth::Token(Some("h1".into()))
+    }
+
     fn success() -> VideoChange {
         VideoChange::Complete(SuccessFields {
             video_url: Some("https://cdn/v.mp4".into()),
@@ -253,7 +278,7 @@ mod tests {
 
     #[test]
     fn unknown_video_is_a_recorded_404_that_writes_nothing() {
-        let plan = plan_webhook(None, &success(), draft("/videos/success"));
+        let plan = plan_webhook(None, &success(), &ok(), draft("/videos/success"));
         assert_eq!(plan.applied, Applied::NotFound);
         assert!(plan.write.is_none());
         assert_eq!(plan.event.status_code, 404);
@@ -265,6 +290,7 @@ mod tests {
         let plan = plan_webhook(
             Some(video(VideoStatus::Generating)),
             &success(),
+            &ok(),
             draft("/videos/success"),
         );
         let w = plan.write.expect("a write");
@@ -289,6 +315,7 @@ mod tests {
         let plan = plan_webhook(
             Some(video(VideoStatus::Completed)),
             &fail,
+            &ok(),
             draft("/videos/failure"),
         );
         assert!(plan.write.is_none());
@@ -296,6 +323,7 @@ mod tests {
         let plan = plan_webhook(
             Some(video(VideoStatus::Failed)),
             &fail,
+            &ok(),
             draft("/videos/failure"),
         );
         assert!(plan.write.is_none());
@@ -303,9 +331,64 @@ mod tests {
         let plan = plan_webhook(
             Some(video(VideoStatus::Completed)),
             &success(),
+            &ok(),
             draft("/videos/success"),
         );
         assert!(plan.write.is_none());
+    }
+
+    #[test]
+    fn a_video_with_a_token_refuses_calls_without_it() {
+        for auth in [
+            CallbackAuth::Token(None),
+            CallbackAuth::Token(Some("h2".into())),
+        ] {
+            let plan = plan_webhook(
+                Some(video(VideoStatus::Generating)),
+                &success(),
+                &auth,
+                draft("/videos/success"),
+            );
+            assert_eq!(plan.applied, Applied::Unauthorized);
+            assert!(plan.write.is_none());
+            assert_eq!(
+                (plan.event.status_code, plan.event.outcome.as_str()),
+                (401, MSG_INVALID_CREDENTIALS)
+            );
+        }
+        let signed = plan_webhook(
+            Some(video(VideoStatus::Generating)),
+            &success(),
+            &CallbackAuth::Verified,
+            draft("/videos/success"),
+        );
+        assert!(
+            signed.write.is_some(),
+            "a valid signature stands in for the token"
+        );
+        let mut legacy = video(VideoStatus::Generating);
+        legacy.video.callback_token_hash = None;
+        let plan = plan_webhook(
+            Some(legacy),
+            &success(),
+            &CallbackAuth::Token(None),
+            draft("/videos/success"),
+        );
+        assert!(
+            plan.write.is_some(),
+            "a video stored without a token is accepted as before"
+        );
+        let unknown = plan_webhook(
+            None,
+            &success(),
+            &CallbackAuth::Token(None),
+            draft("/videos/success"),
+        );
+        assert_eq!(
+            unknown.applied,
+            Applied::NotFound,
+            "404 comes first, as the spec answers"
+        );
     }
 
     #[test]
@@ -323,17 +406,23 @@ mod tests {
     #[test]
     fn requeue_only_from_failed_and_counts_the_retry() {
         let at = t("2025-01-01T02:00:00Z");
-        assert!(plan_requeue(video(VideoStatus::Generating), at).is_none());
-        assert!(plan_requeue(video(VideoStatus::Completed), at).is_none());
+        assert!(plan_requeue(video(VideoStatus::Generating), None, at).is_none());
+        assert!(plan_requeue(video(VideoStatus::Completed), None, at).is_none());
         let failed = plan_fail(video(VideoStatus::Generating), "r", at).unwrap();
         let w = plan_requeue(
             Loaded {
                 video: failed.video,
                 entry: failed.entry,
             },
+            Some("h2".into()),
             at,
         )
         .unwrap();
+        assert_eq!(
+            w.video.callback_token_hash.as_deref(),
+            Some("h2"),
+            "a new token"
+        );
         assert_eq!(w.expected, VideoStatus::Failed);
         assert_eq!(w.video.status, VideoStatus::Generating);
         assert_eq!(w.video.metadata.retry_count, Some(1));

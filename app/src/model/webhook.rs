@@ -13,6 +13,7 @@ pub const MSG_SUCCESS: &str = "Video status updated successfully";
 pub const MSG_FAILURE: &str = "Video failure recorded successfully";
 pub const MSG_FAILURE_IGNORED: &str =
     "Video already completed; failure notification ignored, nothing changed";
+pub const MSG_INVALID_CREDENTIALS: &str = "Invalid callback credentials";
 /// What a failed video says when RCK did not say why.
 pub const DEFAULT_FAILURE_ERROR: &str = "Video generation failed";
 
@@ -47,6 +48,39 @@ impl Rejection {
             message: message.into(),
         }
     }
+}
+
+/// What a callback proved about itself before reaching the video (decided by the service from
+/// `WEBHOOK_AUTH`, the query's `token` and the Standard Webhooks headers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackAuth {
+    /// A valid signature, or authentication is off: any video may be changed.
+    Verified,
+    /// Token mode without a valid signature: the SHA-256 (hex) of the `token` the call carried, if
+    /// any. A video that has a token hash accepts only the same hash.
+    Token(Option<String>),
+}
+
+impl CallbackAuth {
+    /// Whether this call may change a video whose callback token hash is `required`.
+    pub fn admits(&self, required: Option<&str>) -> bool {
+        match (self, required) {
+            (CallbackAuth::Verified, _) | (_, None) => true,
+            (CallbackAuth::Token(Some(presented)), Some(required)) => {
+                constant_time_eq(presented.as_bytes(), required.as_bytes())
+            }
+            (CallbackAuth::Token(None), Some(_)) => false,
+        }
+    }
+}
+
+/// Compares two secrets (or their hashes) without an early exit, so the time taken does not tell
+/// how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What a valid callback asks for.

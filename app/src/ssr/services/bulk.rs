@@ -173,6 +173,7 @@ pub async fn bulk_generate(
             },
             created_at: now,
             updated_at: now,
+            callback_token_hash: None,
         })
         .collect();
     if let Err(e) = state.store.insert_videos(&videos).await {

@@ -180,7 +180,11 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
         }
         Quota::NoWorkspace => return Err(AppError::NotFound("Workspace not found".into())),
     }
-    let Some(requeued) = state.store.requeue_video(id, Timestamp::now()).await? else {
+    let Some(requeued) = state
+        .store
+        .requeue_video(id, None, Timestamp::now())
+        .await?
+    else {
         // Someone else changed it meanwhile.
         let _ = state.store.release_quota(video.workspace_id, 1).await;
         return Err(AppError::Conflict("Video is no longer failed".into()));

@@ -108,12 +108,21 @@ pub async fn handle(state: &AppState, kind: WebhookKind, incoming: Incoming<'_>)
     };
     match state
         .store
-        .apply_webhook(video_id, &change, draft.clone())
+        .apply_webhook(
+            video_id,
+            &change,
+            &crate::model::webhook::CallbackAuth::Verified,
+            draft.clone(),
+        )
         .await
     {
         Ok(Applied::NotFound) => {
             tracing::warn!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), "video not found");
             refused(404, webhook::MSG_VIDEO_NOT_FOUND)
+        }
+        Ok(Applied::Unauthorized) => {
+            tracing::warn!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), "refused: invalid callback credentials");
+            refused(401, webhook::MSG_INVALID_CREDENTIALS)
         }
         Ok(Applied::Done {
             decision,

@@ -12,7 +12,7 @@ pub mod sqlite;
 
 pub use crate::model::plan::{Applied, EventDraft};
 
-use crate::model::webhook::VideoChange;
+use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{
     AiVideo, LiveChange, ObjectId, Product, Role, Timestamp, User, VideoStatus, WebhookEvent,
     Workspace,
@@ -196,21 +196,28 @@ pub trait VideoStore {
         reason: &str,
         at: Timestamp,
     ) -> StoreResult<Vec<AiVideo>>;
-    /// Sends a `failed` video back to `generating` (`model::plan::plan_requeue`). `None` when the
-    /// video does not exist or is not `failed`.
-    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>>;
+    /// Sends a `failed` video back to `generating` (`model::plan::plan_requeue`) with the callback
+    /// token hash of the batch that resends it. `None` when the video does not exist or is not
+    /// `failed`.
+    async fn requeue_video(
+        &self,
+        id: ObjectId,
+        callback_token_hash: Option<String>,
+        at: Timestamp,
+    ) -> StoreResult<Option<AiVideo>>;
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>>;
     async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>>;
 }
 
 #[async_trait]
 pub trait EventStore {
-    /// Applies a callback as `model::plan::plan_webhook` says and records its event, all in one
-    /// commit.
+    /// Applies a callback that proved `auth` as `model::plan::plan_webhook` says and records its
+    /// event, all in one commit.
     async fn apply_webhook(
         &self,
         video_id: ObjectId,
         change: &VideoChange,
+        auth: &CallbackAuth,
         event: EventDraft,
     ) -> StoreResult<Applied>;
     /// Records an event on its own (calls rejected before reaching a video).

@@ -380,6 +380,8 @@ pub(super) struct VideoDoc {
     created_at: Timestamp,
     #[serde(deserialize_with = "form::date")]
     updated_at: Timestamp,
+    #[serde(default)]
+    callback_token_hash: Option<String>,
 }
 
 impl From<VideoDoc> for AiVideo {
@@ -395,6 +397,7 @@ impl From<VideoDoc> for AiVideo {
             metadata: d.metadata.unwrap_or_default().into(),
             created_at: d.created_at,
             updated_at: d.updated_at,
+            callback_token_hash: d.callback_token_hash,
         }
     }
 }
@@ -599,6 +602,9 @@ pub(super) fn video_doc(v: &AiVideo) -> Document {
     if let Some(e) = &v.error {
         d.insert("error", e);
     }
+    if let Some(h) = &v.callback_token_hash {
+        d.insert("callbackTokenHash", h);
+    }
     let mut m = Document::new();
     for (k, val) in metadata_fields(&v.metadata) {
         if let Some(val) = val {
@@ -617,6 +623,7 @@ pub(super) fn video_update(v: &AiVideo) -> Document {
     let mut c = Changes::new();
     c.put("status".into(), v.status.as_str());
     c.opt("error".into(), v.error.clone());
+    c.opt("callbackTokenHash".into(), v.callback_token_hash.clone());
     for (k, val) in metadata_fields(&v.metadata) {
         c.opt(format!("metadata.{k}"), val);
     }

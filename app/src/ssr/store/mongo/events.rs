@@ -4,7 +4,7 @@ use super::docs::{date, event_doc, oid, read, EventDoc};
 use super::txn::{Attempt, Step};
 use super::{all_of, collect, paged, MongoStore};
 use crate::model::plan::plan_webhook;
-use crate::model::webhook::VideoChange;
+use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
     Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreError, StoreResult,
@@ -40,10 +40,11 @@ impl MongoStore {
         s: &mut ClientSession,
         video_id: ObjectId,
         change: &VideoChange,
+        auth: &CallbackAuth,
         draft: &EventDraft,
     ) -> Attempt<Applied> {
         let loaded = self.load(s, video_id).await?;
-        let plan = plan_webhook(loaded, change, draft.clone());
+        let plan = plan_webhook(loaded, change, auth, draft.clone());
         if let Some(w) = &plan.write {
             if !self.write_video(s, w).await? {
                 return Ok(Step::Retry);
@@ -63,9 +64,11 @@ impl EventStore for MongoStore {
         &self,
         video_id: ObjectId,
         change: &VideoChange,
+        auth: &CallbackAuth,
         event: EventDraft,
     ) -> StoreResult<Applied> {
-        transaction!(self, |s| self.apply_attempt(s, video_id, change, &event))
+        transaction!(self, |s| self
+            .apply_attempt(s, video_id, change, auth, &event))
     }
 
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()> {

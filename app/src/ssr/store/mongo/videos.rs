@@ -176,9 +176,14 @@ impl MongoStore {
         &self,
         s: &mut ClientSession,
         id: ObjectId,
+        callback_token_hash: Option<String>,
         at: Timestamp,
     ) -> Attempt<Option<AiVideo>> {
-        let Some(w) = self.load(s, id).await?.and_then(|l| plan_requeue(l, at)) else {
+        let Some(w) = self
+            .load(s, id)
+            .await?
+            .and_then(|l| plan_requeue(l, callback_token_hash.clone(), at))
+        else {
             return Ok(Step::Abort(None));
         };
         if !self.write_video(s, &w).await? {
@@ -216,8 +221,18 @@ impl VideoStore for MongoStore {
         transaction!(self, |s| self.fail_attempt(s, ids, reason, at))
     }
 
-    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>> {
-        transaction!(self, |s| self.requeue_attempt(s, id, at))
+    async fn requeue_video(
+        &self,
+        id: ObjectId,
+        callback_token_hash: Option<String>,
+        at: Timestamp,
+    ) -> StoreResult<Option<AiVideo>> {
+        transaction!(self, |s| self.requeue_attempt(
+            s,
+            id,
+            callback_token_hash.clone(),
+            at
+        ))
     }
 
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>> {

@@ -3,7 +3,7 @@
 use super::videos::{load, write_video};
 use super::{json, oid, paged, to_json, ts, SqliteStore};
 use crate::model::plan::plan_webhook;
-use crate::model::webhook::VideoChange;
+use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{LiveChange, ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
     Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreResult,
@@ -80,11 +80,13 @@ impl EventStore for SqliteStore {
         &self,
         video_id: ObjectId,
         change: &VideoChange,
+        auth: &CallbackAuth,
         draft: EventDraft,
     ) -> StoreResult<Applied> {
         let change = change.clone();
+        let auth = auth.clone();
         self.write_tx(move |tx| {
-            let plan = plan_webhook(load(tx, video_id)?, &change, draft);
+            let plan = plan_webhook(load(tx, video_id)?, &change, &auth, draft);
             let mut changes = Vec::new();
             if let Some(w) = &plan.write {
                 write_video(tx, w)?;

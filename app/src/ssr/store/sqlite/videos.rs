@@ -10,12 +10,15 @@ use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
 const INSERT: &str = "INSERT INTO aivideos
-     (id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at)
-     VALUES (:id, :user_id, :workspace_id, :product_id, :template, :status, :error, :metadata, :created_at, :updated_at)";
+     (id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+      callback_token_hash)
+     VALUES (:id, :user_id, :workspace_id, :product_id, :template, :status, :error, :metadata, :created_at,
+      :updated_at, :callback_token_hash)";
 const INSERT_ENTRY: &str =
     "INSERT INTO product_videos (video_id, product_id, entry) VALUES (:video_id, :product_id, :entry)";
 const TOUCH_PRODUCT: &str = "UPDATE products SET updated_at = :at WHERE id = :id";
-const BY_ID: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at
+const BY_ID: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+            callback_token_hash
      FROM aivideos WHERE id = :id";
 const ENTRY: &str = "SELECT entry FROM product_videos WHERE video_id = :id";
 const SET_JOB_ID: &str =
@@ -23,7 +26,8 @@ const SET_JOB_ID: &str =
      WHERE id = :id";
 /// The conditional write of a planned change: only if the status is still the one planned from.
 const UPDATE_IF_STATUS: &str = "UPDATE aivideos
-     SET status = :status, error = :error, metadata = :metadata, updated_at = :updated_at
+     SET status = :status, error = :error, metadata = :metadata, updated_at = :updated_at,
+         callback_token_hash = :callback_token_hash
      WHERE id = :id AND status = :expected";
 const UPDATE_ENTRY: &str = "UPDATE product_videos SET entry = :entry WHERE video_id = :video_id";
 
@@ -33,7 +37,8 @@ const COUNT_ALL: &str = "SELECT COUNT(*) FROM aivideos
      WHERE (:status IS NULL OR status = :status)
        AND (:video_id IS NULL OR id = :video_id)
        AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
-const PAGE_ALL: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at
+const PAGE_ALL: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+            callback_token_hash
      FROM aivideos
      WHERE (:status IS NULL OR status = :status)
        AND (:video_id IS NULL OR id = :video_id)
@@ -44,7 +49,8 @@ const COUNT_IN_WORKSPACE: &str = "SELECT COUNT(*) FROM aivideos
        AND (:status IS NULL OR status = :status)
        AND (:video_id IS NULL OR id = :video_id)
        AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
-const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at
+const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+            callback_token_hash
      FROM aivideos
      WHERE workspace_id = :workspace_id
        AND (:status IS NULL OR status = :status)
@@ -64,6 +70,7 @@ pub(super) fn video_row(r: &Row) -> rusqlite::Result<AiVideo> {
         metadata: json::<VideoMetadata>(r.get(7)?)?,
         created_at: ts(r.get(8)?)?,
         updated_at: ts(r.get(9)?)?,
+        callback_token_hash: r.get(10)?,
     })
 }
 
@@ -92,6 +99,7 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
             ":error": v.error,
             ":metadata": to_json(&v.metadata),
             ":updated_at": v.updated_at.to_string(),
+            ":callback_token_hash": v.callback_token_hash,
             ":expected": w.expected.as_str(),
         },
     )?;
@@ -131,6 +139,7 @@ impl VideoStore for SqliteStore {
                         ":metadata": to_json(&v.metadata),
                         ":created_at": v.created_at.to_string(),
                         ":updated_at": v.updated_at.to_string(),
+                        ":callback_token_hash": v.callback_token_hash,
                     },
                 )?;
                 tx.execute(
@@ -204,9 +213,15 @@ impl VideoStore for SqliteStore {
         .await
     }
 
-    async fn requeue_video(&self, id: ObjectId, at: Timestamp) -> StoreResult<Option<AiVideo>> {
+    async fn requeue_video(
+        &self,
+        id: ObjectId,
+        callback_token_hash: Option<String>,
+        at: Timestamp,
+    ) -> StoreResult<Option<AiVideo>> {
         self.write_tx(move |tx| {
-            let Some(w) = load(tx, id)?.and_then(|l| plan_requeue(l, at)) else {
+            let Some(w) = load(tx, id)?.and_then(|l| plan_requeue(l, callback_token_hash, at))
+            else {
                 return Ok((None, Vec::new()));
             };
             write_video(tx, &w)?;
