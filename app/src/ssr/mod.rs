@@ -1,6 +1,7 @@
 //! Server-only code: configuration, stores, services, auth and the RCK client.
 
 pub mod auth;
+pub mod callback_auth;
 pub mod config;
 pub mod error;
 pub mod rck;
