@@ -150,6 +150,7 @@ conformance!(
     concurrent_webhooks_on_one_video,
     job_ids,
     callback_tokens,
+    signed_redeliveries,
     fail_videos_skips_final_ones,
     event_log_filters_and_pages,
     purge_events_before,
@@ -263,7 +264,8 @@ async fn callback_tokens(s: Arc<dyn Store>) {
         "a retry's new token replaces the old one"
     );
     let d = draft(WebhookKind::Success, &v.id.to_string(), at(61));
-    let Applied::Done { video, .. } = s.apply_webhook(v.id, &change, &OPEN, d).await.unwrap()
+    let signed = CallbackAuth::Signed("msg_token_case".into());
+    let Applied::Done { video, .. } = s.apply_webhook(v.id, &change, &signed, d).await.unwrap()
     else {
         panic!("a verified signature stands in for the token");
     };
@@ -271,8 +273,75 @@ async fn callback_tokens(s: Arc<dyn Store>) {
     assert_eq!(video.callback_token_hash, Some("c".repeat(64)));
 }
 
+/// A signed delivery's `webhook-id` seen again is answered as the first time, changes nothing, and
+/// is recorded as a duplicate.
+async fn signed_redeliveries(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    let (_, _, videos) = scene(&*s, &[Generating]).await;
+    let v = &videos[0];
+    let id = format!("msg_{}", v.id);
+    let signed = CallbackAuth::Signed(id.clone());
+    let ok = VideoChange::Complete(success_fields("first"));
+    let d = draft(WebhookKind::Success, &v.id.to_string(), at(100));
+    let Applied::Done { video: done, .. } = s.apply_webhook(v.id, &ok, &signed, d).await.unwrap()
+    else {
+        panic!("the first delivery applies");
+    };
+    assert_eq!(done.status, Completed);
+
+    // The same delivery again, even with another body, changes nothing.
+    let d = draft(WebhookKind::Failure, &v.id.to_string(), at(110));
+    let fail = VideoChange::Fail { error: "x".into() };
+    let again = s
+        .apply_webhook(v.id, &fail, &signed, d.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Applied::Duplicate {
+            status_code: 200,
+            outcome: "Video status updated successfully".into(),
+            video: Some(done.clone()),
+        }
+    );
+    assert_eq!(s.find_video(v.id).await.unwrap().unwrap(), done);
+    let recorded = s.find_event(d.id).await.unwrap().unwrap();
+    assert_eq!(recorded.status_code, 200);
+    assert!(
+        recorded
+            .outcome
+            .contains(&format!("duplicate of delivery {id}")),
+        "{}",
+        recorded.outcome
+    );
+
+    // Another delivery id is a new call; a 404 is remembered as a 404.
+    let other = CallbackAuth::Signed(format!("{id}_2"));
+    let d = draft(WebhookKind::Failure, &v.id.to_string(), at(120));
+    assert!(matches!(
+        s.apply_webhook(v.id, &fail, &other, d).await.unwrap(),
+        Applied::Done { .. }
+    ));
+    let ghost = ObjectId::new();
+    let lost = CallbackAuth::Signed(format!("{id}_3"));
+    let d = draft(WebhookKind::Success, &ghost.to_string(), at(130));
+    assert_eq!(
+        s.apply_webhook(ghost, &ok, &lost, d).await.unwrap(),
+        Applied::NotFound
+    );
+    let d = draft(WebhookKind::Success, &ghost.to_string(), at(131));
+    assert_eq!(
+        s.apply_webhook(ghost, &ok, &lost, d).await.unwrap(),
+        Applied::Duplicate {
+            status_code: 404,
+            outcome: "Video not found".into(),
+            video: None,
+        }
+    );
+}
+
 /// Authentication is the service's business; these cases are about the state rules.
-const OPEN: CallbackAuth = CallbackAuth::Verified;
+const OPEN: CallbackAuth = CallbackAuth::Open;
 
 // --- fixtures
 

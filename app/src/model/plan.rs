@@ -60,6 +60,13 @@ impl EventDraft {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
     NotFound,
+    /// A signed delivery whose `webhook-id` was seen before: answered as the first one was
+    /// (`status_code`, `outcome`, and the video as it is now), nothing changed.
+    Duplicate {
+        status_code: u16,
+        outcome: String,
+        video: Option<AiVideo>,
+    },
     /// The call did not carry the video's callback token (nor a valid signature): 401, and the
     /// video is unchanged.
     Unauthorized,
@@ -130,6 +137,45 @@ pub fn plan_webhook(
             decision,
             video,
             previous,
+        },
+    }
+}
+
+/// How a signed delivery was first answered (kept 24 h by `webhook-id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub status_code: u16,
+    pub outcome: String,
+}
+
+impl Delivery {
+    /// The record of a delivery answered by `event`.
+    pub fn answered(id: &str, event: &WebhookEvent) -> Self {
+        Self {
+            id: id.to_string(),
+            status_code: event.status_code,
+            outcome: event.outcome.clone(),
+        }
+    }
+}
+
+/// A signed delivery seen before: nothing is written but its event, which says so.
+pub fn plan_duplicate(loaded: Option<Loaded>, first: Delivery, draft: EventDraft) -> WebhookPlan {
+    let event = draft.finish(
+        first.status_code,
+        &format!(
+            "{} (duplicate of delivery {}; nothing changed)",
+            first.outcome, first.id
+        ),
+    );
+    WebhookPlan {
+        write: None,
+        event,
+        applied: Applied::Duplicate {
+            status_code: first.status_code,
+            outcome: first.outcome,
+            video: loaded.map(|l| l.video),
         },
     }
 }
@@ -359,7 +405,7 @@ mod tests {
         let signed = plan_webhook(
             Some(video(VideoStatus::Generating)),
             &success(),
-            &CallbackAuth::Verified,
+            &CallbackAuth::Signed("msg_1".into()),
             draft("/videos/success"),
         );
         assert!(
@@ -389,6 +435,33 @@ mod tests {
             Applied::NotFound,
             "404 comes first, as the spec answers"
         );
+    }
+
+    #[test]
+    fn a_duplicate_delivery_writes_only_its_event_and_answers_as_the_first() {
+        let first = Delivery {
+            id: "msg_1".into(),
+            status_code: 200,
+            outcome: MSG_SUCCESS.into(),
+        };
+        let plan = plan_duplicate(
+            Some(video(VideoStatus::Completed)),
+            first,
+            draft("/videos/success"),
+        );
+        assert!(plan.write.is_none());
+        assert_eq!(plan.event.status_code, 200);
+        assert!(plan.event.outcome.contains("duplicate of delivery msg_1"));
+        let Applied::Duplicate {
+            status_code,
+            outcome,
+            video,
+        } = plan.applied
+        else {
+            panic!("a duplicate");
+        };
+        assert_eq!((status_code, outcome.as_str()), (200, MSG_SUCCESS));
+        assert_eq!(video.unwrap().status, VideoStatus::Completed);
     }
 
     #[test]

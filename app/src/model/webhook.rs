@@ -54,18 +54,29 @@ impl Rejection {
 /// `WEBHOOK_AUTH`, the query's `token` and the Standard Webhooks headers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallbackAuth {
-    /// A valid signature, or authentication is off: any video may be changed.
-    Verified,
+    /// Authentication is off (`WEBHOOK_AUTH=off`): any video may be changed.
+    Open,
+    /// A valid Standard Webhooks signature, with its `webhook-id`: any video may be changed, and a
+    /// delivery id seen before changes nothing again.
+    Signed(String),
     /// Token mode without a valid signature: the SHA-256 (hex) of the `token` the call carried, if
     /// any. A video that has a token hash accepts only the same hash.
     Token(Option<String>),
 }
 
 impl CallbackAuth {
+    /// The `webhook-id` of a signed delivery.
+    pub fn delivery_id(&self) -> Option<&str> {
+        match self {
+            CallbackAuth::Signed(id) => Some(id),
+            _ => None,
+        }
+    }
+
     /// Whether this call may change a video whose callback token hash is `required`.
     pub fn admits(&self, required: Option<&str>) -> bool {
         match (self, required) {
-            (CallbackAuth::Verified, _) | (_, None) => true,
+            (CallbackAuth::Open | CallbackAuth::Signed(_), _) | (_, None) => true,
             (CallbackAuth::Token(Some(presented)), Some(required)) => {
                 constant_time_eq(presented.as_bytes(), required.as_bytes())
             }

@@ -111,7 +111,7 @@ pub async fn handle(state: &AppState, kind: WebhookKind, incoming: Incoming<'_>)
         .apply_webhook(
             video_id,
             &change,
-            &crate::model::webhook::CallbackAuth::Verified,
+            &crate::model::webhook::CallbackAuth::Open,
             draft.clone(),
         )
         .await
@@ -119,6 +119,24 @@ pub async fn handle(state: &AppState, kind: WebhookKind, incoming: Incoming<'_>)
         Ok(Applied::NotFound) => {
             tracing::warn!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), "video not found");
             refused(404, webhook::MSG_VIDEO_NOT_FOUND)
+        }
+        Ok(Applied::Duplicate {
+            status_code,
+            outcome,
+            video,
+        }) => {
+            tracing::info!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), status = status_code, "duplicate delivery: answered as the first, nothing changed");
+            match video.filter(|_| (200..300).contains(&status_code)) {
+                Some(video) => Reply {
+                    status: status_code,
+                    body: json!({
+                        "success": true,
+                        "message": outcome,
+                        "data": webhook::response_data(&video, &change),
+                    }),
+                },
+                None => refused(status_code, &outcome),
+            }
         }
         Ok(Applied::Unauthorized) => {
             tracing::warn!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), "refused: invalid callback credentials");

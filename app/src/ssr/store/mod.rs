@@ -20,6 +20,9 @@ use crate::model::{
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+/// How long a signed delivery's `webhook-id` is remembered.
+pub const DELIVERY_MEMORY_MS: i64 = 24 * 3_600_000;
+
 /// How many live changes a slow subscriber may fall behind before it is told it lagged (it then
 /// catches up by re-reading, see the SSE endpoint).
 pub const LIVE_BUFFER: usize = 1024;

@@ -6,6 +6,7 @@
 //! ignored. Writing: builders that put ObjectIds and BSON dates where Mongoose would, and updates
 //! that `$set`/`$unset` field by field so fields other writers keep on a document survive.
 
+use crate::model::plan::Delivery;
 use crate::model::{
     AiVideo, ObjectId, Product, ProductVideo, Role, Timestamp, User, VideoMetadata, VideoStatus,
     WebhookEvent, Workspace,
@@ -451,7 +452,41 @@ impl From<EventDoc> for WebhookEvent {
     }
 }
 
+/// `webhookdeliveries`: a signed delivery's first answer, by `webhook-id`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DeliveryDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(default, deserialize_with = "form::opt_u32")]
+    status_code: Option<u32>,
+    #[serde(default)]
+    outcome: Option<String>,
+}
+
+impl From<DeliveryDoc> for Delivery {
+    fn from(d: DeliveryDoc) -> Self {
+        Delivery {
+            id: d.id,
+            status_code: d
+                .status_code
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(0),
+            outcome: d.outcome.unwrap_or_default(),
+        }
+    }
+}
+
 // --- writing
+
+pub(super) fn delivery_doc(d: &Delivery, at: Timestamp) -> Document {
+    doc! {
+        "_id": &d.id,
+        "statusCode": d.status_code as i32,
+        "outcome": &d.outcome,
+        "createdAt": date(at),
+    }
+}
 
 /// Sets `key` to `value`, or removes it when there is none (so a cleared field really goes).
 struct Changes {

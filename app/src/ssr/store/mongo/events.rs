@@ -1,13 +1,14 @@
 //! `webhookevents`: the audit log of every `/internal/*` call, and applying a callback.
 
-use super::docs::{date, event_doc, oid, read, EventDoc};
+use super::docs::{date, delivery_doc, event_doc, oid, read, DeliveryDoc, EventDoc};
 use super::txn::{Attempt, Step};
 use super::{all_of, collect, paged, MongoStore};
-use crate::model::plan::plan_webhook;
+use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
     Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreError, StoreResult,
+    DELIVERY_MEMORY_MS,
 };
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
@@ -44,7 +45,39 @@ impl MongoStore {
         draft: &EventDraft,
     ) -> Attempt<Applied> {
         let loaded = self.load(s, video_id).await?;
-        let plan = plan_webhook(loaded, change, auth, draft.clone());
+        let at = draft.created_at;
+        let first = match auth.delivery_id() {
+            Some(id) => self
+                .deliveries
+                .find_one(doc! {
+                    "_id": id,
+                    "createdAt": { "$gte": date(Timestamp::from_millis(at.millis() - DELIVERY_MEMORY_MS)) },
+                })
+                .session(&mut *s)
+                .await?
+                .map(|d| read::<DeliveryDoc>(d, "webhook delivery"))
+                .transpose()?
+                .map(Delivery::from),
+            None => None,
+        };
+        let plan = match first {
+            Some(first) => plan_duplicate(loaded, first, draft.clone()),
+            None => {
+                let plan = plan_webhook(loaded, change, auth, draft.clone());
+                if let Some(id) = auth.delivery_id() {
+                    // Replaces one older than a day that the TTL index has not removed yet.
+                    self.deliveries
+                        .replace_one(
+                            doc! { "_id": id },
+                            delivery_doc(&Delivery::answered(id, &plan.event), at),
+                        )
+                        .upsert(true)
+                        .session(&mut *s)
+                        .await?;
+                }
+                plan
+            }
+        };
         if let Some(w) = &plan.write {
             if !self.write_video(s, w).await? {
                 return Ok(Step::Retry);

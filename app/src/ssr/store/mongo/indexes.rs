@@ -3,7 +3,7 @@
 
 use super::docs::num;
 use super::{MongoStore, EVENTS, MAX_TTL_SECS};
-use crate::ssr::store::{StoreError, StoreResult};
+use crate::ssr::store::{StoreError, StoreResult, DELIVERY_MEMORY_MS};
 use mongodb::bson::{doc, Document};
 use mongodb::error::Error as MongoError;
 use mongodb::options::IndexOptions;
@@ -18,7 +18,16 @@ impl MongoStore {
             .keys(doc! { "email": 1 })
             .options(IndexOptions::builder().unique(true).build())
             .build();
-        let plan: [(&Collection<Document>, Vec<IndexModel>); 4] = [
+        // Signed deliveries are remembered a day (the lookup also checks the age: TTL deletion lags).
+        let forget_deliveries = IndexModel::builder()
+            .keys(doc! { "createdAt": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::from_millis(DELIVERY_MEMORY_MS as u64))
+                    .build(),
+            )
+            .build();
+        let plan: [(&Collection<Document>, Vec<IndexModel>); 5] = [
             (&self.users, vec![unique, ix(doc! { "role": 1 })]),
             (
                 &self.products,
@@ -40,6 +49,7 @@ impl MongoStore {
                     ix(doc! { "videoId": 1, "createdAt": -1, "_id": -1 }),
                 ],
             ),
+            (&self.deliveries, vec![forget_deliveries]),
         ];
         for (coll, models) in plan {
             coll.create_indexes(models).await.map_err(|e| {

@@ -38,6 +38,7 @@ const WORKSPACES: &str = "workspaces";
 const PRODUCTS: &str = "products";
 const VIDEOS: &str = "aivideos";
 const EVENTS: &str = "webhookevents";
+const DELIVERIES: &str = "webhookdeliveries";
 
 /// MongoDB stores `expireAfterSeconds` as a 32-bit int; anything longer is "forever" in practice.
 const MAX_TTL_SECS: u64 = i32::MAX as u64;
@@ -49,6 +50,7 @@ pub struct MongoStore {
     products: Collection<Document>,
     videos: Collection<Document>,
     events: Collection<Document>,
+    deliveries: Collection<Document>,
     live: broadcast::Sender<LiveChange>,
     /// Dropped with the store, which ends the change-stream task.
     _stop: watch::Sender<()>,
@@ -95,6 +97,7 @@ pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreR
         products: database.collection(PRODUCTS),
         videos: database.collection(VIDEOS),
         events: database.collection(EVENTS),
+        deliveries: database.collection(DELIVERIES),
         client,
         live: broadcast::channel(LIVE_BUFFER).0,
         _stop: stop,

@@ -2,20 +2,29 @@
 
 use super::videos::{load, write_video};
 use super::{json, oid, paged, to_json, ts, SqliteStore};
-use crate::model::plan::plan_webhook;
+use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{LiveChange, ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
-    Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreResult,
+    Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreResult, DELIVERY_MEMORY_MS,
 };
 use async_trait::async_trait;
-use rusqlite::{named_params, Connection, Row, ToSql};
+use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql};
 
 const INSERT: &str =
     "INSERT INTO webhook_events (id, endpoint, payload, video_id, status_code, outcome, created_at)
      VALUES (:id, :endpoint, :payload, :video_id, :status_code, :outcome, :created_at)";
 const BY_ID: &str = "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
      FROM webhook_events WHERE id = :id";
+const DELIVERY: &str = "SELECT id, status_code, outcome FROM webhook_deliveries
+     WHERE id = :id AND created_at >= :since";
+const INSERT_DELIVERY: &str =
+    "INSERT OR REPLACE INTO webhook_deliveries (id, status_code, outcome, created_at)
+     VALUES (:id, :status_code, :outcome, :created_at)";
+/// A few expired deliveries go with every new one, so the table stays at about a day of them.
+const FORGET_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN (
+         SELECT id FROM webhook_deliveries WHERE created_at < :since ORDER BY created_at LIMIT 16)";
+
 /// Oldest first and bounded, so one run of retention never holds the writer for long.
 const PURGE: &str = "DELETE FROM webhook_events WHERE id IN (
          SELECT id FROM webhook_events WHERE created_at < :before ORDER BY created_at LIMIT :max)";
@@ -86,7 +95,42 @@ impl EventStore for SqliteStore {
         let change = change.clone();
         let auth = auth.clone();
         self.write_tx(move |tx| {
-            let plan = plan_webhook(load(tx, video_id)?, &change, &auth, draft);
+            let at = draft.created_at;
+            let since = Timestamp::from_millis(at.millis() - DELIVERY_MEMORY_MS).to_string();
+            let loaded = load(tx, video_id)?;
+            let first = match auth.delivery_id() {
+                Some(id) => tx
+                    .prepare_cached(DELIVERY)?
+                    .query_row(named_params! { ":id": id, ":since": since }, |r| {
+                        Ok(Delivery {
+                            id: r.get(0)?,
+                            status_code: r.get(1)?,
+                            outcome: r.get(2)?,
+                        })
+                    })
+                    .optional()?,
+                None => None,
+            };
+            let plan = match first {
+                Some(first) => plan_duplicate(loaded, first, draft),
+                None => {
+                    let plan = plan_webhook(loaded, &change, &auth, draft);
+                    if let Some(id) = auth.delivery_id() {
+                        let d = Delivery::answered(id, &plan.event);
+                        tx.execute(
+                            INSERT_DELIVERY,
+                            named_params! {
+                                ":id": d.id,
+                                ":status_code": d.status_code,
+                                ":outcome": d.outcome,
+                                ":created_at": at.to_string(),
+                            },
+                        )?;
+                        tx.execute(FORGET_DELIVERIES, named_params! { ":since": since })?;
+                    }
+                    plan
+                }
+            };
             let mut changes = Vec::new();
             if let Some(w) = &plan.write {
                 write_video(tx, w)?;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_videos_by_created.sql"),
     include_str!("migrations/003_callback_tokens.sql"),
+    include_str!("migrations/004_webhook_deliveries.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files
