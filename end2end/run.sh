@@ -34,6 +34,8 @@ SERVER_PID=""
 SIM_PID=""
 ADMIN_EMAIL="e2e-admin@racky.test"
 ADMIN_PASSWORD="e2e-admin-password"
+# Shared with the tests, which sign their callbacks (Standard Webhooks) the way RCK would.
+WEBHOOK_SECRET="whsec_ZTJlLXdlYmhvb2stc2VjcmV0LWUyZS13ZWJob29r"
 
 cleanup() {
   local rc=$?
@@ -85,6 +87,7 @@ start_server() {
       LEPTOS_SITE_PKG_DIR="pkg" \
       LEPTOS_ENV="DEV" \
       SUPERADMIN_EMAIL="$ADMIN_EMAIL" SUPERADMIN_PASSWORD="$ADMIN_PASSWORD" \
+      RCK_WEBHOOK_SECRET="$WEBHOOK_SECRET" \
       RCK_DESCRIPTION_SERVER_URL="http://127.0.0.1:$SIM_PORT" \
       "$SERVER_BIN"
   ) >"$LOG" 2>&1 &
@@ -145,6 +148,7 @@ set +e
   cd "$E2E"
   BASE_URL="http://127.0.0.1:$PORT" CHROMIUM="$CHROMIUM" \
     E2E_ADMIN_EMAIL="$ADMIN_EMAIL" E2E_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+    E2E_WEBHOOK_SECRET="$WEBHOOK_SECRET" \
     npx --no-install playwright test "$@"
 )
 rc=$?

@@ -165,6 +165,7 @@ async fn main() {
             max_delay: Duration::from_secs(3600),
             failure_rate: 0.0,
             api_key: None,
+            ..Default::default()
         },
     )
     .await
@@ -276,6 +277,7 @@ async fn main() {
             max_delay: Duration::from_millis(50),
             failure_rate: 0.1,
             api_key: None,
+            ..Default::default()
         },
     )
     .await

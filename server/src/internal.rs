@@ -1,8 +1,10 @@
-//! `/internal/...`: RCK's callbacks. Unauthenticated, as in the spec; every call is recorded.
+//! `/internal/...`: RCK's callbacks, authenticated by the batch's capability token (`?token=`) or a
+//! Standard Webhooks signature (see `app::ssr::services::webhooks`); every call is recorded.
 
 use app::model::webhook::WebhookKind;
 use app::model::{ObjectId, Timestamp};
-use app::ssr::services::webhooks::{self, Incoming, MAX_BODY_BYTES};
+use app::ssr::callback_auth::SignedHeaders;
+use app::ssr::services::webhooks::{self, Credentials, Incoming, MAX_BODY_BYTES};
 use app::ssr::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -27,21 +29,33 @@ async fn failure(State(state): State<AppState>, req: Request) -> Response {
     callback(state, WebhookKind::Failure, req).await
 }
 
+/// The `token` query parameter (the batch's capability token; URL-safe, so never percent-encoded).
+fn token(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
+}
+
 async fn callback(state: AppState, kind: WebhookKind, req: Request) -> Response {
-    let content_type = req
-        .headers()
+    let (parts, body) = req.into_parts();
+    let content_type = parts
+        .headers
         .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await;
+        .and_then(|v| v.to_str().ok());
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
     let incoming = match &body {
         Ok(bytes) => Incoming::Body {
-            content_type: content_type.as_deref(),
+            content_type,
             bytes,
         },
         Err(_) => Incoming::TooLarge,
     };
-    let reply = webhooks::handle(&state, kind, incoming).await;
+    let creds = Credentials {
+        token: token(parts.uri.query()),
+        signed: SignedHeaders::from_headers(&parts.headers),
+    };
+    let reply = webhooks::handle(&state, kind, incoming, creds).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(reply.body)).into_response()
 }

@@ -98,8 +98,14 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             app::ssr::services::webhooks::MAX_BODY_BYTES,
         ))
         .with_state(state);
-    api.merge(pages)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+    // Request spans name the path only: a query string may hold a callback token.
+    api.merge(pages).layer(
+        tower_http::trace::TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            },
+        ),
+    )
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use app::model::Role;
-use app::ssr::config::Config;
+use app::ssr::config::{Config, WebhookAuth};
 use app::ssr::services::users::{self, NewUser, NewWorkspace};
 use clap::{Parser, Subcommand};
 use server::rck_sim::{self, SimConfig};
@@ -37,6 +37,9 @@ enum Command {
         /// Require `Authorization: Bearer <key>` on batches.
         #[arg(long, env = "RCK_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
+        /// Sign every callback (Standard Webhooks) with this `whsec_...` secret.
+        #[arg(long, env = "RCK_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: Option<String>,
     },
     /// Manage users.
     User {
@@ -107,16 +110,21 @@ async fn run(cli: Cli) -> Result<(), String> {
         max_delay_ms,
         failure_rate,
         api_key,
+        webhook_secret,
     } = command
     {
         if !(0.0..=1.0).contains(&failure_rate) {
             return Err("--failure-rate must be between 0 and 1".into());
         }
+        let webhook_secret = webhook_secret
+            .map(|s| s.parse().map_err(|e| format!("--webhook-secret {e}")))
+            .transpose()?;
         let sim = SimConfig {
             min_delay: Duration::from_millis(min_delay_ms),
             max_delay: Duration::from_millis(max_delay_ms.max(min_delay_ms)),
             failure_rate,
             api_key,
+            webhook_secret,
         };
         let addr = rck_sim::spawn(listen, sim)
             .await
@@ -183,7 +191,11 @@ async fn serve(mut config: Config) -> Result<(), String> {
         );
         // The demo: with no RCK server configured, an in-process simulator stands in for it.
         if config.rck_url.is_none() {
-            let sim = rck_sim::spawn(([127, 0, 0, 1], 0).into(), SimConfig::default())
+            let sim_config = SimConfig {
+                webhook_secret: config.rck_webhook_secret.clone(),
+                ..SimConfig::default()
+            };
+            let sim = rck_sim::spawn(([127, 0, 0, 1], 0).into(), sim_config)
                 .await
                 .map_err(|e| format!("starting the RCK simulator: {e}"))?;
             tracing::info!(target: "rck_sim", "no RCK_DESCRIPTION_SERVER_URL: using the in-process RCK simulator on http://{sim}");
@@ -191,6 +203,17 @@ async fn serve(mut config: Config) -> Result<(), String> {
         }
     } else if config.rck_url.is_none() {
         tracing::warn!(target: "bulk_video_generation", "RCK_DESCRIPTION_SERVER_URL is not set: bulk generation answers 503");
+    }
+    match config.webhook_auth {
+        WebhookAuth::Off => {
+            tracing::warn!(target: "internal_webhook", "WEBHOOK_AUTH=off: anyone who can reach /internal/videos/* can complete or fail any video")
+        }
+        WebhookAuth::Token => {
+            tracing::info!(target: "internal_webhook", signatures = config.rck_webhook_secret.is_some(), "callbacks authenticated by per-batch token")
+        }
+        WebhookAuth::Signature => {
+            tracing::info!(target: "internal_webhook", "callbacks must be signed with RCK_WEBHOOK_SECRET")
+        }
     }
     let options = server::leptos_options(addr);
     let state = server::build_state(config).await?;

@@ -2,8 +2,10 @@
 //!
 //! It accepts batches on `POST /api/v1/create-images-batch`, answers `{job_ids}` in product order,
 //! and after a random delay calls the batch's `callback_url` (with a realistic success payload) or
-//! `failure_callback_url`. Batches are idempotent on the `Idempotency-Key` header, like the real
-//! thing must be. The tests, the demo of `make run` and the benchmarks use it.
+//! `failure_callback_url`, exactly as given (the capability token in their query included), signed
+//! per Standard Webhooks when it has a secret (`RCK_WEBHOOK_SECRET`). Batches are idempotent on the
+//! `Idempotency-Key` header, like the real thing must be. The tests, the demo of `make run` and the
+//! benchmarks use it.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -27,6 +29,9 @@ pub struct SimConfig {
     pub failure_rate: f64,
     /// When set, batches must carry `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
+    /// When set, every callback is signed with it (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`).
+    pub webhook_secret: Option<app::ssr::callback_auth::WebhookSecret>,
 }
 
 impl Default for SimConfig {
@@ -36,6 +41,7 @@ impl Default for SimConfig {
             max_delay: Duration::from_millis(4_000),
             failure_rate: 0.2,
             api_key: None,
+            webhook_secret: None,
         }
     }
 }
@@ -194,13 +200,32 @@ async fn finish(sim: Sim, p: Product, job: String, ok_url: String, fail_url: Str
             }),
         )
     };
+    // Logs name the path only: the query holds the batch's token.
+    let shown = url.split('?').next().unwrap_or_default().to_string();
+    let bytes = serde_json::to_vec(&body).expect("JSON values always serialise");
+    // One delivery id for every attempt, so the receiver can tell a retry from a new call.
+    let delivery = format!("msg_{job}_{}", p.video_id);
     for attempt in 0..5u32 {
-        match sim.http.post(&url).json(&body).send().await {
+        let mut req = sim
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(bytes.clone());
+        if let Some(secret) = &sim.config.webhook_secret {
+            let ts = chrono::Utc::now().timestamp();
+            req = req
+                .header("webhook-id", &delivery)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", secret.sign(&delivery, ts, &bytes));
+        }
+        match req.send().await {
             Ok(r) if r.status().is_success() || r.status().is_client_error() => return,
             Ok(r) => {
-                tracing::warn!(target: "rck_sim", %url, status = %r.status(), attempt, "callback not accepted")
+                tracing::warn!(target: "rck_sim", url = %shown, status = %r.status(), attempt, "callback not accepted")
             }
-            Err(e) => tracing::warn!(target: "rck_sim", %url, attempt, "callback failed: {e}"),
+            Err(e) => {
+                tracing::warn!(target: "rck_sim", url = %shown, attempt, "callback failed: {}", e.without_url())
+            }
         }
         tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
     }

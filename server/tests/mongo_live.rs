@@ -38,6 +38,8 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+const WEBHOOK_SECRET: &str = "whsec_c2lnbmluZy1zZWNyZXQtZm9yLXRoZS1saXZlLXRlc3Q=";
+
 /// A running `server` process; killed when dropped (also when the test panics), and its log shown
 /// if the test failed.
 struct Server {
@@ -68,6 +70,8 @@ impl Server {
             .env("SUPERADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("MONGODB_URI", uri)
             .env("MONGODB_DB", db)
+            // Token mode (the default) also accepts a valid signature: the test signs its callback.
+            .env("RCK_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log file"))
             .stderr(out);
@@ -296,6 +300,7 @@ async fn a_webhook_sent_to_one_instance_reaches_the_other_instances_feed() {
             max_delay: Duration::from_secs(3600),
             failure_rate: 0.0,
             api_key: None,
+            ..Default::default()
         },
     )
     .await
@@ -363,15 +368,26 @@ async fn a_webhook_sent_to_one_instance_reaches_the_other_instances_feed() {
         .expect("a video id")
         .to_string();
 
-    // RCK's callback arrives at A.
-    let reply = post(
-        &http,
-        a.url("/internal/videos/success"),
-        None,
-        json!({ "videoId": video, "youtubeVideoId": "yt_live", "video_url": "https://cdn.test/v.mp4" }),
-        200,
+    // RCK's callback arrives at A, signed.
+    let body = serde_json::to_vec(
+        &json!({ "videoId": video, "youtubeVideoId": "yt_live", "video_url": "https://cdn.test/v.mp4" }),
     )
-    .await;
+    .unwrap();
+    let secret: app::ssr::callback_auth::WebhookSecret = WEBHOOK_SECRET.parse().unwrap();
+    let ts = chrono::Utc::now().timestamp();
+    let id = format!("msg_live_{video}");
+    let resp = http
+        .post(a.url("/internal/videos/success"))
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", secret.sign(&id, ts, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let reply: Value = resp.json().await.unwrap();
     assert_eq!(reply["success"], true);
 
     // B never saw the request, yet its feed carries both changes.

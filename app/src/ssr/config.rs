@@ -1,7 +1,33 @@
 //! Configuration from the environment (and `.env`), validated once at start-up.
 
+use crate::ssr::callback_auth::WebhookSecret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// How `/internal/videos/*` callbacks prove they come from RCK (`WEBHOOK_AUTH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookAuth {
+    /// The default: the per-batch capability token in the callback URLs we give RCK (or a valid
+    /// signature, when `RCK_WEBHOOK_SECRET` is set).
+    Token,
+    /// Every callback carries a Standard Webhooks signature made with `RCK_WEBHOOK_SECRET`.
+    Signature,
+    /// The original spec: unauthenticated. Logged as a warning at start-up.
+    Off,
+}
+
+impl std::str::FromStr for WebhookAuth {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "token" => Ok(Self::Token),
+            "signature" => Ok(Self::Signature),
+            "off" => Ok(Self::Off),
+            _ => Err("expected token, signature or off".into()),
+        }
+    }
+}
 
 /// Everything the server reads from its environment. Secrets are never printed: `Debug` redacts them.
 #[derive(Clone)]
@@ -37,6 +63,10 @@ pub struct Config {
     pub video_max_retries: u32,
     /// Webhook events older than this are deleted; unset keeps them forever.
     pub webhook_event_retention_days: Option<u64>,
+    /// How callbacks authenticate (`WEBHOOK_AUTH`, default `token`).
+    pub webhook_auth: WebhookAuth,
+    /// `RCK_WEBHOOK_SECRET`: the Standard Webhooks secret RCK signs callbacks with.
+    pub rck_webhook_secret: Option<WebhookSecret>,
 }
 
 impl std::fmt::Debug for Config {
@@ -65,6 +95,8 @@ impl std::fmt::Debug for Config {
                 "webhook_event_retention_days",
                 &self.webhook_event_retention_days,
             )
+            .field("webhook_auth", &self.webhook_auth)
+            .field("rck_webhook_secret", &self.rck_webhook_secret)
             .finish()
     }
 }
@@ -80,6 +112,8 @@ pub enum ConfigError {
     MissingJwtSecret,
     #[error("JWT_SECRET must be at least 32 characters")]
     WeakJwtSecret,
+    #[error("WEBHOOK_AUTH=signature needs RCK_WEBHOOK_SECRET (`whsec_` followed by base64)")]
+    MissingWebhookSecret,
     #[error("could not keep the dev JWT secret in {0}: {1}")]
     DevSecret(String, std::io::Error),
 }
@@ -138,6 +172,16 @@ impl Config {
                 }
             },
         };
+        let webhook_auth: WebhookAuth = parsed("WEBHOOK_AUTH", WebhookAuth::Token)?;
+        let rck_webhook_secret = var("RCK_WEBHOOK_SECRET")
+            .map(|s| {
+                s.parse::<WebhookSecret>()
+                    .map_err(|e| ConfigError::Invalid("RCK_WEBHOOK_SECRET", e))
+            })
+            .transpose()?;
+        if webhook_auth == WebhookAuth::Signature && rck_webhook_secret.is_none() {
+            return Err(ConfigError::MissingWebhookSecret);
+        }
         Ok(Self {
             data_dir,
             site_addr,
@@ -157,6 +201,8 @@ impl Config {
             video_timeout_minutes: parsed("VIDEO_TIMEOUT_MINUTES", 30)?,
             video_max_retries: parsed("VIDEO_MAX_RETRIES", 3)?,
             webhook_event_retention_days: retention,
+            webhook_auth,
+            rck_webhook_secret,
         })
     }
 
@@ -181,6 +227,8 @@ impl Config {
             video_timeout_minutes: 30,
             video_max_retries: 3,
             webhook_event_retention_days: None,
+            webhook_auth: WebhookAuth::Token,
+            rck_webhook_secret: None,
         }
     }
 }

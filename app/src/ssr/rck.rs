@@ -3,7 +3,7 @@
 //! Connect and total timeouts; bounded retries with exponential backoff on connection errors, 429 and
 //! 5xx; the same `Idempotency-Key` on every attempt so a retry never creates a second batch of jobs.
 
-use crate::model::ObjectId;
+use crate::model::{AiVideo, ObjectId, Product};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -26,6 +26,39 @@ pub struct BatchRequest {
     pub products: Vec<RckProduct>,
     pub callback_url: String,
     pub failure_callback_url: String,
+}
+
+impl BatchRequest {
+    /// The one way a batch is built (bulk generation and retries): each video with its product, and
+    /// the two callback URLs carrying the batch's capability token (`?token=`), which RCK calls
+    /// exactly as given.
+    pub fn new<'a>(
+        server_url: &str,
+        token: &str,
+        items: impl IntoIterator<Item = (&'a AiVideo, &'a Product)>,
+    ) -> Self {
+        Self {
+            products: items
+                .into_iter()
+                .map(|(video, p)| RckProduct {
+                    id_product: id_product(&p.id),
+                    title: p.title.clone(),
+                    img_urls: p.img_urls.clone(),
+                    user_id: video.user_id.to_string(),
+                    sku: p.sku.clone(),
+                    template_name: video.template.clone(),
+                    video_id: video.id.to_string(),
+                    aspect_ratio: video
+                        .metadata
+                        .aspect_ratio
+                        .clone()
+                        .unwrap_or_else(|| "9:16".into()),
+                })
+                .collect(),
+            callback_url: format!("{server_url}/internal/videos/success?token={token}"),
+            failure_callback_url: format!("{server_url}/internal/videos/failure?token={token}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -126,10 +126,18 @@ async fn the_outbound_request_has_the_contract_shape() {
         headers["idempotency-key"].to_str().unwrap(),
         format!("bulk-{}", video_ids[0])
     );
-    assert_eq!(body["callback_url"], app.url("/internal/videos/success"));
+    // The capability token of the batch: 128 random bits, URL-safe, the same in both URLs.
+    let success = body["callback_url"].as_str().unwrap();
+    let token = success
+        .strip_prefix(&app.url("/internal/videos/success?token="))
+        .unwrap_or_else(|| panic!("callback_url {success}"));
+    assert_eq!(token.len(), 22);
+    assert!(token
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     assert_eq!(
         body["failure_callback_url"],
-        app.url("/internal/videos/failure")
+        app.url(&format!("/internal/videos/failure?token={token}"))
     );
     let sent = body["products"].as_array().unwrap();
     assert_eq!(sent.len(), 2);
@@ -180,6 +188,7 @@ async fn full_flow_against_the_simulator() {
             max_delay: Duration::from_millis(300),
             failure_rate: 0.5,
             api_key: Some("rck-key-123".into()),
+            ..Default::default()
         },
     )
     .await

@@ -10,25 +10,14 @@ async fn stats_count_calls_rates_and_processing_times() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 4).await;
     for v in &ids[..3] {
-        s.app
-            .post("/internal/videos/success", None, json!({ "videoId": v }))
+        s.callback("/internal/videos/success", json!({ "videoId": v }))
             .await
             .expect(200);
     }
-    s.app
-        .post(
-            "/internal/videos/failure",
-            None,
-            json!({ "videoId": ids[3] }),
-        )
+    s.callback("/internal/videos/failure", json!({ "videoId": ids[3] }))
         .await
         .expect(200);
-    s.app
-        .post(
-            "/internal/videos/failure",
-            None,
-            json!({ "videoId": "bad" }),
-        )
+    s.callback("/internal/videos/failure", json!({ "videoId": "bad" }))
         .await
         .expect(400);
 
@@ -188,12 +177,7 @@ async fn superadmins_list_videos_mark_them_failed_and_retry_them() {
         "generating"
     );
     // And the callback completes it as usual.
-    s.app
-        .post(
-            "/internal/videos/success",
-            None,
-            json!({ "videoId": ids[0] }),
-        )
+    s.callback("/internal/videos/success", json!({ "videoId": ids[0] }))
         .await
         .expect(200);
     assert_eq!(s.video(&ids[0]).await["status"], "completed");
@@ -220,14 +204,12 @@ async fn the_live_feed_streams_video_changes_and_events() {
     let mut buf = String::new();
     // Wait for `ready` before sending, so the change cannot slip in before the subscription.
     read_until(&mut stream, &mut buf, "event: ready").await;
-    s.app
-        .post(
-            "/internal/videos/success",
-            None,
-            json!({ "videoId": v, "video_url": "https://v/live" }),
-        )
-        .await
-        .expect(200);
+    s.callback(
+        "/internal/videos/success",
+        json!({ "videoId": v, "video_url": "https://v/live" }),
+    )
+    .await
+    .expect(200);
     read_until(&mut stream, &mut buf, "event: event").await;
     let video_line = buf
         .lines()

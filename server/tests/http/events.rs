@@ -8,21 +8,16 @@ async fn every_call_is_recorded_valid_or_not() {
     let s = Scene::new().await;
     let v = &s.start_videos(&s.products[0], 1).await[0];
     let app = &s.app;
-    app.post(
+    s.callback(
         "/internal/videos/success",
-        None,
         json!({ "videoId": v, "youtubeVideoId": "yt" }),
     )
     .await
     .expect(200);
-    app.post(
-        "/internal/videos/failure",
-        None,
-        json!({ "videoId": "nope" }),
-    )
-    .await
-    .expect(400);
-    app.post("/internal/videos/failure", None, json!({}))
+    s.callback("/internal/videos/failure", json!({ "videoId": "nope" }))
+        .await
+        .expect(400);
+    s.callback("/internal/videos/failure", json!({}))
         .await
         .expect(400);
     app.post_raw(
@@ -32,9 +27,8 @@ async fn every_call_is_recorded_valid_or_not() {
     )
     .await
     .expect(400);
-    app.post(
+    s.callback(
         "/internal/videos/failure",
-        None,
         json!({ "videoId": "507f1f77bcf86cd799439011" }),
     )
     .await
@@ -121,18 +115,12 @@ async fn pagination_and_filters() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 3).await;
     for v in &ids {
-        s.app
-            .post("/internal/videos/success", None, json!({ "videoId": v }))
+        s.callback("/internal/videos/success", json!({ "videoId": v }))
             .await
             .expect(200);
     }
     for _ in 0..4 {
-        s.app
-            .post(
-                "/internal/videos/failure",
-                None,
-                json!({ "videoId": ids[0] }),
-            )
+        s.callback("/internal/videos/failure", json!({ "videoId": ids[0] }))
             .await
             .expect(200);
     }

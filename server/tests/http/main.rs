@@ -3,6 +3,7 @@
 
 mod auth;
 mod bulk;
+mod callback_auth;
 mod dashboard;
 mod events;
 mod products;

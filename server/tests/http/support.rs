@@ -3,7 +3,9 @@
 use app::ssr::config::Config;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 
 pub const ADMIN_EMAIL: &str = "root@racky.test";
@@ -186,7 +188,55 @@ pub fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed) * 1_000_003 + std::process::id() as u64
 }
 
-/// A workspace with a user and products whose videos were started against a simulator that never
+/// A stand-in for RCK that accepts every batch and never calls back, remembering the callback URL
+/// it was given for each video, so tests call back exactly as RCK would (token included).
+#[derive(Clone, Default)]
+pub struct RecordingRck {
+    /// videoId -> the success callback URL of the last batch that carried it.
+    urls: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl RecordingRck {
+    pub async fn spawn() -> (Self, SocketAddr) {
+        use axum::extract::State;
+        use axum::Json;
+        let rec = RecordingRck::default();
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/create-images-batch",
+                axum::routing::post(
+                    |State(rec): State<RecordingRck>, Json(b): Json<Value>| async move {
+                        let url = b["callback_url"].as_str().unwrap_or_default().to_string();
+                        let products = b["products"].as_array().cloned().unwrap_or_default();
+                        let mut urls = rec.urls.lock().unwrap();
+                        let jobs: Vec<String> = products
+                            .iter()
+                            .map(|p| {
+                                let v = p["videoId"].as_str().unwrap_or_default().to_string();
+                                urls.insert(v.clone(), url.clone());
+                                format!("job_{v}")
+                            })
+                            .collect();
+                        Json(json!({ "job_ids": jobs }))
+                    },
+                ),
+            )
+            .with_state(rec.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (rec, addr)
+    }
+
+    /// The query (`?token=...`) of the callback URLs RCK was given for `video`, if it was sent.
+    pub fn query_for(&self, video: &str) -> Option<String> {
+        let urls = self.urls.lock().unwrap();
+        let url = urls.get(video)?;
+        url.find('?').map(|i| url[i..].to_string())
+    }
+}
+
+/// A workspace with a user and products whose videos were started against an RCK that never
 /// calls back, so tests drive the callbacks themselves.
 pub struct Scene {
     pub app: TestApp,
@@ -194,23 +244,22 @@ pub struct Scene {
     pub user: String,
     pub workspace: String,
     pub products: Vec<String>,
+    pub rck: RecordingRck,
 }
 
 impl Scene {
     pub async fn new() -> Self {
-        // A simulator with a very long delay: videos stay `generating` until the test calls back.
-        let sim = server::rck_sim::spawn(
-            "127.0.0.1:0".parse().unwrap(),
-            server::rck_sim::SimConfig {
-                min_delay: std::time::Duration::from_secs(3600),
-                max_delay: std::time::Duration::from_secs(3600),
-                failure_rate: 0.0,
-                api_key: None,
-            },
-        )
-        .await
-        .unwrap();
-        let app = TestApp::spawn_with(|c| c.rck_url = Some(format!("http://{sim}"))).await;
+        Self::new_with(|_| {}).await
+    }
+
+    pub async fn new_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        // Videos stay `generating` until the test calls back.
+        let (rck, rck_addr) = RecordingRck::spawn().await;
+        let app = TestApp::spawn_with(|c| {
+            c.rck_url = Some(format!("http://{rck_addr}"));
+            tweak(c);
+        })
+        .await;
         let admin = app.admin().await;
         let workspace = app.workspace(&admin, 100).await;
         let user = app.user_in(&admin, &workspace, "USER").await;
@@ -224,7 +273,18 @@ impl Scene {
             user,
             workspace,
             products,
+            rck,
         }
+    }
+
+    /// Calls back as RCK would: to `path` with the query of the URLs RCK was given for the body's
+    /// `videoId` (its capability token), or without one for a video RCK never saw.
+    pub async fn callback(&self, path: &str, body: Value) -> Res {
+        let query = body["videoId"]
+            .as_str()
+            .and_then(|v| self.rck.query_for(v))
+            .unwrap_or_default();
+        self.app.post(&format!("{path}{query}"), None, body).await
     }
 
     /// Starts `n` videos of one product (same template) and returns their ids.

@@ -17,9 +17,7 @@ async fn success_completes_the_video_and_its_product_entry() {
         "generating"
     );
 
-    let r = s
-        .app
-        .post(SUCCESS, None, json!({
+    let r = s.callback(SUCCESS, json!({
             "videoId": v, "youtubeVideoId": "dQw4w9WgXcQ", "localFilename": "/videos/p.mp4",
             "video_url": "https://cdn.example.com/video.mp4", "img_s3_url": "https://s3.example.com/t.jpg"
         }))
@@ -70,10 +68,8 @@ async fn failure_fails_the_video_with_the_reason_or_a_default() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 2).await;
     let r = s
-        .app
-        .post(
+        .callback(
             FAILURE,
-            None,
             json!({ "videoId": ids[0], "error": "Processing timeout" }),
         )
         .await
@@ -94,8 +90,7 @@ async fn failure_fails_the_video_with_the_reason_or_a_default() {
     );
 
     let r = s
-        .app
-        .post(FAILURE, None, json!({ "videoId": ids[1] }))
+        .callback(FAILURE, json!({ "videoId": ids[1] }))
         .await
         .expect(200);
     assert_eq!(r.data()["error"], "Video generation failed");
@@ -106,16 +101,13 @@ async fn failure_fails_the_video_with_the_reason_or_a_default() {
 async fn the_right_entry_is_updated_when_a_product_has_several_videos_of_one_template() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 3).await;
-    s.app
-        .post(
-            SUCCESS,
-            None,
-            json!({ "videoId": ids[1], "video_url": "https://v/1" }),
-        )
-        .await
-        .expect(200);
-    s.app
-        .post(FAILURE, None, json!({ "videoId": ids[2], "error": "boom" }))
+    s.callback(
+        SUCCESS,
+        json!({ "videoId": ids[1], "video_url": "https://v/1" }),
+    )
+    .await
+    .expect(200);
+    s.callback(FAILURE, json!({ "videoId": ids[2], "error": "boom" }))
         .await
         .expect(200);
     assert_eq!(
@@ -251,10 +243,8 @@ async fn completed_is_final_and_repeats_change_nothing() {
     let s = Scene::new().await;
     let v = &s.start_videos(&s.products[0], 1).await[0];
     let first = s
-        .app
-        .post(
+        .callback(
             SUCCESS,
-            None,
             json!({ "videoId": v, "youtubeVideoId": "first", "video_url": "https://v/1" }),
         )
         .await
@@ -263,10 +253,8 @@ async fn completed_is_final_and_repeats_change_nothing() {
 
     // A repeated success answers the same and changes nothing (even with other values).
     let again = s
-        .app
-        .post(
+        .callback(
             SUCCESS,
-            None,
             json!({ "videoId": v, "youtubeVideoId": "second", "video_url": "https://v/2" }),
         )
         .await
@@ -276,8 +264,7 @@ async fn completed_is_final_and_repeats_change_nothing() {
 
     // A late failure is acknowledged (2xx: no retry) but ignored, and says so.
     let late = s
-        .app
-        .post(FAILURE, None, json!({ "videoId": v, "error": "late" }))
+        .callback(FAILURE, json!({ "videoId": v, "error": "late" }))
         .await
         .expect(200);
     assert_eq!(late.body["success"], true);
@@ -293,26 +280,22 @@ async fn completed_is_final_and_repeats_change_nothing() {
 async fn a_success_after_a_failure_completes_the_video() {
     let s = Scene::new().await;
     let v = &s.start_videos(&s.products[0], 1).await[0];
-    s.app
-        .post(FAILURE, None, json!({ "videoId": v, "error": "flaky" }))
+    s.callback(FAILURE, json!({ "videoId": v, "error": "flaky" }))
         .await
         .expect(200);
     // A repeated failure keeps the first one's record.
     let failed = s.video(v).await;
-    s.app
-        .post(FAILURE, None, json!({ "videoId": v, "error": "again" }))
+    s.callback(FAILURE, json!({ "videoId": v, "error": "again" }))
         .await
         .expect(200);
     assert_eq!(s.video(v).await, failed);
 
-    s.app
-        .post(
-            SUCCESS,
-            None,
-            json!({ "videoId": v, "video_url": "https://v/ok" }),
-        )
-        .await
-        .expect(200);
+    s.callback(
+        SUCCESS,
+        json!({ "videoId": v, "video_url": "https://v/ok" }),
+    )
+    .await
+    .expect(200);
     let video = s.video(v).await;
     assert_eq!(video["status"], "completed");
     assert!(video.get("error").is_none(), "{video}");
@@ -326,16 +309,17 @@ async fn concurrent_callbacks_for_one_video_leave_one_consistent_outcome() {
     let s = Scene::new().await;
     let v = s.start_videos(&s.products[0], 1).await.remove(0);
     let mut tasks = Vec::new();
+    let query = s.rck.query_for(&v).expect("RCK got the video");
     for i in 0..20 {
         let http = s.app.http.clone();
         let (url, body) = if i % 2 == 0 {
             (
-                s.app.url(SUCCESS),
+                s.app.url(&format!("{SUCCESS}{query}")),
                 json!({ "videoId": v, "video_url": format!("https://v/{i}") }),
             )
         } else {
             (
-                s.app.url(FAILURE),
+                s.app.url(&format!("{FAILURE}{query}")),
                 json!({ "videoId": v, "error": format!("e{i}") }),
             )
         };

@@ -3,8 +3,9 @@
 
 use crate::model::{AiVideo, ObjectId, Timestamp, VideoMetadata, VideoStatus};
 use crate::ssr::auth::Caller;
+use crate::ssr::callback_auth;
 use crate::ssr::error::{AppError, AppResult};
-use crate::ssr::rck::{id_product, BatchRequest, RckProduct};
+use crate::ssr::rck::BatchRequest;
 use crate::ssr::state::AppState;
 use crate::ssr::store::Quota;
 use serde::{Deserialize, Serialize};
@@ -153,7 +154,9 @@ pub async fn bulk_generate(
         Quota::NoWorkspace => return Err(AppError::NotFound("Workspace not found".into())),
     }
 
-    // 3. Create the records before calling out, so a callback always finds its video.
+    // 3. Create the records before calling out, so a callback always finds its video. The batch's
+    // capability token goes into the callback URLs; only its hash is stored.
+    let (token, token_hash) = callback_auth::new_token();
     let now = Timestamp::now();
     let videos: Vec<AiVideo> = products
         .iter()
@@ -173,7 +176,7 @@ pub async fn bulk_generate(
             },
             created_at: now,
             updated_at: now,
-            callback_token_hash: None,
+            callback_token_hash: Some(token_hash.clone()),
         })
         .collect();
     if let Err(e) = state.store.insert_videos(&videos).await {
@@ -184,24 +187,11 @@ pub async fn bulk_generate(
     tracing::info!(target: "bulk_video_generation", workspace = %workspace_id, count = n, template = %v.template_id, "videos created, calling RCK");
 
     // 4. Call RCK.
-    let batch = BatchRequest {
-        products: videos
-            .iter()
-            .zip(&products)
-            .map(|(video, p)| RckProduct {
-                id_product: id_product(&p.id),
-                title: p.title.clone(),
-                img_urls: p.img_urls.clone(),
-                user_id: caller.user_id.to_string(),
-                sku: p.sku.clone(),
-                template_name: v.template_name.clone(),
-                video_id: video.id.to_string(),
-                aspect_ratio: v.aspect_ratio.clone(),
-            })
-            .collect(),
-        callback_url: format!("{}/internal/videos/success", state.config.server_url),
-        failure_callback_url: format!("{}/internal/videos/failure", state.config.server_url),
-    };
+    let batch = BatchRequest::new(
+        &state.config.server_url,
+        &token,
+        videos.iter().zip(products.iter().copied()),
+    );
     // The first video's id names the batch: unique, and the same on every retry.
     let idempotency_key = format!("bulk-{}", video_ids[0]);
     let job_ids = match rck.create_batch(&batch, &idempotency_key).await {

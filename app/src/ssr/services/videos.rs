@@ -4,8 +4,9 @@ use super::{parse_id, parse_paging};
 use crate::model::webhook::{MSG_INVALID_VIDEO_ID, MSG_VIDEO_NOT_FOUND};
 use crate::model::{AiVideo, ObjectId, Pagination, Timestamp, VideoPage, VideoRow, VideoStatus};
 use crate::ssr::auth::Caller;
+use crate::ssr::callback_auth;
 use crate::ssr::error::{AppError, AppResult};
-use crate::ssr::rck::{id_product, BatchRequest, RckProduct};
+use crate::ssr::rck::BatchRequest;
 use crate::ssr::state::AppState;
 use crate::ssr::store::{Quota, VideoQuery};
 use serde_json::json;
@@ -180,33 +181,18 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
         }
         Quota::NoWorkspace => return Err(AppError::NotFound("Workspace not found".into())),
     }
+    // A new batch, so a new token: the old URLs stop working.
+    let (token, token_hash) = callback_auth::new_token();
     let Some(requeued) = state
         .store
-        .requeue_video(id, None, Timestamp::now())
+        .requeue_video(id, Some(token_hash), Timestamp::now())
         .await?
     else {
         // Someone else changed it meanwhile.
         let _ = state.store.release_quota(video.workspace_id, 1).await;
         return Err(AppError::Conflict("Video is no longer failed".into()));
     };
-    let batch = BatchRequest {
-        products: vec![RckProduct {
-            id_product: id_product(&product.id),
-            title: product.title.clone(),
-            img_urls: product.img_urls.clone(),
-            user_id: video.user_id.to_string(),
-            sku: product.sku.clone(),
-            template_name: video.template.clone(),
-            video_id: id.to_string(),
-            aspect_ratio: video
-                .metadata
-                .aspect_ratio
-                .clone()
-                .unwrap_or_else(|| "9:16".into()),
-        }],
-        callback_url: format!("{}/internal/videos/success", state.config.server_url),
-        failure_callback_url: format!("{}/internal/videos/failure", state.config.server_url),
-    };
+    let batch = BatchRequest::new(&state.config.server_url, &token, [(&requeued, &product)]);
     let key = format!("retry-{id}-{}", requeued.metadata.retry_count.unwrap_or(1));
     match rck.create_batch(&batch, &key).await {
         Ok(jobs) => {

@@ -2,9 +2,16 @@
 //!
 //! Every call is recorded as a WebhookEvent, the invalid ones too. A valid call's changes and its event
 //! commit together, and the answer goes out only after that commit.
+//!
+//! Who may call (`WEBHOOK_AUTH`): with `token` (the default) a video sent with a capability token
+//! accepts only calls carrying it (`?token=` in the URLs we gave RCK), or a valid signature when
+//! `RCK_WEBHOOK_SECRET` is set; with `signature` every call must be signed; `off` is the original
+//! spec. Tokens and signatures are never logged.
 
-use crate::model::webhook::{self, Rejection, WebhookKind};
+use crate::model::webhook::{self, CallbackAuth, Rejection, WebhookKind};
 use crate::model::{ObjectId, Timestamp, WebhookEvent};
+use crate::ssr::callback_auth::{hash_token, SignatureError, SignedHeaders};
+use crate::ssr::config::{Config, WebhookAuth};
 use crate::ssr::state::AppState;
 use crate::ssr::store::{Applied, EventDraft};
 use serde_json::{json, Value};
@@ -20,6 +27,43 @@ pub enum Incoming<'a> {
     },
     /// The body was over `MAX_BODY_BYTES` (or could not be read): never parsed, never stored whole.
     TooLarge,
+}
+
+/// What a callback presented to prove it comes from RCK.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Credentials<'a> {
+    /// The `token` query parameter of the callback URL.
+    pub token: Option<&'a str>,
+    /// The Standard Webhooks headers.
+    pub signed: SignedHeaders<'a>,
+}
+
+/// What the call proved, under the configured rule. `Err` only in `signature` mode, where an
+/// unsigned or badly signed call is refused before anything else.
+pub fn authenticate(
+    config: &Config,
+    creds: &Credentials,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<CallbackAuth, SignatureError> {
+    let signed = |secret: &crate::ssr::callback_auth::WebhookSecret| {
+        secret
+            .verify(&creds.signed, body, now)
+            .map(|id| CallbackAuth::Signed(id.to_string()))
+    };
+    match (config.webhook_auth, &config.rck_webhook_secret) {
+        (WebhookAuth::Off, _) => Ok(CallbackAuth::Open),
+        (WebhookAuth::Signature, Some(secret)) => signed(secret),
+        // Refused at start-up; refuse here too rather than let calls in.
+        (WebhookAuth::Signature, None) => Err(SignatureError::Missing),
+        (WebhookAuth::Token, secret) => {
+            let by_signature = secret
+                .as_ref()
+                .filter(|_| creds.signed.present())
+                .and_then(|s| signed(s).ok());
+            Ok(by_signature.unwrap_or_else(|| CallbackAuth::Token(creds.token.map(hash_token))))
+        }
+    }
 }
 
 /// What to answer.
@@ -88,14 +132,32 @@ fn read_body(incoming: &Incoming) -> (Value, Result<Value, Rejection>) {
 }
 
 /// Handles one callback end to end and says what to answer.
-pub async fn handle(state: &AppState, kind: WebhookKind, incoming: Incoming<'_>) -> Reply {
+pub async fn handle(
+    state: &AppState,
+    kind: WebhookKind,
+    incoming: Incoming<'_>,
+    creds: Credentials<'_>,
+) -> Reply {
     let (payload, parsed) = read_body(&incoming);
+    let now = Timestamp::now();
     let draft = EventDraft {
         id: ObjectId::new(),
         endpoint: kind.endpoint().to_string(),
         video_id: webhook::raw_video_id(&payload),
         payload,
-        created_at: Timestamp::now(),
+        created_at: now,
+    };
+    let body = match &incoming {
+        Incoming::Body { bytes, .. } => *bytes,
+        Incoming::TooLarge => &[],
+    };
+    let auth = match authenticate(&state.config, &creds, body, now) {
+        Ok(auth) => auth,
+        Err(why) => {
+            tracing::warn!(target: "internal_webhook", endpoint = kind.endpoint(), "refused: {why}");
+            record_alone(state, draft.finish(401, webhook::MSG_INVALID_CREDENTIALS)).await;
+            return refused(401, webhook::MSG_INVALID_CREDENTIALS);
+        }
     };
     let valid = parsed.and_then(|body| webhook::parse_payload(kind, &body));
     let (video_id, change) = match valid {
@@ -108,12 +170,7 @@ pub async fn handle(state: &AppState, kind: WebhookKind, incoming: Incoming<'_>)
     };
     match state
         .store
-        .apply_webhook(
-            video_id,
-            &change,
-            &crate::model::webhook::CallbackAuth::Open,
-            draft.clone(),
-        )
+        .apply_webhook(video_id, &change, &auth, draft.clone())
         .await
     {
         Ok(Applied::NotFound) => {
