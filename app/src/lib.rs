@@ -2,10 +2,10 @@
 //! server needs to run the product: configuration, stores, services, auth and the RCK client.
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod components;
 pub mod model;
 pub mod pages;
+pub mod server_fns;
 
 #[cfg(feature = "ssr")]
 pub mod ssr;

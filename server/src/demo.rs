@@ -1,5 +1,6 @@
 //! The demo of `make run` (dev mode only): a workspace with a few products and a user to log in as.
 
+use anyhow::Context;
 use app::model::Role;
 use app::ssr::auth::Caller;
 use app::ssr::services::products::{self, NewProduct};
@@ -19,13 +20,12 @@ const PRODUCTS: [(&str, &str); 6] = [
 ];
 
 /// Creates the demo data once (skipped when the demo user exists). Returns whether it created it.
-pub async fn seed(state: &AppState) -> Result<bool, String> {
-    let fail = |e: app::ssr::error::AppError| format!("seeding the demo: {}", e.public_message());
+pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
     if state
         .store
         .find_user_by_email(DEMO_EMAIL)
         .await
-        .map_err(|e| e.to_string())?
+        .context("seeding the demo")?
         .is_some()
     {
         return Ok(false);
@@ -38,7 +38,7 @@ pub async fn seed(state: &AppState) -> Result<bool, String> {
         },
     )
     .await
-    .map_err(fail)?;
+    .context("seeding the demo")?;
     let user = users::create_user(
         state,
         NewUser {
@@ -49,7 +49,7 @@ pub async fn seed(state: &AppState) -> Result<bool, String> {
         },
     )
     .await
-    .map_err(fail)?;
+    .context("seeding the demo")?;
     let caller = Caller {
         user_id: user.id,
         role: user.role,
@@ -69,7 +69,7 @@ pub async fn seed(state: &AppState) -> Result<bool, String> {
             },
         )
         .await
-        .map_err(fail)?;
+        .context("seeding the demo")?;
     }
     Ok(true)
 }

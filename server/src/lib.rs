@@ -1,15 +1,16 @@
 //! The server: start-up, the HTTP surface (REST, webhooks, the dashboard) and background work.
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod demo;
 pub mod extract;
 pub mod internal;
 pub mod live;
 pub mod rck_sim;
+pub mod rest;
 pub mod session;
 pub mod workers;
 
+use anyhow::Context;
 use app::ssr::config::Config;
 use app::ssr::services::users;
 use app::ssr::state::AppState;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Opens the configured store. SQLite in `DATA_DIR` unless `MONGODB_URI` is set.
-pub async fn open_store(config: &Config) -> anyhow_like::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(uri) = config.mongodb_uri.as_deref() {
         let store = app::ssr::store::mongo::connect(
             uri,
@@ -32,25 +33,20 @@ pub async fn open_store(config: &Config) -> anyhow_like::Result<Arc<dyn Store>> 
             config.webhook_event_retention_days,
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .context("opening the MongoDB store")?;
         return Ok(Arc::new(store));
     }
-    let store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let store = SqliteStore::open(&config.data_dir).context("opening the SQLite store")?;
     Ok(Arc::new(store))
 }
 
-/// Small error plumbing for start-up, where every failure ends the process with a message.
-pub mod anyhow_like {
-    pub type Result<T> = std::result::Result<T, String>;
-}
-
 /// Builds the shared state and runs the start-up tasks (first superadmin).
-pub async fn build_state(config: Config) -> anyhow_like::Result<AppState> {
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
     let state = AppState::new(config, store);
     users::ensure_superadmin(&state)
         .await
-        .map_err(|e| format!("creating the first superadmin: {e}"))?;
+        .context("creating the first superadmin")?;
     Ok(state)
 }
 
@@ -91,7 +87,7 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             session::guard,
         ));
     let api = Router::new()
-        .nest("/api", api::router().merge(live::router()))
+        .nest("/api", rest::router().merge(live::router()))
         .nest("/internal", internal::router())
         .merge(session::router())
         .layer(DefaultBodyLimit::max(

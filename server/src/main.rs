@@ -1,6 +1,7 @@
 //! `server`: runs the product, and a few operator commands.
 #![forbid(unsafe_code)]
 
+use anyhow::Context;
 use app::model::Role;
 use app::ssr::config::{Config, WebhookAuth};
 use app::ssr::services::users::{self, NewUser, NewWorkspace};
@@ -96,13 +97,13 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::RckSim {
         listen,
@@ -114,10 +115,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     } = command
     {
         if !(0.0..=1.0).contains(&failure_rate) {
-            return Err("--failure-rate must be between 0 and 1".into());
+            anyhow::bail!("--failure-rate must be between 0 and 1");
         }
         let webhook_secret = webhook_secret
-            .map(|s| s.parse().map_err(|e| format!("--webhook-secret {e}")))
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| anyhow::anyhow!("--webhook-secret {e}"))
+            })
             .transpose()?;
         let sim = SimConfig {
             min_delay: Duration::from_millis(min_delay_ms),
@@ -128,12 +132,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         };
         let addr = rck_sim::spawn(listen, sim)
             .await
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(target: "rck_sim", "RCK simulator listening on http://{addr}");
         shutdown_signal().await;
         return Ok(());
     }
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let config = Config::from_env()?;
     match command {
         Command::RckSim { .. } => unreachable!("handled above"),
         Command::Serve => serve(config).await,
@@ -146,9 +150,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     workspace_id,
                 },
         } => {
-            let role: Role = role
-                .parse()
-                .map_err(|_| format!("--role must be USER, ADMIN or SUPERADMIN, not {role:?}"))?;
+            let role: Role = role.parse().map_err(|_| {
+                anyhow::anyhow!("--role must be USER, ADMIN or SUPERADMIN, not {role:?}")
+            })?;
             let state = server::build_state(config).await?;
             let user = users::create_user(
                 &state,
@@ -160,11 +164,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
             )
             .await
-            .map_err(|e| e.public_message())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&user).map_err(|e| e.to_string())?
-            );
+            .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            println!("{}", serde_json::to_string_pretty(&user)?);
             Ok(())
         }
         Command::Workspace {
@@ -173,17 +174,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             let state = server::build_state(config).await?;
             let ws = users::create_workspace(&state, NewWorkspace { name, video_limit })
                 .await
-                .map_err(|e| e.public_message())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&ws).map_err(|e| e.to_string())?
-            );
+                .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            println!("{}", serde_json::to_string_pretty(&ws)?);
             Ok(())
         }
     }
 }
 
-async fn serve(mut config: Config) -> Result<(), String> {
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let addr = config.site_addr;
     if config.dev_mode {
         tracing::warn!(
@@ -197,7 +195,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
             };
             let sim = rck_sim::spawn(([127, 0, 0, 1], 0).into(), sim_config)
                 .await
-                .map_err(|e| format!("starting the RCK simulator: {e}"))?;
+                .context("starting the RCK simulator")?;
             tracing::info!(target: "rck_sim", "no RCK_DESCRIPTION_SERVER_URL: using the in-process RCK simulator on http://{sim}");
             config.rck_url = Some(format!("http://{sim}"));
         }
@@ -231,12 +229,12 @@ async fn serve(mut config: Config) -> Result<(), String> {
     }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("listening on http://{addr}");
     let router = server::router(state, options);
     server::serve(listener, router, shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .context("serving")
 }
 
 async fn shutdown_signal() {

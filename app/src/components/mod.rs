@@ -3,8 +3,8 @@
 pub mod chart;
 pub mod live;
 
-use crate::api::{error_message, error_status, FORBIDDEN, UNAUTHORIZED};
 use crate::model::VideoStatus;
+use crate::server_fns::{error_message, error_status, FORBIDDEN, UNAUTHORIZED};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 

@@ -1,7 +1,7 @@
-use crate::api::{load_event, load_events};
 use crate::components::live::use_live;
 use crate::components::{query_string, CallError, Layout, Pager};
 use crate::model::LiveChange;
+use crate::server_fns::{load_event, load_events};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};

@@ -1,7 +1,7 @@
-use crate::api::load_overview;
 use crate::components::chart::SuccessFailureChart;
 use crate::components::{human_ms, CallError, Layout};
 use crate::model::dashboard::RANGES;
+use crate::server_fns::load_overview;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 

@@ -1,7 +1,7 @@
-use crate::api::{error_message, load_videos, mark_video_failed, retry_video};
 use crate::components::live::use_live;
 use crate::components::{CallError, Layout, Pager, StatusBadge};
 use crate::model::{AiVideo, LiveChange, ObjectId, VideoStatus};
+use crate::server_fns::{error_message, load_videos, mark_video_failed, retry_video};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
