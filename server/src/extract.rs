@@ -43,3 +43,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         })
     }
 }
+
+/// A query string read into a typed filter; a query that does not fit (a repeated key, say) is a
+/// 400 in the JSON envelope, never axum's plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| ApiQuery(q))
+            .map_err(|e| AppError::BadRequest(e.body_text()))
+    }
+}

@@ -4,6 +4,7 @@
 use app::model::webhook::WebhookKind;
 use app::model::{ObjectId, Timestamp};
 use app::ssr::callback_auth::SignedHeaders;
+use app::ssr::error::ApiResponse;
 use app::ssr::services::webhooks::{self, Credentials, Incoming, MAX_BODY_BYTES};
 use app::ssr::state::AppState;
 use axum::extract::{Request, State};
@@ -11,7 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
@@ -55,9 +56,9 @@ async fn callback(state: AppState, kind: WebhookKind, req: Request) -> Response 
         token: token(parts.uri.query()),
         signed: SignedHeaders::from_headers(&parts.headers),
     };
-    let reply = webhooks::handle(&state, kind, incoming, creds).await;
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(reply.body)).into_response()
+    webhooks::handle(&state, kind, incoming, creds)
+        .await
+        .into_response()
 }
 
 /// Records calls to anything else under `/internal` too (the audit log sees every call).
@@ -103,9 +104,5 @@ async fn reject_and_record(
     if let Err(e) = state.store.insert_event(&event).await {
         tracing::error!(target: "webhook_logger", "FAILED TO RECORD WEBHOOK EVENT: {e}");
     }
-    (
-        status,
-        Json(json!({ "success": false, "message": message })),
-    )
-        .into_response()
+    ApiResponse::refused(status, message.to_string()).into_response()
 }

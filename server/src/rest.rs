@@ -1,23 +1,21 @@
-//! `/api/...`: the JSON REST surface. Handlers parse and authorise; services decide.
+//! `/api/...`: the JSON REST surface. Handlers extract (the `Caller`, a typed body or filter) and
+//! call one service function each; services authorise and decide; every answer is an `ApiResponse`.
 
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
+use app::model::filters::{EventFilter, ProductFilter, StatsQuery, VideoFilter};
 use app::ssr::auth::Caller;
-use app::ssr::error::{AppError, AppResult};
+use app::ssr::error::{ApiResponse, AppError, AppResult};
 use app::ssr::services::{bulk, events, products, stats, users, videos};
 use app::ssr::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use std::collections::HashMap;
+use serde_json::{json, Value};
 
-/// `{success: true, data}` with a status.
-pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
-    (status, Json(json!({ "success": true, "data": data }))).into_response()
-}
+/// What a handler answers: the envelope around `T`, or an error in the envelope.
+type Reply<T> = AppResult<ApiResponse<T>>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,19 +42,12 @@ async fn not_found() -> AppError {
     AppError::NotFound("Route not found".into())
 }
 
-async fn method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({ "success": false, "message": "Method not allowed" })),
-    )
-        .into_response()
+async fn method_not_allowed() -> ApiResponse<Value> {
+    ApiResponse::refused(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
 }
 
-async fn health(State(state): State<AppState>) -> Response {
-    ok(
-        StatusCode::OK,
-        json!({ "status": "ok", "store": state.store.kind() }),
-    )
+async fn health(State(state): State<AppState>) -> ApiResponse<Value> {
+    ApiResponse::ok(json!({ "status": "ok", "store": state.store.kind() }))
 }
 
 #[derive(Deserialize)]
@@ -68,75 +59,68 @@ struct LoginBody {
 async fn login(
     State(state): State<AppState>,
     ApiJson(b): ApiJson<LoginBody>,
-) -> AppResult<Response> {
-    let r = users::login(&state, &b.email, &b.password).await?;
-    Ok(ok(StatusCode::OK, r))
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        users::login(&state, &b.email, &b.password).await?,
+    ))
 }
 
-async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
-    let user = state
-        .store
-        .find_user(caller.user_id)
-        .await?
-        .ok_or_else(|| AppError::Unauthorized("User no longer exists".into()))?;
-    Ok(ok(StatusCode::OK, user))
+async fn me(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(users::me(&state, &caller).await?))
 }
 
 async fn create_workspace(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(b): ApiJson<users::NewWorkspace>,
-) -> AppResult<Response> {
-    let ws = users::create_workspace_as(&state, &caller, b).await?;
-    Ok(ok(StatusCode::CREATED, ws))
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::created(
+        users::create_workspace_as(&state, &caller, b).await?,
+    ))
 }
 
-async fn list_workspaces(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
-    caller.require_superadmin()?;
-    Ok(ok(StatusCode::OK, state.store.list_workspaces().await?))
+async fn list_workspaces(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        users::list_workspaces(&state, &caller).await?,
+    ))
 }
 
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(b): ApiJson<users::NewUser>,
-) -> AppResult<Response> {
-    let u = users::create_user_as(&state, &caller, b).await?;
-    Ok(ok(StatusCode::CREATED, u))
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::created(
+        users::create_user_as(&state, &caller, b).await?,
+    ))
 }
 
 async fn create_product(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(b): ApiJson<products::NewProduct>,
-) -> AppResult<Response> {
-    let p = products::create_product(&state, &caller, b).await?;
-    Ok(ok(StatusCode::CREATED, p))
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::created(
+        products::create_product(&state, &caller, b).await?,
+    ))
 }
 
 async fn list_products(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<HashMap<String, String>>,
-) -> AppResult<Response> {
-    let page = products::list_products(
-        &state,
-        &caller,
-        q.get("workspaceId").map(String::as_str),
-        q.get("page").map(String::as_str),
-        q.get("limit").map(String::as_str),
-    )
-    .await?;
-    Ok(ok(StatusCode::OK, page))
+    ApiQuery(filter): ApiQuery<ProductFilter>,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        products::list_products(&state, &caller, &filter).await?,
+    ))
 }
 
 async fn get_product(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> AppResult<Response> {
-    Ok(ok(
-        StatusCode::OK,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
         products::get_product(&state, &caller, &id).await?,
     ))
 }
@@ -145,9 +129,8 @@ async fn get_video(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> AppResult<Response> {
-    Ok(ok(
-        StatusCode::OK,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
         videos::get_video(&state, &caller, &id).await?,
     ))
 }
@@ -156,39 +139,27 @@ async fn bulk_generate(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(b): ApiJson<bulk::BulkRequest>,
-) -> AppResult<Response> {
+) -> Reply<impl Serialize> {
     let started = bulk::bulk_generate(&state, &caller, b).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "success": true, "message": "Video generation started", "data": started })),
-    )
-        .into_response())
+    Ok(ApiResponse::accepted(started).message("Video generation started"))
 }
 
 async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
-    Query(mut q): Query<HashMap<String, String>>,
-) -> AppResult<Response> {
-    let params = events::EventParams {
-        page: q.remove("page"),
-        limit: q.remove("limit"),
-        endpoint: q.remove("endpoint"),
-        video_id: q.remove("videoId"),
-        from: q.remove("from"),
-        to: q.remove("to"),
-    };
-    let page = events::list_events(&state, &caller, &params).await?;
-    Ok(ok(StatusCode::OK, page))
+    ApiQuery(filter): ApiQuery<EventFilter>,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        events::list_events(&state, &caller, &filter).await?,
+    ))
 }
 
 async fn get_event(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> AppResult<Response> {
-    Ok(ok(
-        StatusCode::OK,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
         events::get_event(&state, &caller, &id).await?,
     ))
 }
@@ -196,19 +167,10 @@ async fn get_event(
 async fn list_videos(
     State(state): State<AppState>,
     caller: Caller,
-    Query(mut q): Query<HashMap<String, String>>,
-) -> AppResult<Response> {
-    let params = videos::VideoParams {
-        page: q.remove("page"),
-        limit: q.remove("limit"),
-        status: q.remove("status"),
-        workspace_id: q.remove("workspaceId"),
-        video_id: q.remove("videoId"),
-        stuck: q.remove("stuck"),
-    };
-    Ok(ok(
-        StatusCode::OK,
-        videos::list_videos(&state, &caller, &params).await?,
+    ApiQuery(filter): ApiQuery<VideoFilter>,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        videos::list_videos(&state, &caller, &filter).await?,
     ))
 }
 
@@ -223,7 +185,7 @@ async fn mark_failed(
     caller: Caller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> AppResult<Response> {
+) -> Reply<impl Serialize> {
     // The body is optional: empty, or `{"error": "..."}`.
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -232,8 +194,7 @@ async fn mark_failed(
             .map_err(|_| AppError::BadRequest("body must be empty or {\"error\": string}".into()))?
             .error
     };
-    Ok(ok(
-        StatusCode::OK,
+    Ok(ApiResponse::ok(
         videos::mark_failed(&state, &caller, &id, reason).await?,
     ))
 }
@@ -242,9 +203,8 @@ async fn retry_video(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> AppResult<Response> {
-    Ok(ok(
-        StatusCode::ACCEPTED,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::accepted(
         videos::retry(&state, &caller, &id).await?,
     ))
 }
@@ -252,15 +212,9 @@ async fn retry_video(
 async fn webhook_stats(
     State(state): State<AppState>,
     caller: Caller,
-    Query(mut q): Query<HashMap<String, String>>,
-) -> AppResult<Response> {
-    let params = stats::StatsParams {
-        from: q.remove("from"),
-        to: q.remove("to"),
-        bucket: q.remove("bucket"),
-    };
-    Ok(ok(
-        StatusCode::OK,
-        stats::webhook_stats(&state, &caller, &params).await?,
+    ApiQuery(query): ApiQuery<StatsQuery>,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        stats::webhook_stats(&state, &caller, &query).await?,
     ))
 }

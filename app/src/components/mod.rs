@@ -3,10 +3,12 @@
 pub mod chart;
 pub mod live;
 
+use crate::model::error::FnError;
+use crate::model::filters::{query_string, WithPage};
 use crate::model::VideoStatus;
-use crate::server_fns::{error_message, error_status, FORBIDDEN, UNAUTHORIZED};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
+use serde::{de::DeserializeOwned, Serialize};
 
 /// The frame of every signed-in page: skip link, navigation, sign-out, and the page itself.
 #[component]
@@ -46,22 +48,101 @@ pub fn StatusBadge(status: VideoStatus) -> impl IntoView {
 
 /// How a failed server call shows: signed out goes to the login page, not allowed says so.
 #[component]
-pub fn CallError(error: ServerFnError) -> impl IntoView {
-    match error_status(&error) {
-        Some(UNAUTHORIZED) => view! { <Redirect path="/login"/> }.into_any(),
-        Some(FORBIDDEN) => view! {
+pub fn CallError(error: FnError) -> impl IntoView {
+    if error.is_unauthorized() {
+        return view! { <Redirect path="/login"/> }.into_any();
+    }
+    if error.is_forbidden() {
+        return view! {
             <section class="card notice notice-error" role="alert" data-testid="not-allowed">
                 <h2>"Not allowed"</h2>
-                <p>"This dashboard is for superadmins only. " {error_message(&error)}</p>
+                <p>"This dashboard is for superadmins only. " {error.to_string()}</p>
             </section>
         }
-        .into_any(),
-        _ => view! {
-            <section class="card notice notice-error" role="alert">
-                <p>{error_message(&error)}</p>
-            </section>
-        }
-        .into_any(),
+        .into_any();
+    }
+    view! {
+        <section class="card notice notice-error" role="alert">
+            <p>{error.to_string()}</p>
+        </section>
+    }
+    .into_any()
+}
+
+/// Loading and failure around what a resource shows, the same on every page: `<Transition>` keeps
+/// the last view while it reloads, and one `ErrorBoundary` shows any error of the call through
+/// [`CallError`] (so a signed-out session goes to the login page everywhere).
+#[component]
+pub fn Loaded<T, V, F>(resource: Resource<Result<T, FnError>>, then: F) -> impl IntoView
+where
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+{
+    let fallback = |errors: ArcRwSignal<Errors>| {
+        let first = errors.read().iter().next().map(|(_, e)| {
+            e.downcast_ref::<FnError>()
+                .cloned()
+                .unwrap_or_else(|| FnError::Call(e.to_string()))
+        });
+        first.map(|error| view! { <CallError error/> })
+    };
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <ErrorBoundary fallback>
+                {move || {
+                    let then = then.clone();
+                    Suspend::new(async move { resource.await.map(then) })
+                }}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+/// One figure with its label (the overview's counters).
+#[component]
+pub fn StatTile(
+    label: &'static str,
+    #[prop(into)] value: String,
+    #[prop(optional)] testid: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <div class="stat">
+            <span class="stat-label">{label}</span>
+            <span class="stat-value" data-testid=testid>{value}</span>
+        </div>
+    }
+}
+
+/// An HTTP status as a pill: green for 2xx, red otherwise (the number is always there).
+#[component]
+pub fn CodePill(code: u16) -> impl IntoView {
+    let class = if (200..300).contains(&code) {
+        "code code-ok"
+    } else {
+        "code code-bad"
+    };
+    view! { <span class=class>{code}</span> }
+}
+
+/// The lists' table: a caption for screen readers, the column headings, and the rows.
+#[component]
+pub fn DataTable(
+    caption: &'static str,
+    testid: &'static str,
+    columns: &'static [&'static str],
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid=testid>
+                <caption class="sr-only">{caption}</caption>
+                <thead>
+                    <tr>{columns.iter().map(|c| view! { <th scope="col">{*c}</th> }).collect_view()}</tr>
+                </thead>
+                <tbody>{children()}</tbody>
+            </table>
+        </div>
     }
 }
 
@@ -76,54 +157,17 @@ pub fn human_ms(ms: Option<u64>) -> String {
     }
 }
 
-/// A query string from pairs, leaving out empty values.
-pub fn query_string(pairs: &[(&str, Option<String>)]) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z'
-                | b'a'..=b'z'
-                | b'0'..=b'9'
-                | b'-'
-                | b'_'
-                | b'.'
-                | b'~'
-                | b'/'
-                | b':' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", enc(v)))
-        })
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
-    }
-}
-
 /// Previous/next links that keep the other filters (plain links: they work before hydration).
 #[component]
-pub fn Pager(
+pub fn Pager<F: WithPage + 'static>(
     path: &'static str,
+    /// The list's filter: every link keeps it and changes only the page.
+    filter: F,
     page: u64,
     total_pages: u64,
     total: u64,
-    /// The other query parameters to keep.
-    keep: Vec<(&'static str, Option<String>)>,
 ) -> impl IntoView {
-    let link = move |p: u64| {
-        let mut pairs = keep.clone();
-        pairs.push(("page", Some(p.to_string())));
-        format!("{path}{}", query_string(&pairs))
-    };
+    let link = move |p: u64| format!("{path}{}", query_string(&filter.with_page(p)));
     let prev = (page > 1).then(|| link(page - 1));
     let next = (page < total_pages).then(|| link(page + 1));
     view! {

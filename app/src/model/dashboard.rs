@@ -1,6 +1,6 @@
 //! What the dashboard's server functions return.
 
-use super::stats::WebhookStats;
+use super::stats::{Bucket, WebhookStats};
 use super::VideoStatus;
 use serde::{Deserialize, Serialize};
 
@@ -37,12 +37,58 @@ pub struct Overview {
     pub range: String,
 }
 
-/// The three ranges of the overview, with the bucket each one is charted by.
-pub const RANGES: [(&str, &str, i64, &str); 3] = [
-    ("24h", "Last 24 hours", 24, "hour"),
-    ("7d", "Last 7 days", 24 * 7, "day"),
-    ("30d", "Last 30 days", 24 * 30, "day"),
-];
+/// The ranges of the overview (`?range=24h|7d|30d`), each charted by its own bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OverviewRange {
+    #[default]
+    Day,
+    Week,
+    Month,
+}
+
+impl OverviewRange {
+    pub const ALL: [OverviewRange; 3] = [Self::Day, Self::Week, Self::Month];
+
+    /// The URL form.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Day => "24h",
+            Self::Week => "7d",
+            Self::Month => "30d",
+        }
+    }
+
+    /// From the URL form; anything else is the default (the last 24 hours).
+    pub fn from_key(key: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.key() == key)
+            .unwrap_or_default()
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Day => "Last 24 hours",
+            Self::Week => "Last 7 days",
+            Self::Month => "Last 30 days",
+        }
+    }
+
+    pub fn hours(self) -> i64 {
+        match self {
+            Self::Day => 24,
+            Self::Week => 24 * 7,
+            Self::Month => 24 * 30,
+        }
+    }
+
+    pub fn bucket(self) -> Bucket {
+        match self {
+            Self::Day => Bucket::Hour,
+            Self::Week | Self::Month => Bucket::Day,
+        }
+    }
+}
 
 /// Who is signed in to the dashboard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

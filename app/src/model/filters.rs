@@ -34,6 +34,16 @@ pub struct VideoFilter {
     pub stuck: Option<String>,
 }
 
+/// `GET /api/products`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProductFilter {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    /// A superadmin may name any workspace; others only their own.
+    pub workspace_id: Option<String>,
+}
+
 /// `GET /api/webhook-events/stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -42,6 +52,29 @@ pub struct StatsQuery {
     pub to: Option<String>,
     /// `hour`, `day`, `week` or `month`.
     pub bucket: Option<String>,
+}
+
+/// A list filter that has a page, so a pager can link to its neighbours with the rest kept.
+pub trait WithPage: Serialize + Clone {
+    fn with_page(&self, page: u64) -> Self;
+}
+
+impl WithPage for EventFilter {
+    fn with_page(&self, page: u64) -> Self {
+        Self {
+            page: Some(page.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
+impl WithPage for VideoFilter {
+    fn with_page(&self, page: u64) -> Self {
+        Self {
+            page: Some(page.to_string()),
+            ..self.clone()
+        }
+    }
 }
 
 /// The `?a=b&c=d` form of a filter (empty values left out), for links that keep the page's state.
@@ -61,12 +94,13 @@ pub fn query_string<T: Serialize>(filter: &T) -> String {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// Percent-encodes everything but RFC 3986's unreserved characters and the `/` and `:` a query may
+/// hold as they are (paths and times stay readable).
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
                 out.push(b as char)
             }
             _ => out.push_str(&format!("%{b:02X}")),
@@ -87,7 +121,12 @@ mod tests {
             from: Some(String::new()),
             ..Default::default()
         };
-        assert_eq!(query_string(&f), "?page=2&endpoint=%2Fvideos%2Ffailure");
+        assert_eq!(query_string(&f), "?page=2&endpoint=/videos/failure");
+        let t = EventFilter {
+            video_id: Some("a b&c".into()),
+            ..Default::default()
+        };
+        assert_eq!(query_string(&t), "?videoId=a%20b%26c");
         assert_eq!(query_string(&VideoFilter::default()), "");
     }
 

@@ -1,6 +1,7 @@
 //! Types both the server and the browser use. Field names follow the spec's JSON (camelCase, `_id`).
 
 pub mod dashboard;
+pub mod error;
 pub mod filters;
 mod id;
 pub mod plan;

@@ -1,6 +1,6 @@
 use crate::components::chart::SuccessFailureChart;
-use crate::components::{human_ms, CallError, Layout};
-use crate::model::dashboard::RANGES;
+use crate::components::{human_ms, Layout, Loaded, StatTile};
+use crate::model::dashboard::{Overview, OverviewRange};
 use crate::server_fns::load_overview;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -9,7 +9,7 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let query = use_query_map();
-    let range = move || query.read().get("range").unwrap_or_else(|| "24h".into());
+    let range = move || OverviewRange::from_key(&query.read().get("range").unwrap_or_default());
     let data = Resource::new(range, load_overview);
     // Keep the numbers current: live changes re-read the overview (at most once per second).
     let last = StoredValue::new(0.0f64);
@@ -28,58 +28,49 @@ pub fn OverviewPage() -> impl IntoView {
             <div class="page-header">
                 <h1>"Overview"</h1>
                 <nav class="segmented" aria-label="Range">
-                    {RANGES
-                        .iter()
-                        .map(|(key, label, _, _)| {
-                            let key = *key;
+                    {OverviewRange::ALL
+                        .into_iter()
+                        .map(|r| {
                             view! {
                                 <a
-                                    href=format!("/?range={key}")
-                                    class:active=move || range() == key
-                                    aria-current=move || (range() == key).then_some("page")
-                                    data-testid=format!("range-{key}")
+                                    href=format!("/?range={}", r.key())
+                                    class:active=move || range() == r
+                                    aria-current=move || (range() == r).then_some("page")
+                                    data-testid=format!("range-{}", r.key())
                                 >
-                                    {*label}
+                                    {r.label()}
                                 </a>
                             }
                         })
                         .collect_view()}
                 </nav>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => view! { <CallError error=e/> }.into_any(),
-                        Ok(o) => {
-                            let s = &o.stats;
-                            let rate = s
-                                .success_rate
-                                .map(|r| format!("{:.1} %", r * 100.0))
-                                .unwrap_or_else(|| "–".into());
-                            view! {
-                                <section class="stats-grid" aria-label="Videos by status">
-                                    <div class="stat"><span class="stat-label">"Pending"</span><span class="stat-value" data-testid="count-pending">{o.counts.pending}</span></div>
-                                    <div class="stat"><span class="stat-label">"Generating"</span><span class="stat-value" data-testid="count-generating">{o.counts.generating}</span></div>
-                                    <div class="stat"><span class="stat-label">"Completed"</span><span class="stat-value" data-testid="count-completed">{o.counts.completed}</span></div>
-                                    <div class="stat"><span class="stat-label">"Failed"</span><span class="stat-value" data-testid="count-failed">{o.counts.failed}</span></div>
-                                </section>
-                                <section class="stats-grid" aria-label="Webhooks in the range">
-                                    <div class="stat"><span class="stat-label">"Success rate"</span><span class="stat-value" data-testid="success-rate">{rate}</span></div>
-                                    <div class="stat"><span class="stat-label">"Average processing"</span><span class="stat-value" data-testid="avg-processing">{human_ms(s.processing.average_ms)}</span></div>
-                                    <div class="stat"><span class="stat-label">"p95 processing"</span><span class="stat-value">{human_ms(s.processing.p95_ms)}</span></div>
-                                    <div class="stat"><span class="stat-label">"Rejected calls"</span><span class="stat-value">{s.totals.rejected}</span></div>
-                                </section>
-                                <section class="card" data-testid="chart-card" data-from=s.from.to_string() data-to=s.to.to_string() data-bucket=s.bucket.as_str()>
-                                    <h2>"Success vs failure"</h2>
-                                    <p class="muted">{format!("{} to {}, by {}", s.from, s.to, s.bucket.as_str())}</p>
-                                    <SuccessFailureChart series=s.series.clone() bucket=s.bucket/>
-                                </section>
-                            }
-                            .into_any()
-                        }
-                    }
-                })}
-            </Transition>
+            <Loaded resource=data then=|o: Overview| {
+                let s = &o.stats;
+                let rate = s
+                    .success_rate
+                    .map(|r| format!("{:.1} %", r * 100.0))
+                    .unwrap_or_else(|| "–".into());
+                view! {
+                    <section class="stats-grid" aria-label="Videos by status">
+                        <StatTile label="Pending" value=o.counts.pending.to_string() testid="count-pending"/>
+                        <StatTile label="Generating" value=o.counts.generating.to_string() testid="count-generating"/>
+                        <StatTile label="Completed" value=o.counts.completed.to_string() testid="count-completed"/>
+                        <StatTile label="Failed" value=o.counts.failed.to_string() testid="count-failed"/>
+                    </section>
+                    <section class="stats-grid" aria-label="Webhooks in the range">
+                        <StatTile label="Success rate" value=rate testid="success-rate"/>
+                        <StatTile label="Average processing" value=human_ms(s.processing.average_ms) testid="avg-processing"/>
+                        <StatTile label="p95 processing" value=human_ms(s.processing.p95_ms)/>
+                        <StatTile label="Rejected calls" value=s.totals.rejected.to_string()/>
+                    </section>
+                    <section class="card" data-testid="chart-card" data-from=s.from.to_string() data-to=s.to.to_string() data-bucket=s.bucket.as_str()>
+                        <h2>"Success vs failure"</h2>
+                        <p class="muted">{format!("{} to {}, by {}", s.from, s.to, s.bucket.as_str())}</p>
+                        <SuccessFailureChart series=s.series.clone() bucket=s.bucket/>
+                    </section>
+                }
+            }/>
         </Layout>
     }
 }

@@ -1,7 +1,9 @@
 use crate::components::live::use_live;
-use crate::components::{CallError, Layout, Pager, StatusBadge};
-use crate::model::{AiVideo, LiveChange, ObjectId, VideoStatus};
-use crate::server_fns::{error_message, load_videos, mark_video_failed, retry_video};
+use crate::components::{DataTable, Layout, Loaded, Pager, StatusBadge};
+use crate::model::error::FnError;
+use crate::model::filters::VideoFilter;
+use crate::model::{AiVideo, LiveChange, ObjectId, VideoPage, VideoStatus};
+use crate::server_fns::{load_videos, MarkVideoFailed, RetryVideo, VIDEOS_PER_PAGE};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
@@ -11,19 +13,21 @@ use std::collections::HashMap;
 #[component]
 pub fn VideosPage() -> impl IntoView {
     let query = use_query_map();
-    let param = move |k: &str| query.read().get(k).filter(|v| !v.is_empty());
-    let filters = move || {
-        (
-            param("page"),
-            param("status"),
-            param("workspaceId"),
-            param("videoId"),
-            param("stuck"),
-        )
-    };
-    let data = Resource::new(filters, |(page, status, ws, vid, stuck)| {
-        load_videos(page, status, ws, vid, stuck)
+    // The URL's query, read into the typed filter once; everything below uses the filter.
+    let filter = Memo::new(move |_| {
+        let q = query.read();
+        let get = |k: &str| q.get(k).filter(|v| !v.is_empty());
+        VideoFilter {
+            page: get("page"),
+            limit: Some(VIDEOS_PER_PAGE.into()),
+            status: get("status"),
+            workspace_id: get("workspaceId"),
+            video_id: get("videoId"),
+            stuck: get("stuck"),
+        }
     });
+    let param = move |get: fn(&VideoFilter) -> &Option<String>| get(&filter.read()).clone();
+    let data = Resource::new(move || filter.get(), load_videos);
     // Live updates overlay the rows the server sent; a re-read clears them.
     let live: RwSignal<HashMap<ObjectId, AiVideo>> = RwSignal::new(HashMap::new());
     let new_videos = RwSignal::new(0u32);
@@ -50,7 +54,26 @@ pub fn VideosPage() -> impl IntoView {
             data.refetch();
         },
     );
+    // The row actions: server actions, whose answers overlay the row (or say why not).
     let action_error = RwSignal::new(None::<String>);
+    let mark_failed = ServerAction::<MarkVideoFailed>::new();
+    let retry = ServerAction::<RetryVideo>::new();
+    let show = move |r: Result<AiVideo, FnError>| match r {
+        Ok(v) => live.update(|m| {
+            m.insert(v.id, v);
+        }),
+        Err(e) => action_error.set(Some(e.to_string())),
+    };
+    Effect::new(move |_| {
+        if let Some(r) = mark_failed.value().get() {
+            show(r);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(r) = retry.value().get() {
+            show(r);
+        }
+    });
 
     view! {
         <Layout>
@@ -61,26 +84,26 @@ pub fn VideosPage() -> impl IntoView {
                 <label>
                     "Status"
                     <select name="status">
-                        <option value="" selected=move || param("status").is_none()>"Any"</option>
+                        <option value="" selected=move || param(|f| &f.status).is_none()>"Any"</option>
                         {VideoStatus::ALL
                             .iter()
                             .map(|s| {
                                 let s = s.as_str();
-                                view! { <option value=s selected=move || param("status").as_deref() == Some(s)>{s}</option> }
+                                view! { <option value=s selected=move || param(|f| &f.status).as_deref() == Some(s)>{s}</option> }
                             })
                             .collect_view()}
                     </select>
                 </label>
                 <label>
                     "Workspace id"
-                    <input name="workspaceId" inputmode="text" size="26" value=move || param("workspaceId").unwrap_or_default()/>
+                    <input name="workspaceId" inputmode="text" size="26" value=move || param(|f| &f.workspace_id).unwrap_or_default()/>
                 </label>
                 <label>
                     "Video id"
-                    <input name="videoId" type="search" size="26" value=move || param("videoId").unwrap_or_default() data-testid="video-search"/>
+                    <input name="videoId" type="search" size="26" value=move || param(|f| &f.video_id).unwrap_or_default() data-testid="video-search"/>
                 </label>
                 <label class="checkbox">
-                    <input type="checkbox" name="stuck" value="1" checked=move || param("stuck").is_some()/>
+                    <input type="checkbox" name="stuck" value="1" checked=move || param(|f| &f.stuck).is_some()/>
                     "Stuck only"
                 </label>
                 <button type="submit" class="btn btn-primary">"Apply"</button>
@@ -96,14 +119,12 @@ pub fn VideosPage() -> impl IntoView {
             <Show when=move || action_error.get().is_some()>
                 <p class="notice notice-error" role="alert">{move || action_error.get().unwrap_or_default()}</p>
             </Show>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => view! { <CallError error=e/> }.into_any(),
-                        Ok(page) if page.videos.is_empty() => view! {
+            <Loaded resource=data then=move |page: VideoPage| {
+                    match page {
+                        page if page.videos.is_empty() => view! {
                             <p class="card muted" data-testid="no-videos">"No videos match."</p>
                         }.into_any(),
-                        Ok(page) => {
+                        page => {
                             let p = page.pagination.clone();
                             let rows = page
                                 .videos
@@ -119,13 +140,11 @@ pub fn VideosPage() -> impl IntoView {
                                     let status = Memo::new(move |_| current().status);
                                     let run = move |fail: bool| {
                                         action_error.set(None);
-                                        leptos::task::spawn_local(async move {
-                                            let r = if fail { mark_video_failed(id.to_string()).await } else { retry_video(id.to_string()).await };
-                                            match r {
-                                                Ok(v) => live.update(|m| { m.insert(v.id, v); }),
-                                                Err(e) => action_error.set(Some(error_message(&e))),
-                                            }
-                                        });
+                                        if fail {
+                                            mark_failed.dispatch(MarkVideoFailed { id: id.to_string() });
+                                        } else {
+                                            retry.dispatch(RetryVideo { id: id.to_string() });
+                                        }
                                     };
                                     view! {
                                         <tr data-video-id=id.to_string() data-testid="video-row">
@@ -155,42 +174,15 @@ pub fn VideosPage() -> impl IntoView {
                                 })
                                 .collect_view();
                             view! {
-                                <div class="table-wrap">
-                                    <table class="table" data-testid="videos-table">
-                                        <caption class="sr-only">"Videos, newest first"</caption>
-                                        <thead>
-                                            <tr>
-                                                <th scope="col">"Video"</th>
-                                                <th scope="col">"Status"</th>
-                                                <th scope="col">"Template"</th>
-                                                <th scope="col">"Product"</th>
-                                                <th scope="col">"Workspace"</th>
-                                                <th scope="col">"Updated"</th>
-                                                <th scope="col">"Error"</th>
-                                                <th scope="col">"Actions"</th>
-                                            </tr>
-                                        </thead>
-                                        <tbody>{rows}</tbody>
-                                    </table>
-                                </div>
-                                <Pager
-                                    path="/videos"
-                                    page=p.page
-                                    total_pages=p.total_pages
-                                    total=p.total
-                                    keep=vec![
-                                        ("status", param("status")),
-                                        ("workspaceId", param("workspaceId")),
-                                        ("videoId", param("videoId")),
-                                        ("stuck", param("stuck")),
-                                    ]
-                                />
+                                <DataTable caption="Videos, newest first" testid="videos-table" columns=&["Video", "Status", "Template", "Product", "Workspace", "Updated", "Error", "Actions"]>
+                                    {rows}
+                                </DataTable>
+                                <Pager path="/videos" filter=VideoFilter { limit: None, ..filter.get_untracked() } page=p.page total_pages=p.total_pages total=p.total/>
                             }
                             .into_any()
                         }
                     }
-                })}
-            </Transition>
+            }/>
         </Layout>
     }
 }

@@ -182,7 +182,7 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AppError::internal("hashing a password", e))
+        .map_err(|e| AppError::internal("hashing a password", e.to_string()))
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {

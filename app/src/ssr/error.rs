@@ -1,9 +1,81 @@
-//! One error type for the whole server. Each variant knows its HTTP status; internal causes are
-//! logged where they happen and never sent to the client.
+//! One error type for the whole server, and the one JSON envelope every answer uses.
+//!
+//! Each error variant knows its HTTP status. An internal error keeps its cause (`source`) and is
+//! logged once, where it becomes a response; the client only ever sees "Internal server error".
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// The spec's envelope, `{success, message?, data?}`, with the status it is sent with.
+#[derive(Debug, Serialize)]
+pub struct ApiResponse<T> {
+    #[serde(skip)]
+    status: StatusCode,
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Cow<'static, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+impl<T: Serialize> ApiResponse<T> {
+    /// `200 {success: true, data}`.
+    pub fn ok(data: T) -> Self {
+        Self::with_status(StatusCode::OK, data)
+    }
+
+    /// `201 {success: true, data}`.
+    pub fn created(data: T) -> Self {
+        Self::with_status(StatusCode::CREATED, data)
+    }
+
+    /// `202 {success: true, data}`.
+    pub fn accepted(data: T) -> Self {
+        Self::with_status(StatusCode::ACCEPTED, data)
+    }
+
+    pub fn with_status(status: StatusCode, data: T) -> Self {
+        Self {
+            status,
+            success: status.is_success(),
+            message: None,
+            data: Some(data),
+        }
+    }
+
+    pub fn message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl ApiResponse<Value> {
+    /// `{success: false, message}` with a 4xx/5xx status.
+    pub fn refused(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            success: false,
+            message: Some(message.into()),
+            data: None,
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiResponse<T> {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self)).into_response()
+    }
+}
+
+/// A cause kept for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -32,14 +104,22 @@ pub enum AppError {
     BadGateway { message: String, details: Value },
     #[error("{0}")]
     ServiceUnavailable(String),
-    #[error("internal error")]
-    Internal(String),
+    /// Something that is not the caller's fault: what was being done, and why it failed.
+    #[error("{context}: {source}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: Cause,
+    },
 }
 
 impl AppError {
-    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
-        tracing::error!(target: "video_service", "{context}: {err}");
-        AppError::Internal(format!("{context}: {err}"))
+    /// An internal error while doing `context` (logged when it becomes a response).
+    pub fn internal(context: &'static str, source: impl Into<Cause>) -> Self {
+        AppError::Internal {
+            context,
+            source: source.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -53,34 +133,49 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The message the client sees.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Internal(_) => "Internal server error".into(),
+            AppError::Internal { .. } => "Internal server error".into(),
             other => other.to_string(),
         }
     }
 
-    /// The spec's envelope: `{success: false, message, data?}`.
-    pub fn body(&self) -> Value {
-        let mut body = json!({ "success": false, "message": self.public_message() });
-        match self {
+    /// The envelope: `{success: false, message, data?}`.
+    pub fn response(&self) -> ApiResponse<Value> {
+        let details = match self {
             AppError::ForbiddenWith { details, .. }
             | AppError::NotFoundWith { details, .. }
-            | AppError::BadGateway { details, .. } => body["data"] = details.clone(),
-            _ => {}
+            | AppError::BadGateway { details, .. } => Some(details.clone()),
+            _ => None,
+        };
+        let mut r = ApiResponse::refused(self.status(), self.public_message());
+        r.data = details;
+        r
+    }
+
+    /// Logs an internal error with its whole chain of causes (the one place it is logged).
+    pub fn log(&self) {
+        if let AppError::Internal { .. } = self {
+            let mut chain = self.to_string();
+            let mut cause = std::error::Error::source(self).and_then(|e| e.source());
+            while let Some(c) = cause {
+                chain.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            tracing::error!(target: "video_service", "{chain}");
         }
-        body
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status(), axum::Json(self.body())).into_response()
+        self.log();
+        self.response().into_response()
     }
 }
 

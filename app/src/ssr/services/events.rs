@@ -1,23 +1,13 @@
 //! The webhook event log: `GET /api/webhook-events` and `GET /api/webhook-events/:id`.
 
 use super::{parse_id, parse_paging};
+use crate::model::filters::EventFilter;
 use crate::model::webhook::WebhookKind;
 use crate::model::{EventPage, Pagination, Timestamp, WebhookEvent};
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
 use crate::ssr::store::EventQuery;
-
-/// The query string of the event list, unparsed.
-#[derive(Clone, Debug, Default)]
-pub struct EventParams {
-    pub page: Option<String>,
-    pub limit: Option<String>,
-    pub endpoint: Option<String>,
-    pub video_id: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
 
 /// Accepts the endpoint as stored (`/videos/success`) or as called (`/internal/videos/success`).
 fn parse_endpoint(raw: &str) -> AppResult<String> {
@@ -40,7 +30,7 @@ fn parse_time(raw: &str, name: &str) -> AppResult<Timestamp> {
     })
 }
 
-pub fn parse_query(p: &EventParams) -> AppResult<EventQuery> {
+pub fn parse_query(p: &EventFilter) -> AppResult<EventQuery> {
     let (page, limit) = parse_paging(p.page.as_deref(), p.limit.as_deref())?;
     let nonempty = |o: &Option<String>| o.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
     let endpoint = nonempty(&p.endpoint)
@@ -72,7 +62,7 @@ pub fn parse_query(p: &EventParams) -> AppResult<EventQuery> {
 pub async fn list_events(
     state: &AppState,
     caller: &Caller,
-    p: &EventParams,
+    p: &EventFilter,
 ) -> AppResult<EventPage> {
     caller.require_superadmin()?;
     let q = parse_query(p)?;

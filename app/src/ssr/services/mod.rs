@@ -2,6 +2,7 @@
 //! and authorise, services decide, stores persist.
 
 pub mod bulk;
+pub mod dashboard;
 pub mod events;
 pub mod products;
 pub mod stats;

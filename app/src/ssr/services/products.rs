@@ -1,6 +1,7 @@
 //! Products of a workspace, each with its `videos` entries.
 
 use super::{parse_id, parse_paging};
+use crate::model::filters::ProductFilter;
 use crate::model::{ObjectId, Pagination, Product, Timestamp};
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
@@ -92,12 +93,10 @@ pub async fn create_product(
 pub async fn list_products(
     state: &AppState,
     caller: &Caller,
-    workspace_id: Option<&str>,
-    page: Option<&str>,
-    limit: Option<&str>,
+    filter: &ProductFilter,
 ) -> AppResult<ProductPage> {
-    let (page, limit) = parse_paging(page, limit)?;
-    let ws = match workspace_id.filter(|s| !s.is_empty()) {
+    let (page, limit) = parse_paging(filter.page.as_deref(), filter.limit.as_deref())?;
+    let ws = match filter.workspace_id.as_deref().filter(|s| !s.is_empty()) {
         Some(raw) if caller.is_superadmin() => parse_id(raw, "workspaceId")?,
         Some(raw) if Some(parse_id(raw, "workspaceId")?) == caller.workspace_id => {
             caller.workspace()?

@@ -1,5 +1,6 @@
 //! `GET /api/webhook-events/stats`: totals, success rate, processing times and volume per bucket.
 
+use crate::model::filters::StatsQuery;
 use crate::model::stats::{Bucket, BucketCount, Processing, Totals, WebhookStats};
 use crate::model::webhook::WebhookKind;
 use crate::model::{Timestamp, VideoStatus};
@@ -13,13 +14,6 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 pub const MAX_RANGE_DAYS: i64 = 366;
 /// The most buckets one query may ask for.
 pub const MAX_BUCKETS: usize = 1000;
-
-#[derive(Clone, Debug, Default)]
-pub struct StatsParams {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub bucket: Option<String>,
-}
 
 /// The start of the bucket holding `t`.
 pub fn bucket_start(bucket: Bucket, t: DateTime<Utc>) -> DateTime<Utc> {
@@ -57,7 +51,7 @@ fn next_bucket(bucket: Bucket, start: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Parses and bounds the query. Defaults: the last 7 days, by day.
-pub fn parse(p: &StatsParams, now: Timestamp) -> AppResult<(Timestamp, Timestamp, Bucket)> {
+pub fn parse(p: &StatsQuery, now: Timestamp) -> AppResult<(Timestamp, Timestamp, Bucket)> {
     let time = |raw: &Option<String>, name: &str| -> AppResult<Option<Timestamp>> {
         match raw.as_deref().filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -173,7 +167,7 @@ pub fn processing(videos: &[FinishedVideo]) -> Processing {
 pub async fn webhook_stats(
     state: &AppState,
     caller: &Caller,
-    p: &StatsParams,
+    p: &StatsQuery,
 ) -> AppResult<WebhookStats> {
     caller.require_superadmin()?;
     let (from, to, bucket) = parse(p, Timestamp::now())?;
@@ -285,12 +279,12 @@ mod tests {
     #[test]
     fn ranges_are_bounded() {
         let now = t("2025-06-01T00:00:00Z");
-        let p = |from: &str, to: &str, b: &str| StatsParams {
+        let p = |from: &str, to: &str, b: &str| StatsQuery {
             from: Some(from.into()),
             to: Some(to.into()),
             bucket: Some(b.into()),
         };
-        assert!(parse(&StatsParams::default(), now).is_ok());
+        assert!(parse(&StatsQuery::default(), now).is_ok());
         assert!(parse(
             &p("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", "hour"),
             now

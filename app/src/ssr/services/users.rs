@@ -169,6 +169,22 @@ pub async fn create_workspace_as(
 
 /// On start-up: when `SUPERADMIN_EMAIL` and `SUPERADMIN_PASSWORD` are set and no superadmin exists,
 /// creates one. Returns whether it did.
+/// The caller's own account (`GET /api/auth/me`): any role.
+#[tracing::instrument(skip(state), fields(user = %caller.user_id))]
+pub async fn me(state: &AppState, caller: &Caller) -> AppResult<User> {
+    state
+        .store
+        .find_user(caller.user_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("User no longer exists".into()))
+}
+
+/// Every workspace with its usage (superadmin).
+pub async fn list_workspaces(state: &AppState, caller: &Caller) -> AppResult<Vec<Workspace>> {
+    caller.require_superadmin()?;
+    Ok(state.store.list_workspaces().await?)
+}
+
 pub async fn ensure_superadmin(state: &AppState) -> AppResult<bool> {
     let (Some(email), Some(password)) = (
         state.config.superadmin_email.clone(),

@@ -1,6 +1,7 @@
 //! AIVideo records: reading them, and the superadmin's manual actions (mark failed, retry).
 
 use super::{parse_id, parse_paging};
+use crate::model::filters::VideoFilter;
 use crate::model::webhook::{MSG_INVALID_VIDEO_ID, MSG_VIDEO_NOT_FOUND};
 use crate::model::{AiVideo, ObjectId, Pagination, Timestamp, VideoPage, VideoRow, VideoStatus};
 use crate::ssr::auth::Caller;
@@ -30,18 +31,6 @@ pub async fn get_video(state: &AppState, caller: &Caller, id: &str) -> AppResult
     }
 }
 
-/// The filters of the video list, unparsed (query string or dashboard form).
-#[derive(Clone, Debug, Default)]
-pub struct VideoParams {
-    pub page: Option<String>,
-    pub limit: Option<String>,
-    pub status: Option<String>,
-    pub workspace_id: Option<String>,
-    pub video_id: Option<String>,
-    /// "1"/"true": only videos stuck in `generating`.
-    pub stuck: Option<String>,
-}
-
 fn stuck_cutoff(state: &AppState, now: Timestamp) -> Timestamp {
     Timestamp::from_millis(now.millis() - state.config.video_timeout_minutes as i64 * 60_000)
 }
@@ -56,7 +45,7 @@ pub fn is_stuck(video: &AiVideo, cutoff: Timestamp) -> bool {
 pub async fn list_videos(
     state: &AppState,
     caller: &Caller,
-    p: &VideoParams,
+    p: &VideoFilter,
 ) -> AppResult<VideoPage> {
     caller.require_superadmin()?;
     let (page, limit) = parse_paging(p.page.as_deref(), p.limit.as_deref())?;

@@ -8,13 +8,15 @@
 //! `RCK_WEBHOOK_SECRET` is set; with `signature` every call must be signed; `off` is the original
 //! spec. Tokens and signatures are never logged.
 
-use crate::model::webhook::{self, CallbackAuth, Rejection, WebhookKind};
-use crate::model::{ObjectId, Timestamp, WebhookEvent};
+use crate::model::webhook::{self, CallbackAuth, Rejection, VideoChange, WebhookKind};
+use crate::model::{AiVideo, ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::callback_auth::{hash_token, SignatureError, SignedHeaders};
 use crate::ssr::config::{Config, WebhookAuth};
+use crate::ssr::error::ApiResponse;
 use crate::ssr::state::AppState;
 use crate::ssr::store::{Applied, EventDraft};
-use serde_json::{json, Value};
+use axum::http::StatusCode;
+use serde_json::Value;
 
 /// The largest body a callback may have.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -66,18 +68,18 @@ pub fn authenticate(
     }
 }
 
-/// What to answer.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-}
+/// What to answer: the envelope and its status.
+pub type Reply = ApiResponse<Value>;
 
 fn refused(status: u16, message: &str) -> Reply {
-    Reply {
-        status,
-        body: json!({ "success": false, "message": message }),
-    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    ApiResponse::refused(status, message.to_string())
+}
+
+/// `{success: true, message, data}` of a processed callback.
+fn processed(status: u16, message: String, video: &AiVideo, change: &VideoChange) -> Reply {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    ApiResponse::with_status(status, webhook::response_data(video, change)).message(message)
 }
 
 fn is_json(content_type: Option<&str>) -> bool {
@@ -184,14 +186,7 @@ pub async fn handle(
         }) => {
             tracing::info!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), status = status_code, "duplicate delivery: answered as the first, nothing changed");
             match video.filter(|_| (200..300).contains(&status_code)) {
-                Some(video) => Reply {
-                    status: status_code,
-                    body: json!({
-                        "success": true,
-                        "message": outcome,
-                        "data": webhook::response_data(&video, &change),
-                    }),
-                },
+                Some(video) => processed(status_code, outcome, &video, &change),
                 None => refused(status_code, &outcome),
             }
         }
@@ -206,14 +201,7 @@ pub async fn handle(
         }) => {
             let (status, message) = webhook::response_line(kind, decision);
             tracing::info!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), ?decision, from = %previous, to = %video.status, "{message}");
-            Reply {
-                status,
-                body: json!({
-                    "success": true,
-                    "message": message,
-                    "data": webhook::response_data(&video, &change),
-                }),
-            }
+            processed(status, message.to_string(), &video, &change)
         }
         Err(e) => {
             // Nothing was committed: answer 500 so RCK retries, and still leave a trace of the call.
