@@ -83,7 +83,8 @@ pub enum RckError {
     Unreachable(String),
     #[error("RCK server did not answer within {0} ms")]
     Timeout(u64),
-    #[error("RCK server refused the batch with HTTP {status}: {body}")]
+    /// Its body goes to the log only: what RCK says is not ours to show our callers.
+    #[error("RCK server refused the batch with HTTP {status}")]
     Refused { status: u16, body: String },
     #[error("RCK server answered with {got} job ids for {expected} videos")]
     WrongJobCount { expected: usize, got: usize },
@@ -174,9 +175,11 @@ impl RckClient {
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
+            let body: String = body.chars().take(300).collect();
+            tracing::warn!(target: "bulk_video_generation", status = status.as_u16(), "RCK refused the batch; its answer: {body}");
             return Err(RckError::Refused {
                 status: status.as_u16(),
-                body: body.chars().take(300).collect(),
+                body,
             });
         }
         let parsed: BatchResponse = resp.json().await.map_err(|e| {

@@ -414,6 +414,11 @@ async fn assert_refused(
         "{} should mention {reason}",
         r.msg()
     );
+    assert!(
+        !r.msg().contains("nope"),
+        "RCK's own answer goes to the log only: {}",
+        r.msg()
+    );
     let ids = r.data()["videoIds"].as_array().unwrap().clone();
     assert_eq!(ids.len(), 2);
     for (v, p) in ids.iter().zip(&products) {

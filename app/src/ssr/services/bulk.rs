@@ -102,6 +102,7 @@ fn validate(req: BulkRequest) -> AppResult<Valid> {
     })
 }
 
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, workspace = ?caller.workspace_id))]
 pub async fn bulk_generate(
     state: &AppState,
     caller: &Caller,

@@ -59,6 +59,7 @@ pub fn parse_query(p: &EventFilter) -> AppResult<EventQuery> {
     })
 }
 
+#[tracing::instrument(skip(state), fields(user = %caller.user_id))]
 pub async fn list_events(
     state: &AppState,
     caller: &Caller,
@@ -73,6 +74,7 @@ pub async fn list_events(
     })
 }
 
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn get_event(state: &AppState, caller: &Caller, id: &str) -> AppResult<WebhookEvent> {
     caller.require_superadmin()?;
     let id = parse_id(id, "event id")?;

@@ -66,6 +66,7 @@ pub fn validate(new: NewProduct) -> AppResult<NewProduct> {
     })
 }
 
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, workspace = ?caller.workspace_id))]
 pub async fn create_product(
     state: &AppState,
     caller: &Caller,
@@ -90,6 +91,7 @@ pub async fn create_product(
 }
 
 /// The caller's products; a superadmin may name any workspace with `workspace_id`.
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn list_products(
     state: &AppState,
     caller: &Caller,
@@ -120,6 +122,7 @@ pub async fn list_products(
 
 /// A product of the caller's workspace (any, for a superadmin). Another workspace's product is a 404,
 /// so ids of other tenants cannot be probed.
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn get_product(state: &AppState, caller: &Caller, id: &str) -> AppResult<Product> {
     let id: ObjectId = parse_id(id, "product id")?;
     match state.store.find_product(id).await? {

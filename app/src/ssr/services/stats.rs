@@ -164,6 +164,7 @@ pub fn processing(videos: &[FinishedVideo]) -> Processing {
     }
 }
 
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn webhook_stats(
     state: &AppState,
     caller: &Caller,

@@ -60,6 +60,7 @@ fn burn_a_hash(password: &str) {
     let _ = hash_password(password);
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn login(state: &AppState, email: &str, password: &str) -> AppResult<LoginResult> {
     if email.trim().is_empty() || password.is_empty() {
         return Err(AppError::BadRequest(
@@ -86,6 +87,7 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> AppResult<L
 }
 
 /// Creates a user; any caller check happens before (see `create_user_as`).
+#[tracing::instrument(skip_all, fields(role = ?new.role))]
 pub async fn create_user(state: &AppState, new: NewUser) -> AppResult<User> {
     let email = normalise_email(&new.email)?;
     if new.password.chars().count() < MIN_PASSWORD {
@@ -137,6 +139,7 @@ pub async fn create_user_as(state: &AppState, caller: &Caller, new: NewUser) -> 
     create_user(state, new).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_workspace(state: &AppState, new: NewWorkspace) -> AppResult<Workspace> {
     let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
@@ -180,6 +183,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> AppResult<User> {
 }
 
 /// Every workspace with its usage (superadmin).
+#[tracing::instrument(skip(state), fields(user = %caller.user_id))]
 pub async fn list_workspaces(state: &AppState, caller: &Caller) -> AppResult<Vec<Workspace>> {
     caller.require_superadmin()?;
     Ok(state.store.list_workspaces().await?)

@@ -23,6 +23,7 @@ fn not_found() -> AppError {
 }
 
 /// A video of the caller's workspace (any, for a superadmin); another workspace's video is a 404.
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn get_video(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiVideo> {
     let id = video_id(id)?;
     match state.store.find_video(id).await? {
@@ -42,6 +43,7 @@ pub fn is_stuck(video: &AiVideo, cutoff: Timestamp) -> bool {
 }
 
 /// All videos, newest first (superadmin).
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn list_videos(
     state: &AppState,
     caller: &Caller,
@@ -95,6 +97,7 @@ pub async fn list_videos(
 
 /// A superadmin marks a video that will never be called back as failed (the spec's "manually mark
 /// as failed from the admin"). Final videos are left alone (409).
+#[tracing::instrument(skip(state, caller, reason), fields(user = %caller.user_id))]
 pub async fn mark_failed(
     state: &AppState,
     caller: &Caller,
@@ -133,6 +136,7 @@ pub async fn mark_failed(
 
 /// Sends a failed video back to RCK (the spec's retry mechanism), at most `VIDEO_MAX_RETRIES` times.
 /// A retry counts against the workspace's quota like a new video.
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiVideo> {
     caller.require_superadmin()?;
     let id = video_id(id)?;

@@ -134,6 +134,7 @@ fn read_body(incoming: &Incoming) -> (Value, Result<Value, Rejection>) {
 }
 
 /// Handles one callback end to end and says what to answer.
+#[tracing::instrument(skip_all, fields(endpoint = kind.endpoint()))]
 pub async fn handle(
     state: &AppState,
     kind: WebhookKind,
