@@ -61,3 +61,23 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             .map_err(|e| AppError::BadRequest(e.body_text()))
     }
 }
+
+/// The address of the client that sent the request (the TCP peer; the server runs with connect
+/// info). Unknown only when the router is driven without a socket: then `0.0.0.0`.
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        Ok(ClientAddr(addr))
+    }
+}

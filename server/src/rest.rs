@@ -1,7 +1,7 @@
 //! `/api/...`: the JSON REST surface. Handlers extract (the `Caller`, a typed body or filter) and
 //! call one service function each; services authorise and decide; every answer is an `ApiResponse`.
 
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, ClientAddr};
 use app::model::filters::{EventFilter, ProductFilter, StatsQuery, VideoFilter};
 use app::ssr::auth::Caller;
 use app::ssr::error::{ApiResponse, AppError, AppResult};
@@ -58,10 +58,11 @@ struct LoginBody {
 
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
-        users::login(&state, &b.email, &b.password).await?,
+        users::login(&state, client, &b.email, &b.password).await?,
     ))
 }
 

@@ -1,7 +1,9 @@
 //! The dashboard's session: `POST /login` and `POST /logout` (plain HTML forms, so they work before
 //! the WASM arrives) and the guard that sends signed-out visitors of a page to the login page.
 
+use crate::extract::ClientAddr;
 use app::ssr::auth::{cookie, session_cookie, SESSION_COOKIE};
+use app::ssr::error::AppError;
 use app::ssr::services::users;
 use app::ssr::state::AppState;
 use axum::extract::{Request, State};
@@ -61,9 +63,13 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let next = safe_next(f.next.as_deref()).to_string();
-    match users::login(&state, &f.email, &f.password).await {
+    match users::login(&state, client, &f.email, &f.password).await {
         Ok(r) => {
             let secure = state.config.server_url.starts_with("https://");
             see_other(
@@ -71,6 +77,8 @@ async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Respo
                 Some(session_cookie(Some(&r.token), state.jwt.ttl_secs(), secure)),
             )
         }
+        // Throttled: the 429 itself, with Retry-After.
+        Err(e @ AppError::TooManyRequests { .. }) => e.into_response(),
         Err(e) => {
             tracing::info!(target: "video_service", "dashboard login refused: {}", e.public_message());
             see_other(&format!("/login?error=1&next={}", encode(&next)), None)

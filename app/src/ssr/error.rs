@@ -104,6 +104,12 @@ pub enum AppError {
     BadGateway { message: String, details: Value },
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// 429 with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Something that is not the caller's fault: what was being done, and why it failed.
     #[error("{context}: {source}")]
     Internal {
@@ -133,6 +139,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -175,7 +182,17 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
-        self.response().into_response()
+        let mut resp = self.response().into_response();
+        if let AppError::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
+        resp
     }
 }
 

@@ -8,3 +8,4 @@ pub mod rck;
 pub mod services;
 pub mod state;
 pub mod store;
+pub mod throttle;

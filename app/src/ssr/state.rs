@@ -4,7 +4,13 @@ use crate::ssr::auth::Jwt;
 use crate::ssr::config::Config;
 use crate::ssr::rck::RckClient;
 use crate::ssr::store::Store;
+use crate::ssr::throttle::LoginThrottle;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Password hashes computed at once (argon2 is deliberately slow): a login flood waits here instead
+/// of taking every blocking thread the store and the webhooks need.
+pub const HASHING_SLOTS: usize = 2;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,6 +19,10 @@ pub struct AppState {
     pub jwt: Jwt,
     /// The RCK client; `None` when no RCK server is configured (bulk generation then answers 503).
     pub rck: Option<RckClient>,
+    /// Failed logins per client address and account.
+    pub login_throttle: Arc<LoginThrottle>,
+    /// See [`HASHING_SLOTS`].
+    pub hashing: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -32,6 +42,8 @@ impl AppState {
             store,
             jwt,
             rck,
+            login_throttle: Arc::default(),
+            hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
         }
     }
 }

@@ -267,3 +267,67 @@ fn the_server_refuses_to_start_without_a_jwt_secret_outside_dev_mode() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"videoLimit\": 1"));
     assert!(dir.path().join("dev-jwt-secret").exists());
 }
+
+#[tokio::test]
+async fn password_guessing_is_throttled_per_address_and_account() {
+    let app = TestApp::spawn().await;
+    let bad = |email: &'static str| json!({ "email": email, "password": "guess-guess" });
+    for _ in 0..5 {
+        app.post("/api/auth/login", None, bad(ADMIN_EMAIL))
+            .await
+            .expect(401);
+    }
+    // The sixth try for this account from this address is refused, right password or not.
+    let resp = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "success": false, "message": "Too many login attempts, try again later" })
+    );
+    // The dashboard's form is throttled the same way.
+    let form = app
+        .http
+        .post(app.url("/login"))
+        .header("origin", app.url(""))
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429);
+    assert!(form.headers().contains_key("retry-after"));
+
+    // Other accounts from this address still get their answer.
+    app.post("/api/auth/login", None, bad("someone@else.test"))
+        .await
+        .expect(401);
+}
+
+#[tokio::test]
+async fn a_successful_login_starts_the_count_again() {
+    let app = TestApp::spawn().await;
+    for _ in 0..2 {
+        for _ in 0..4 {
+            app.post(
+                "/api/auth/login",
+                None,
+                json!({ "email": ADMIN_EMAIL, "password": "guess-guess" }),
+            )
+            .await
+            .expect(401);
+        }
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    }
+}

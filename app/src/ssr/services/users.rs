@@ -6,6 +6,8 @@ use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
 use crate::ssr::store::UserRecord;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::time::Instant;
 
 pub const MSG_BAD_LOGIN: &str = "Invalid email or password";
 pub const MIN_PASSWORD: usize = 8;
@@ -60,16 +62,37 @@ fn burn_a_hash(password: &str) {
     let _ = hash_password(password);
 }
 
+pub const MSG_TOO_MANY_LOGINS: &str = "Too many login attempts, try again later";
+
+/// Checks a password. `client` is the caller's address: failed logins are throttled per address and
+/// account (`ssr::throttle`), successful ones never.
 #[tracing::instrument(skip_all)]
-pub async fn login(state: &AppState, email: &str, password: &str) -> AppResult<LoginResult> {
+pub async fn login(
+    state: &AppState,
+    client: IpAddr,
+    email: &str,
+    password: &str,
+) -> AppResult<LoginResult> {
     if email.trim().is_empty() || password.is_empty() {
         return Err(AppError::BadRequest(
             "email and password are required".into(),
         ));
     }
     let email = email.trim().to_ascii_lowercase();
+    if let Err(wait) = state.login_throttle.check(client, &email, Instant::now()) {
+        tracing::warn!(target: "video_service", %client, "login throttled");
+        return Err(AppError::TooManyRequests {
+            message: MSG_TOO_MANY_LOGINS.into(),
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
     let rec = state.store.find_user_by_email(&email).await?;
     let password = password.to_string();
+    let _slot = state
+        .hashing
+        .acquire()
+        .await
+        .map_err(|e| AppError::internal("waiting to hash", e))?;
     let ok = tokio::task::spawn_blocking(move || match rec {
         Some(r) if verify_password(&password, &r.password_hash) => Some(r.user),
         Some(_) => None,
@@ -80,7 +103,11 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> AppResult<L
     })
     .await
     .map_err(|e| AppError::internal("login", e))?;
-    let user = ok.ok_or_else(|| AppError::Unauthorized(MSG_BAD_LOGIN.into()))?;
+    let Some(user) = ok else {
+        state.login_throttle.failed(client, &email, Instant::now());
+        return Err(AppError::Unauthorized(MSG_BAD_LOGIN.into()));
+    };
+    state.login_throttle.succeeded(client, &email);
     let (token, _) = state.jwt.issue(&user)?;
     tracing::info!(target: "video_service", user = %user.id, role = %user.role, "login");
     Ok(LoginResult { token, user })
@@ -111,6 +138,11 @@ pub async fn create_user(state: &AppState, new: NewUser) -> AppResult<User> {
         }
     };
     let password = new.password;
+    let _slot = state
+        .hashing
+        .acquire()
+        .await
+        .map_err(|e| AppError::internal("waiting to hash", e))?;
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| AppError::internal("hashing", e))??;
