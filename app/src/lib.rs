@@ -17,8 +17,31 @@ use leptos_router::{
     path, SsrMode,
 };
 
-/// The HTML document the server renders around the app.
+/// The HTML document the server renders around the app. On the server it also sends the page's
+/// Content-Security-Policy: scripts only from this origin plus the hydration script, which carries
+/// this response's nonce.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(nonce) = leptos::nonce::use_nonce() {
+        // `make watch` reloads the page over a websocket to cargo-leptos.
+        let reload = if std::env::var_os("LEPTOS_WATCH").is_some() {
+            " ws:"
+        } else {
+            ""
+        };
+        let csp = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; \
+             connect-src 'self'{reload}; frame-ancestors 'none'; base-uri 'self'; \
+             form-action 'self'; object-src 'none'"
+        );
+        if let (Some(response), Ok(value)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            http::HeaderValue::from_str(&csp),
+        ) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

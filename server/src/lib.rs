@@ -7,6 +7,7 @@ pub mod internal;
 pub mod live;
 pub mod rck_sim;
 pub mod rest;
+pub mod security;
 pub mod session;
 pub mod workers;
 
@@ -74,7 +75,11 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
         .leptos_routes_with_context(
             &options,
             routes,
-            move || provide_context(app_state.clone()),
+            move || {
+                provide_context(app_state.clone());
+                // A fresh nonce per page: the hydration script carries it, the CSP names it.
+                leptos::nonce::provide_nonce();
+            },
             {
                 let options = options.clone();
                 move || shell(options.clone())
@@ -86,6 +91,7 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             state.clone(),
             session::guard,
         ));
+    let state_for_origin = state.clone();
     let api = Router::new()
         .nest("/api", rest::router().merge(live::router()))
         .nest("/internal", internal::router())
@@ -95,7 +101,13 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
         ))
         .with_state(state);
     // Request spans name the path only: a query string may hold a callback token.
-    api.merge(pages).layer(
+    api.merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            state_for_origin,
+            security::same_origin,
+        ))
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(
         tower_http::trace::TraceLayer::new_for_http().make_span_with(
             |req: &axum::http::Request<axum::body::Body>| {
                 tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())

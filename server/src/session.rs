@@ -29,11 +29,17 @@ struct LoginForm {
     next: Option<String>,
 }
 
-/// Only local paths, so the login form cannot be used to send people elsewhere.
+/// Only local paths, so the login form cannot be used to send people elsewhere: one leading `/`,
+/// no backslash and no control character (browsers drop tabs and newlines, so `/\t/evil.example`
+/// would become `//evil.example`).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n)
-            if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n != "/login" =>
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+                && n != "/login" =>
         {
             n
         }
@@ -135,6 +141,8 @@ mod tests {
             Some("//evil.test"),
             Some("/\\evil"),
             Some("/login"),
+            Some("/\t/evil.example"),
+            Some("/\n/evil.example"),
         ] {
             assert_eq!(safe_next(bad), "/");
         }

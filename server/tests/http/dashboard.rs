@@ -255,6 +255,7 @@ async fn dashboard_session_login_guard_and_logout() {
 
     let bad = http
         .post(app.url("/login"))
+        .header("origin", app.url(""))
         .form(&[("email", ADMIN_EMAIL), ("password", "wrong-password")])
         .send()
         .await
@@ -268,6 +269,7 @@ async fn dashboard_session_login_guard_and_logout() {
 
     let ok = http
         .post(app.url("/login"))
+        .header("origin", app.url(""))
         .form(&[
             ("email", ADMIN_EMAIL),
             ("password", ADMIN_PASSWORD),
@@ -307,6 +309,7 @@ async fn dashboard_session_login_guard_and_logout() {
 
     let out = http
         .post(app.url("/logout"))
+        .header("origin", app.url(""))
         .header("cookie", &session)
         .send()
         .await
@@ -323,6 +326,7 @@ async fn dashboard_session_login_guard_and_logout() {
     app.post("/api/users", Some(&admin), json!({ "email": "shop@x.test", "password": "password-123", "role": "ADMIN", "workspaceId": ws })).await.expect(201);
     let shop = http
         .post(app.url("/login"))
+        .header("origin", app.url(""))
         .form(&[("email", "shop@x.test"), ("password", "password-123")])
         .send()
         .await

@@ -7,5 +7,6 @@ mod callback_auth;
 mod dashboard;
 mod events;
 mod products;
+mod security;
 mod support;
 mod webhooks;

@@ -22,10 +22,13 @@ pub fn parse_id(raw: &str, what: &str) -> Result<ObjectId, AppError> {
 /// `page`/`limit` query parameters: page >= 1 (default 1), limit 1..=100 (default 20; larger values
 /// are capped at 100, as the spec's "max 100" says).
 pub fn parse_paging(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), AppError> {
+    let too_large = || AppError::BadRequest("page is too large".into());
     let page = match page {
         None | Some("") => 1,
         Some(p) => match p.parse::<u64>() {
             Ok(n) if n >= 1 => n,
+            // All digits but past u64: a number, just too large.
+            Err(_) if p.bytes().all(|b| b.is_ascii_digit()) => return Err(too_large()),
             _ => {
                 return Err(AppError::BadRequest(
                     "page must be a positive integer".into(),
@@ -37,6 +40,8 @@ pub fn parse_paging(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64
         None | Some("") => 20,
         Some(l) => match l.parse::<u64>() {
             Ok(n) if n >= 1 => n.min(100),
+            // A huge limit is capped like any other above 100.
+            Err(_) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => 100,
             _ => {
                 return Err(AppError::BadRequest(
                     "limit must be a positive integer".into(),
@@ -44,6 +49,13 @@ pub fn parse_paging(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64
             }
         },
     };
+    // The rows to skip must fit the stores' signed 64-bit offsets.
+    if (page - 1)
+        .checked_mul(limit)
+        .is_none_or(|skip| skip > i64::MAX as u64)
+    {
+        return Err(too_large());
+    }
     Ok((page, limit))
 }
 
@@ -59,6 +71,16 @@ mod tests {
         assert!(parse_paging(Some("-1"), None).is_err());
         assert!(parse_paging(None, Some("abc")).is_err());
         assert!(parse_paging(None, Some("0")).is_err());
+        let msg = |p, l| parse_paging(p, l).unwrap_err().to_string();
+        assert_eq!(msg(Some("99999999999999999999"), None), "page is too large");
+        assert_eq!(
+            msg(Some("999999999999999999"), Some("100")),
+            "page is too large"
+        );
+        assert_eq!(
+            parse_paging(Some("2"), Some("99999999999999999999")).unwrap(),
+            (2, 100)
+        );
     }
 
     #[test]
