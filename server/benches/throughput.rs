@@ -12,9 +12,15 @@ const CALLBACKS: usize = 2_000;
 const CONCURRENCY: usize = 16;
 const QUERIES: usize = 300;
 
+/// RCK's signing secret: the benchmark calls back as a signing RCK does (it does not see the
+/// per-batch tokens, and token mode accepts a valid signature in their place).
+const WEBHOOK_SECRET: &str = "whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtYmVuY2g=";
+
 struct App {
     base: String,
     http: reqwest::Client,
+    secret: app::ssr::callback_auth::WebhookSecret,
+    deliveries: std::sync::atomic::AtomicU64,
     _dir: tempfile::TempDir,
 }
 
@@ -28,6 +34,7 @@ async fn start(rck: Option<String>) -> App {
     config.superadmin_email = Some("bench@racky.test".into());
     config.superadmin_password = Some("bench-password".into());
     config.rck_url = rck;
+    config.rck_webhook_secret = Some(WEBHOOK_SECRET.parse().unwrap());
     let state = server::build_state(config).await.unwrap();
     let router = server::router(state, server::leptos_options(addr));
     tokio::spawn(server::serve(listener, router, std::future::pending()));
@@ -37,11 +44,36 @@ async fn start(rck: Option<String>) -> App {
             .pool_max_idle_per_host(64)
             .build()
             .unwrap(),
+        secret: WEBHOOK_SECRET.parse().unwrap(),
+        deliveries: Default::default(),
         _dir: dir,
     }
 }
 
 impl App {
+    /// A callback as RCK sends it: signed (Standard Webhooks), one delivery id per call.
+    async fn callback(&self, path: &str, body: Value) -> Value {
+        let n = self
+            .deliveries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("msg_bench_{n}");
+        let ts = chrono::Utc::now().timestamp();
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", self.secret.sign(&id, ts, &bytes))
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
         let mut r = self.http.post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {
@@ -207,9 +239,8 @@ async fn main() {
         let (a, v) = (a.clone(), v.clone());
         async move {
             let r = a
-                .post(
+                .callback(
                     "/internal/videos/success",
-                    None,
                     json!({"videoId": v[i], "video_url": "https://cdn/x.mp4"}),
                 )
                 .await;
@@ -223,7 +254,7 @@ async fn main() {
     let (elapsed, lat) = drive(CALLBACKS, move |i| {
         let (a, v) = (a.clone(), v.clone());
         async move {
-            a.post("/internal/videos/failure", None, json!({"videoId": v[i]}))
+            a.callback("/internal/videos/failure", json!({"videoId": v[i]}))
                 .await;
         }
     })
