@@ -92,15 +92,14 @@ async fn reject_and_record(
             "<body larger than {MAX_BODY_BYTES} bytes; not stored>"
         )),
     };
-    let event = app::model::WebhookEvent {
+    let event = app::model::plan::EventDraft {
         id: ObjectId::new(),
         endpoint,
         payload,
         video_id: None,
-        status_code: status.as_u16(),
-        outcome: format!("{message} ({method})"),
         created_at: Timestamp::now(),
-    };
+    }
+    .finish(status.as_u16(), &format!("{message} ({method})"));
     if let Err(e) = state.store.insert_event(&event).await {
         tracing::error!(target: "webhook_logger", "FAILED TO RECORD WEBHOOK EVENT: {e}");
     }

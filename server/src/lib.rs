@@ -92,6 +92,8 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             session::guard,
         ));
     let state_for_origin = state.clone();
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(state.config.max_in_flight));
+    let timeout_secs = state.config.request_timeout_secs;
     let api = Router::new()
         .nest("/api", rest::router().merge(live::router()))
         .nest("/internal", internal::router())
@@ -106,7 +108,15 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             state_for_origin,
             security::same_origin,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            timeout_secs,
+            security::request_timeout,
+        ))
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight,
+            security::in_flight_limit,
+        ))
         .layer(
         tower_http::trace::TraceLayer::new_for_http().make_span_with(
             |req: &axum::http::Request<axum::body::Body>| {

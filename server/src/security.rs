@@ -3,13 +3,18 @@
 //! Content-Security-Policy, with its nonce, is set by `app::shell`).
 
 use app::ssr::auth::{cookie, SESSION_COOKIE};
-use app::ssr::error::AppError;
+use app::ssr::error::{ApiResponse, AppError};
 use app::ssr::state::AppState;
 use axum::extract::{Request, State};
+use axum::http::header::RETRY_AFTER;
 use axum::http::header::{AUTHORIZATION, HOST, ORIGIN, REFERER};
+use axum::http::StatusCode;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 pub const MSG_CROSS_SITE: &str = "Cross-site request refused";
 
@@ -65,6 +70,39 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
         return AppError::Forbidden(MSG_CROSS_SITE.into()).into_response();
     }
     next.run(req).await
+}
+
+/// At most `MAX_IN_FLIGHT_REQUESTS` requests are served at once; the next one is told to come back
+/// (503 with `Retry-After`) instead of waiting in an unbounded queue.
+pub async fn in_flight_limit(
+    State(limit): State<Arc<Semaphore>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Ok(_slot) = limit.try_acquire() else {
+        tracing::warn!(target: "video_service", "too many requests in flight; answering 503");
+        return busy("Server busy, try again shortly");
+    };
+    next.run(req).await
+}
+
+/// No request takes longer than `REQUEST_TIMEOUT_SECONDS` (a slow client's body included), except
+/// the live feed, which is meant to stay open.
+pub async fn request_timeout(State(secs): State<u64>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/api/live" {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => busy("Request timed out"),
+    }
+}
+
+fn busy(message: &'static str) -> Response {
+    let mut resp = ApiResponse::refused(StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// Headers every response carries.

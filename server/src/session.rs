@@ -77,7 +77,7 @@ async fn login(
     let next = safe_next(f.next.as_deref()).to_string();
     match users::login(&state, client, &f.email, &f.password).await {
         Ok(r) => {
-            let secure = state.config.server_url.starts_with("https://");
+            let secure = state.config.secure_cookies();
             see_other(
                 &next,
                 Some(session_cookie(Some(&r.token), state.jwt.ttl_secs(), secure)),
@@ -93,7 +93,7 @@ async fn login(
 }
 
 async fn logout(State(state): State<AppState>) -> Response {
-    let secure = state.config.server_url.starts_with("https://");
+    let secure = state.config.secure_cookies();
     see_other("/login", Some(session_cookie(None, 0, secure)))
 }
 

@@ -40,12 +40,42 @@ pub struct EventDraft {
     pub created_at: Timestamp,
 }
 
+/// The most of a refused call's body the audit log keeps.
+pub const REFUSED_PAYLOAD_BYTES: usize = 4096;
+
+/// A refused call's payload, cut to [`REFUSED_PAYLOAD_BYTES`] when larger: what is kept says it is
+/// truncated and how large the whole was (so a flood of big refused calls cannot fill the store).
+pub fn refused_payload(payload: serde_json::Value) -> serde_json::Value {
+    let text = match &payload {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.len() <= REFUSED_PAYLOAD_BYTES {
+        return payload;
+    }
+    let mut cut = REFUSED_PAYLOAD_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    serde_json::json!({
+        "truncated": true,
+        "bytes": text.len(),
+        "head": &text[..cut],
+    })
+}
+
 impl EventDraft {
+    /// The event, answered with `status_code`; a refused call (4xx) keeps at most 4 KiB of its body.
     pub fn finish(self, status_code: u16, outcome: &str) -> WebhookEvent {
+        let payload = if (400..500).contains(&status_code) {
+            refused_payload(self.payload)
+        } else {
+            self.payload
+        };
         WebhookEvent {
             id: self.id,
             endpoint: self.endpoint,
-            payload: self.payload,
+            payload,
             video_id: self.video_id,
             status_code,
             outcome: outcome.to_string(),
@@ -462,6 +492,29 @@ mod tests {
         };
         assert_eq!((status_code, outcome.as_str()), (200, MSG_SUCCESS));
         assert_eq!(video.unwrap().status, VideoStatus::Completed);
+    }
+
+    #[test]
+    fn refused_calls_keep_at_most_4_kib_of_their_body() {
+        let big = serde_json::json!({ "videoId": "x", "blob": "é".repeat(5000) });
+        let mut d = draft("/videos/success");
+        d.payload = big.clone();
+        let refused = d.clone().finish(400, "Invalid videoId format");
+        assert_eq!(refused.payload["truncated"], true);
+        assert_eq!(refused.payload["bytes"], big.to_string().len());
+        let head = refused.payload["head"].as_str().unwrap();
+        assert!(head.len() <= REFUSED_PAYLOAD_BYTES && big.to_string().starts_with(head));
+        assert_eq!(
+            d.clone().finish(200, MSG_SUCCESS).payload,
+            big,
+            "accepted calls keep it all"
+        );
+        d.payload = serde_json::json!({ "videoId": "small" });
+        assert_eq!(
+            d.clone().finish(404, "x").payload,
+            d.payload,
+            "small ones stay as they are"
+        );
     }
 
     #[test]

@@ -67,6 +67,19 @@ pub struct Config {
     pub webhook_auth: WebhookAuth,
     /// `RCK_WEBHOOK_SECRET`: the Standard Webhooks secret RCK signs callbacks with.
     pub rck_webhook_secret: Option<WebhookSecret>,
+    /// The session cookie is `Secure` (also implied by an https `SERVER_URL`).
+    pub cookie_secure: bool,
+    /// The longest a request may take (the live feed excepted).
+    pub request_timeout_secs: u64,
+    /// Requests served at once; more are answered 503 with `Retry-After` instead of queueing.
+    pub max_in_flight: usize,
+}
+
+impl Config {
+    /// Whether the session cookie must be `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.cookie_secure || self.server_url.starts_with("https://")
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -97,6 +110,9 @@ impl std::fmt::Debug for Config {
             )
             .field("webhook_auth", &self.webhook_auth)
             .field("rck_webhook_secret", &self.rck_webhook_secret)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -203,6 +219,9 @@ impl Config {
             webhook_event_retention_days: retention,
             webhook_auth,
             rck_webhook_secret,
+            cookie_secure: flag("COOKIE_SECURE"),
+            request_timeout_secs: parsed("REQUEST_TIMEOUT_SECONDS", 30u64)?.max(1),
+            max_in_flight: parsed("MAX_IN_FLIGHT_REQUESTS", 512usize)?.max(1),
         })
     }
 
@@ -229,6 +248,9 @@ impl Config {
             webhook_event_retention_days: None,
             webhook_auth: WebhookAuth::Token,
             rck_webhook_secret: None,
+            cookie_secure: false,
+            request_timeout_secs: 30,
+            max_in_flight: 512,
         }
     }
 }

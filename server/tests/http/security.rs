@@ -194,3 +194,87 @@ async fn numbers_that_overflow_are_400_not_500() {
         .expect(200);
     assert_eq!(r.data()["pagination"]["limit"], 100);
 }
+
+/// An RCK that accepts connections and never answers; `accepted` fires on the first one.
+async fn silent_rck() -> (String, std::sync::Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+            notify.notify_one();
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+/// A shop user with one product, on an app whose RCK never answers.
+async fn stuck_shop(
+    tweak: impl FnOnce(&mut app::ssr::config::Config),
+) -> (TestApp, String, String, std::sync::Arc<tokio::sync::Notify>) {
+    let (rck, accepted) = silent_rck().await;
+    let app = TestApp::spawn_with(|c| {
+        c.rck_url = Some(rck);
+        c.rck_timeout_ms = 60_000;
+        c.rck_max_retries = 0;
+        tweak(c);
+    })
+    .await;
+    let admin = app.admin().await;
+    let ws = app.workspace(&admin, 10).await;
+    let user = app.user_in(&admin, &ws, "USER").await;
+    let product = app.product(&user, "Slow").await;
+    (app, user, product, accepted)
+}
+
+fn bulk(product: &str) -> Value {
+    json!({ "productIds": [product], "templateId": "t", "templateName": "T", "aspect_ratio": "9:16" })
+}
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_cut_off_with_503() {
+    let (app, user, product, _) = stuck_shop(|c| c.request_timeout_secs = 1).await;
+    let r = app
+        .post("/api/videos/bulk-generate", Some(&user), bulk(&product))
+        .await
+        .expect(503);
+    assert_eq!(r.msg(), "Request timed out");
+}
+
+#[tokio::test]
+async fn past_the_in_flight_limit_requests_are_told_to_come_back() {
+    let (app, user, product, accepted) = stuck_shop(|c| c.max_in_flight = 1).await;
+    let app = std::sync::Arc::new(app);
+    let busy = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.post("/api/videos/bulk-generate", Some(&user), bulk(&product))
+                .await
+        })
+    };
+    // The one slot is taken once RCK has the call.
+    accepted.notified().await;
+    let r = app.http.get(app.url("/api/health")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    busy.abort();
+}
+
+#[tokio::test]
+async fn refused_callbacks_keep_at_most_4_kib_of_their_body() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let huge = json!({ "videoId": "not-an-id", "blob": "x".repeat(50_000) });
+    app.post("/internal/videos/success", None, huge.clone())
+        .await
+        .expect(400);
+    let events = app.events_for(&admin, "not-an-id").await;
+    assert_eq!(events.len(), 1);
+    let kept = &events[0]["payload"];
+    assert_eq!(kept["truncated"], true);
+    assert_eq!(kept["bytes"], huge.to_string().len());
+    assert!(kept["head"].as_str().unwrap().len() <= 4096);
+}
