@@ -141,6 +141,7 @@ macro_rules! conformance {
 
 conformance!(
     users,
+    revoked_sessions,
     concurrent_writes_fail_alone,
     workspaces_and_quota,
     quota_under_concurrency,
@@ -161,6 +162,24 @@ conformance!(
     requeue_video,
     live_feed,
 );
+
+/// A revoked token id stays revoked; revoking twice is fine; others are not revoked.
+async fn revoked_sessions(s: Arc<dyn Store>) {
+    let jti = format!("{:032x}", rand_id());
+    assert!(!s.is_session_revoked(&jti).await.unwrap());
+    let expires = Timestamp::from_millis(Timestamp::now().millis() + 3_600_000);
+    s.revoke_session(&jti, expires).await.unwrap();
+    s.revoke_session(&jti, expires).await.unwrap();
+    assert!(s.is_session_revoked(&jti).await.unwrap());
+    assert!(!s.is_session_revoked("another").await.unwrap());
+}
+
+fn rand_id() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(7)
+}
 
 /// Writes that land together (on SQLite: in one group commit) succeed or fail one by one: a
 /// refused write changes nothing and takes none of the others down.

@@ -54,6 +54,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<bool> {
         user_id: user.id,
         role: user.role,
         workspace_id: Some(ws.id),
+        session: None,
     };
     for (i, (title, sku)) in PRODUCTS.iter().enumerate() {
         products::create_product(

@@ -40,16 +40,41 @@ async fn live(
     caller.require_superadmin()?;
     let rx = state.store.subscribe();
     let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
-    let changes = stream::unfold(rx, |mut rx| async move {
-        match rx.recv().await {
-            Ok(change) => Some((Ok(to_event(&change)), rx)),
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(target: "video_service", skipped = n, "live subscriber lagged");
-                Some((Ok(Event::default().event("resync").data("{}")), rx))
+    // The session is checked again while the stream is open: revoked, expired or its user changed,
+    // the stream ends (a browser's EventSource then reconnects and is refused).
+    let mut recheck = tokio::time::interval(
+        state
+            .sessions
+            .recheck_interval()
+            .max(Duration::from_secs(1)),
+    );
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let changes = stream::unfold(
+        (rx, recheck, state, caller),
+        |(mut rx, mut recheck, state, caller)| async move {
+            loop {
+                tokio::select! {
+                    next = rx.recv() => {
+                        let event = match next {
+                            Ok(change) => to_event(&change),
+                            Err(RecvError::Lagged(n)) => {
+                                tracing::warn!(target: "video_service", skipped = n, "live subscriber lagged");
+                                Event::default().event("resync").data("{}")
+                            }
+                            Err(RecvError::Closed) => return None,
+                        };
+                        return Some((Ok(event), (rx, recheck, state, caller)));
+                    }
+                    _ = recheck.tick() => {
+                        if state.sessions.check(&*state.store, &caller).await.is_err() {
+                            tracing::info!(target: "video_service", user = %caller.user_id, "live feed closed: the session ended");
+                            return None;
+                        }
+                    }
+                }
             }
-            Err(RecvError::Closed) => None,
-        }
-    });
+        },
+    );
     Ok(Sse::new(futures::StreamExt::chain(hello, changes))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

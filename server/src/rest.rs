@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health))
         .route("/auth/login", post(login))
         .route("/auth/me", get(me))
+        .route("/auth/logout", post(logout))
         .route("/workspaces", post(create_workspace).get(list_workspaces))
         .route("/users", post(create_user))
         .route("/products", post(create_product).get(list_products))
@@ -64,6 +65,12 @@ async fn login(
     Ok(ApiResponse::ok(
         users::login(&state, client, &b.email, &b.password).await?,
     ))
+}
+
+/// Revokes the caller's token (Bearer or cookie): it stops working at once.
+async fn logout(State(state): State<AppState>, caller: Caller) -> Reply<Value> {
+    state.sessions.revoke(&*state.store, &caller).await?;
+    Ok(ApiResponse::ok(json!({ "signedOut": true })).message("Signed out"))
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {

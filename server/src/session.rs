@@ -92,7 +92,16 @@ async fn login(
     }
 }
 
-async fn logout(State(state): State<AppState>) -> Response {
+/// Signs out: the session is revoked on the server (its token stops working everywhere), then the
+/// cookie is cleared.
+async fn logout(State(state): State<AppState>, req: Request) -> Response {
+    if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
+        if let Ok(caller) = state.jwt.verify(token) {
+            if let Err(e) = state.sessions.revoke(&*state.store, &caller).await {
+                return e.into_response();
+            }
+        }
+    }
     let secure = state.config.secure_cookies();
     see_other("/login", Some(session_cookie(None, 0, secure)))
 }
@@ -111,9 +120,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if !is_page {
         return next.run(req).await;
     }
-    let signed_in = cookie(req.headers(), SESSION_COOKIE)
-        .map(|t| state.jwt.verify(t).is_ok())
-        .unwrap_or(false);
+    let signed_in = match cookie(req.headers(), SESSION_COOKIE) {
+        Some(t) => app::ssr::auth::authenticate(&state, t).await.is_ok(),
+        None => false,
+    };
     if signed_in {
         return next.run(req).await;
     }

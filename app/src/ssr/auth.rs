@@ -18,6 +18,13 @@ pub struct Claims {
     pub workspace_id: Option<String>,
     pub iat: i64,
     pub exp: i64,
+    /// The token's id, so a logout can revoke it (tokens of other issuers may have none).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub aud: Option<String>,
 }
 
 /// Who is calling, once the token has been checked.
@@ -26,6 +33,21 @@ pub struct Caller {
     pub user_id: ObjectId,
     pub role: Role,
     pub workspace_id: Option<ObjectId>,
+    /// The token it came with (`None` for callers made by the server itself, such as the demo).
+    pub session: Option<SessionRef>,
+}
+
+/// The token a caller presented: its id (if it has one) and when it expires.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionRef {
+    pub jti: Option<String>,
+    pub expires_at: i64,
+}
+
+impl SessionRef {
+    pub fn expired(&self) -> bool {
+        chrono::Utc::now().timestamp() >= self.expires_at
+    }
 }
 
 impl Caller {
@@ -81,8 +103,16 @@ impl axum::extract::FromRequestParts<AppState> for Caller {
             None => cookie(&parts.headers, SESSION_COOKIE)
                 .ok_or_else(|| AppError::Unauthorized(MSG_NO_TOKEN.into()))?,
         };
-        state.jwt.verify(token)
+        authenticate(state, token).await
     }
+}
+
+/// A token's caller, if the token is valid and its session still stands: not revoked, its user still
+/// there with the same role and workspace (checked at most every `SESSION_RECHECK_SECONDS`).
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, AppError> {
+    let caller = state.jwt.verify(token)?;
+    state.sessions.check(&*state.store, &caller).await?;
+    Ok(caller)
 }
 
 #[derive(Clone)]
@@ -90,6 +120,9 @@ pub struct Jwt {
     encoding: EncodingKey,
     decoding: DecodingKey,
     ttl_secs: i64,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`: put in our tokens and required on every token when set.
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
 pub const MSG_NO_TOKEN: &str = "Authentication required";
@@ -128,7 +161,19 @@ impl Jwt {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             ttl_secs: (ttl_hours as i64).saturating_mul(3600),
+            issuer: None,
+            audience: None,
         }
+    }
+
+    pub fn with_issuer_and_audience(
+        mut self,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Self {
+        self.issuer = issuer;
+        self.audience = audience;
+        self
     }
 
     pub fn ttl_secs(&self) -> i64 {
@@ -143,6 +188,9 @@ impl Jwt {
             workspace_id: user.workspace_id.map(|w| w.to_string()),
             iat: now,
             exp: now + self.ttl_secs,
+            jti: Some(new_token_id()),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::internal("signing a token", e))?;
@@ -153,7 +201,22 @@ impl Jwt {
     pub fn verify(&self, token: &str) -> Result<Caller, AppError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        match &self.issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
         let data = decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|_| AppError::Unauthorized(MSG_BAD_TOKEN.into()))?;
         let c = data.claims;
@@ -172,8 +235,20 @@ impl Jwt {
             user_id,
             role: c.role,
             workspace_id,
+            session: Some(SessionRef {
+                jti: c.jti,
+                expires_at: c.exp,
+            }),
         })
     }
+}
+
+/// 128 random bits, hex: a token's id.
+fn new_token_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string format).
@@ -221,6 +296,27 @@ mod tests {
         assert_eq!(caller.user_id, u.id);
         assert_eq!(caller.role, Role::Admin);
         assert_eq!(caller.workspace_id, u.workspace_id);
+        assert_eq!(claims.jti.as_ref().map(String::len), Some(32));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_put_in_and_required_when_set() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let ours = Jwt::new(secret, 1)
+            .with_issuer_and_audience(Some("racky".into()), Some("videos".into()));
+        let plain = Jwt::new(secret, 1);
+        let (token, claims) = ours.issue(&user(Role::User)).unwrap();
+        assert_eq!(
+            (claims.iss.as_deref(), claims.aud.as_deref()),
+            (Some("racky"), Some("videos"))
+        );
+        assert!(ours.verify(&token).is_ok());
+        let (foreign, _) = plain.issue(&user(Role::User)).unwrap();
+        assert!(
+            ours.verify(&foreign).is_err(),
+            "a token without iss/aud is refused"
+        );
+        assert!(plain.verify(&foreign).is_ok() && plain.verify(&token).is_ok());
     }
 
     #[test]
@@ -236,6 +332,9 @@ mod tests {
             workspace_id: None,
             iat: 0,
             exp: chrono::Utc::now().timestamp() - 5,
+            jti: None,
+            iss: None,
+            aud: None,
         };
         let t = encode(&Header::new(Algorithm::HS256), &c, &expired.encoding).unwrap();
         assert!(jwt.verify(&t).is_err());

@@ -73,6 +73,11 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Requests served at once; more are answered 503 with `Retry-After` instead of queueing.
     pub max_in_flight: usize,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`: put in our tokens and required on every token when set.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// How often a token's session is checked again (revoked? user deleted or changed?).
+    pub session_recheck_secs: u64,
 }
 
 impl Config {
@@ -113,6 +118,9 @@ impl std::fmt::Debug for Config {
             .field("cookie_secure", &self.cookie_secure)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("max_in_flight", &self.max_in_flight)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("session_recheck_secs", &self.session_recheck_secs)
             .finish()
     }
 }
@@ -222,6 +230,9 @@ impl Config {
             cookie_secure: flag("COOKIE_SECURE"),
             request_timeout_secs: parsed("REQUEST_TIMEOUT_SECONDS", 30u64)?.max(1),
             max_in_flight: parsed("MAX_IN_FLIGHT_REQUESTS", 512usize)?.max(1),
+            jwt_issuer: var("JWT_ISSUER"),
+            jwt_audience: var("JWT_AUDIENCE"),
+            session_recheck_secs: parsed("SESSION_RECHECK_SECONDS", 60u64)?.min(60),
         })
     }
 
@@ -251,6 +262,9 @@ impl Config {
             cookie_secure: false,
             request_timeout_secs: 30,
             max_in_flight: 512,
+            jwt_issuer: None,
+            jwt_audience: None,
+            session_recheck_secs: 60,
         }
     }
 }

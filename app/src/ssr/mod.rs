@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod rck;
 pub mod services;
+pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod throttle;

@@ -3,6 +3,7 @@
 use crate::ssr::auth::Jwt;
 use crate::ssr::config::Config;
 use crate::ssr::rck::RckClient;
+use crate::ssr::sessions::Sessions;
 use crate::ssr::store::Store;
 use crate::ssr::throttle::LoginThrottle;
 use std::sync::Arc;
@@ -23,11 +24,17 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// See [`HASHING_SLOTS`].
     pub hashing: Arc<Semaphore>,
+    /// Revoked tokens and changed users (`ssr::sessions`).
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
-        let jwt = Jwt::new(&config.jwt_secret, config.jwt_ttl_hours);
+        let jwt = Jwt::new(&config.jwt_secret, config.jwt_ttl_hours)
+            .with_issuer_and_audience(config.jwt_issuer.clone(), config.jwt_audience.clone());
+        let sessions = Arc::new(Sessions::new(std::time::Duration::from_secs(
+            config.session_recheck_secs,
+        )));
         let rck = config.rck_url.as_deref().map(|url| {
             RckClient::new(
                 url,
@@ -44,6 +51,7 @@ impl AppState {
             rck,
             login_throttle: Arc::default(),
             hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
+            sessions,
         }
     }
 }

@@ -8,5 +8,6 @@ mod dashboard;
 mod events;
 mod products;
 mod security;
+mod sessions;
 mod support;
 mod webhooks;

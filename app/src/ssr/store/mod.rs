@@ -232,6 +232,14 @@ pub trait EventStore {
     async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64>;
 }
 
+/// Sessions ended before their token expired (logout).
+#[async_trait]
+pub trait SessionStore {
+    /// Remembers that the token `jti` no longer works (until `expires_at`, when it would not anyway).
+    async fn revoke_session(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
+    async fn is_session_revoked(&self, jti: &str) -> StoreResult<bool>;
+}
+
 /// Read-only aggregates for the stats API and the dashboard.
 #[async_trait]
 pub trait Reports {
@@ -266,6 +274,7 @@ pub trait Store:
     + ProductStore
     + VideoStore
     + EventStore
+    + SessionStore
     + Reports
     + LiveFeed
     + Send

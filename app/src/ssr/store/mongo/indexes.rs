@@ -27,7 +27,16 @@ impl MongoStore {
                     .build(),
             )
             .build();
-        let plan: [(&Collection<Document>, Vec<IndexModel>); 5] = [
+        // A revoked session is forgotten when its token would have expired anyway.
+        let forget_sessions = IndexModel::builder()
+            .keys(doc! { "expiresAt": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::from_secs(0))
+                    .build(),
+            )
+            .build();
+        let plan: [(&Collection<Document>, Vec<IndexModel>); 6] = [
             (&self.users, vec![unique, ix(doc! { "role": 1 })]),
             (
                 &self.products,
@@ -50,6 +59,7 @@ impl MongoStore {
                 ],
             ),
             (&self.deliveries, vec![forget_deliveries]),
+            (&self.sessions, vec![forget_sessions]),
         ];
         for (coll, models) in plan {
             coll.create_indexes(models).await.map_err(|e| {

@@ -22,6 +22,7 @@ mod indexes;
 mod live;
 mod products;
 mod reports;
+mod sessions;
 mod users;
 mod videos;
 mod workspaces;
@@ -39,6 +40,7 @@ const PRODUCTS: &str = "products";
 const VIDEOS: &str = "aivideos";
 const EVENTS: &str = "webhookevents";
 const DELIVERIES: &str = "webhookdeliveries";
+const SESSIONS: &str = "revokedsessions";
 
 /// MongoDB stores `expireAfterSeconds` as a 32-bit int; anything longer is "forever" in practice.
 const MAX_TTL_SECS: u64 = i32::MAX as u64;
@@ -51,6 +53,7 @@ pub struct MongoStore {
     videos: Collection<Document>,
     events: Collection<Document>,
     deliveries: Collection<Document>,
+    sessions: Collection<Document>,
     live: broadcast::Sender<LiveChange>,
     /// Dropped with the store, which ends the change-stream task.
     _stop: watch::Sender<()>,
@@ -98,6 +101,7 @@ pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreR
         videos: database.collection(VIDEOS),
         events: database.collection(EVENTS),
         deliveries: database.collection(DELIVERIES),
+        sessions: database.collection(SESSIONS),
         client,
         live: broadcast::channel(LIVE_BUFFER).0,
         _stop: stop,

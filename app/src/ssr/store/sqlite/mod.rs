@@ -11,6 +11,7 @@
 mod events;
 mod products;
 mod reports;
+mod sessions;
 mod users;
 mod videos;
 mod workspaces;
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_videos_by_created.sql"),
     include_str!("migrations/003_callback_tokens.sql"),
     include_str!("migrations/004_webhook_deliveries.sql"),
+    include_str!("migrations/005_revoked_sessions.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files
