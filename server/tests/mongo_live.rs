@@ -277,7 +277,11 @@ impl Sse {
         let event = event.unwrap();
         assert_eq!(event["endpoint"], "/videos/success");
         assert_eq!(event["statusCode"], 200);
-        assert_eq!(event["payload"]["youtubeVideoId"], "yt_live");
+        assert_eq!(event["videoId"], video["_id"]);
+        assert!(
+            event["payload"].is_null(),
+            "the feed carries summaries, not bodies"
+        );
     }
 }
 

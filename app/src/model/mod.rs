@@ -276,8 +276,17 @@ pub struct EventPage {
 pub enum LiveChange {
     /// A video was created or changed; the record as it is now.
     Video { video: AiVideo },
-    /// A webhook call was recorded.
+    /// A webhook call was recorded: a summary, without its payload (the feed's buffer holds
+    /// summaries only, whatever size the bodies were; the event itself is one request away).
     Event { event: WebhookEvent },
+}
+
+impl LiveChange {
+    /// The live-feed form of a recorded event: everything but its payload.
+    pub fn event(mut event: WebhookEvent) -> Self {
+        event.payload = serde_json::Value::Null;
+        LiveChange::Event { event }
+    }
 }
 
 /// A row of the dashboard's video list: the record, and whether it is stuck in `generating` for

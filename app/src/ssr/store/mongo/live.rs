@@ -36,8 +36,9 @@ fn to_live(ev: &ChangeStreamEvent<Document>) -> Option<LiveChange> {
         (VIDEOS, OperationType::Insert | OperationType::Update | OperationType::Replace) => {
             read::<VideoDoc>(doc.clone(), "video").map(|d| LiveChange::Video { video: d.into() })
         }
-        (EVENTS, OperationType::Insert) => read::<EventDoc>(doc.clone(), "webhook event")
-            .map(|d| LiveChange::Event { event: d.into() }),
+        (EVENTS, OperationType::Insert) => {
+            read::<EventDoc>(doc.clone(), "webhook event").map(|d| LiveChange::event(d.into()))
+        }
         _ => return None,
     };
     parsed

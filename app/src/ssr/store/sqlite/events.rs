@@ -139,7 +139,7 @@ impl EventStore for SqliteStore {
                 });
             }
             insert(tx, &plan.event)?;
-            changes.push(LiveChange::Event { event: plan.event });
+            changes.push(LiveChange::event(plan.event));
             Ok((plan.applied, changes))
         })
         .await
@@ -149,7 +149,7 @@ impl EventStore for SqliteStore {
         let event = event.clone();
         self.write_tx(move |tx| {
             insert(tx, &event)?;
-            Ok(((), vec![LiveChange::Event { event }]))
+            Ok(((), vec![LiveChange::event(event)]))
         })
         .await
     }
