@@ -37,7 +37,12 @@ async fn start(rck: Option<String>) -> App {
     config.rck_webhook_secret = Some(WEBHOOK_SECRET.parse().unwrap());
     let state = server::build_state(config).await.unwrap();
     let router = server::router(state, server::leptos_options(addr));
-    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    tokio::spawn(server::serve(
+        listener,
+        router,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
     App {
         base: format!("http://{addr}"),
         http: reqwest::Client::builder()

@@ -231,10 +231,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("listening on http://{addr}");
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     let router = server::router(state, options);
-    server::serve(listener, router, shutdown_signal())
+    server::serve(listener, router, shutdown_signal(), grace)
         .await
-        .context("serving")
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -78,6 +78,8 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// How often a token's session is checked again (revoked? user deleted or changed?).
     pub session_recheck_secs: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take before the process exits anyway.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Config {
@@ -121,6 +123,7 @@ impl std::fmt::Debug for Config {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("session_recheck_secs", &self.session_recheck_secs)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .finish()
     }
 }
@@ -233,6 +236,7 @@ impl Config {
             jwt_issuer: var("JWT_ISSUER"),
             jwt_audience: var("JWT_AUDIENCE"),
             session_recheck_secs: parsed("SESSION_RECHECK_SECONDS", 60u64)?.min(60),
+            shutdown_grace_secs: parsed("SHUTDOWN_GRACE_SECONDS", 10u64)?,
         })
     }
 
@@ -265,6 +269,7 @@ impl Config {
             jwt_issuer: None,
             jwt_audience: None,
             session_recheck_secs: 60,
+            shutdown_grace_secs: 10,
         }
     }
 }

@@ -6,6 +6,7 @@ mod bulk;
 mod callback_auth;
 mod dashboard;
 mod events;
+mod lifecycle;
 mod products;
 mod security;
 mod sessions;

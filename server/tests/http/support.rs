@@ -59,7 +59,12 @@ impl TestApp {
         tweak(&mut config);
         let state = server::build_state(config).await.expect("state");
         let router = server::router(state, server::leptos_options(addr));
-        tokio::spawn(server::serve(listener, router, std::future::pending()));
+        tokio::spawn(server::serve(
+            listener,
+            router,
+            std::future::pending(),
+            std::time::Duration::from_secs(1),
+        ));
         Self {
             addr,
             http: Client::new(),
