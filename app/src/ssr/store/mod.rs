@@ -107,6 +107,32 @@ pub struct VideoQuery {
     pub stuck_before: Option<Timestamp>,
 }
 
+impl EventQuery {
+    pub fn page_spec(&self) -> PageSpec {
+        PageSpec {
+            page: self.page,
+            limit: self.limit,
+        }
+    }
+}
+
+impl VideoQuery {
+    pub fn page_spec(&self) -> PageSpec {
+        PageSpec {
+            page: self.page,
+            limit: self.limit,
+        }
+    }
+}
+
+/// Status counts as the stores read them (the status as stored); a status this version does not
+/// know is left out, not an error.
+fn known_statuses(rows: Vec<(Option<String>, u64)>) -> Vec<(VideoStatus, u64)> {
+    rows.into_iter()
+        .filter_map(|(s, n)| s?.parse().ok().map(|s| (s, n)))
+        .collect()
+}
+
 /// One page of a list, newest first, and how many match in all.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Paged<T> {

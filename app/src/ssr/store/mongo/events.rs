@@ -7,8 +7,7 @@ use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
-    Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreError, StoreResult,
-    DELIVERY_MEMORY_MS,
+    Applied, EventDraft, EventQuery, EventStore, Paged, StoreError, StoreResult, DELIVERY_MEMORY_MS,
 };
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
@@ -110,10 +109,7 @@ impl EventStore for MongoStore {
     }
 
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>> {
-        let page = PageSpec {
-            page: q.page,
-            limit: q.limit,
-        };
+        let page = q.page_spec();
         paged(&self.events, event_filter(q), page, event).await
     }
 

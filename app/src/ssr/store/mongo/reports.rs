@@ -3,7 +3,9 @@
 use super::docs::{date, num, read, FinishedDoc};
 use super::{collect, MongoStore};
 use crate::model::{Timestamp, VideoStatus};
-use crate::ssr::store::{FinishedVideo, HourlyCount, Reports, StoreError, StoreResult};
+use crate::ssr::store::{
+    known_statuses, FinishedVideo, HourlyCount, Reports, StoreError, StoreResult,
+};
 use async_trait::async_trait;
 use mongodb::bson::doc;
 
@@ -56,16 +58,12 @@ impl Reports for MongoStore {
             .await?;
         let rows = collect(cursor, |d| {
             Ok((
-                d.get_str("_id").ok().and_then(|s| s.parse().ok()),
+                d.get_str("_id").ok().map(str::to_string),
                 d.get("count").and_then(num).unwrap_or(0).max(0) as u64,
             ))
         })
         .await?;
-        // A status this version does not know is left out, not an error.
-        Ok(rows
-            .into_iter()
-            .filter_map(|(s, n)| s.map(|s| (s, n)))
-            .collect())
+        Ok(known_statuses(rows))
     }
 
     async fn finished_videos(

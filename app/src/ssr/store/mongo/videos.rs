@@ -11,7 +11,7 @@ use super::txn::{Attempt, Step, TxnError};
 use super::{all_of, paged, MongoStore};
 use crate::model::plan::{plan_fail, plan_requeue, Loaded, VideoWrite};
 use crate::model::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoStatus};
-use crate::ssr::store::{PageSpec, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use crate::ssr::store::{Paged, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::ClientSession;
@@ -244,10 +244,7 @@ impl VideoStore for MongoStore {
     }
 
     async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
-        let page = PageSpec {
-            page: q.page,
-            limit: q.limit,
-        };
+        let page = q.page_spec();
         paged(&self.videos, video_filter(q), page, video).await
     }
 }

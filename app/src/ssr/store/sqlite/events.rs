@@ -6,7 +6,7 @@ use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{LiveChange, ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
-    Applied, EventDraft, EventQuery, EventStore, PageSpec, Paged, StoreResult, DELIVERY_MEMORY_MS,
+    Applied, EventDraft, EventQuery, EventStore, Paged, StoreResult, DELIVERY_MEMORY_MS,
 };
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql};
@@ -161,10 +161,7 @@ impl EventStore for SqliteStore {
             let to = q.to.map(|t| t.to_string());
             let mut filter: Vec<(&str, &dyn ToSql)> =
                 vec![(":endpoint", &q.endpoint), (":from", &from), (":to", &to)];
-            let page = PageSpec {
-                page: q.page,
-                limit: q.limit,
-            };
+            let page = q.page_spec();
             let (count, page_sql) = match &q.video_id {
                 Some(v) => {
                     filter.push((":video_id", v));

@@ -2,7 +2,7 @@
 
 use super::{all, json, parsed, ts, SqliteStore};
 use crate::model::{Timestamp, VideoMetadata, VideoStatus};
-use crate::ssr::store::{FinishedVideo, HourlyCount, Reports, StoreResult};
+use crate::ssr::store::{known_statuses, FinishedVideo, HourlyCount, Reports, StoreResult};
 use async_trait::async_trait;
 use rusqlite::ToSql;
 
@@ -46,15 +46,11 @@ impl Reports for SqliteStore {
         let rows = self
             .read(move |c| {
                 all(c, STATUS_COUNTS, &[], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, u64>(1)?))
                 })
             })
             .await?;
-        // A status this version does not know is left out, not an error.
-        Ok(rows
-            .into_iter()
-            .filter_map(|(s, n)| s.parse().ok().map(|s| (s, n)))
-            .collect())
+        Ok(known_statuses(rows))
     }
 
     async fn finished_videos(

@@ -5,7 +5,7 @@
 use super::{find_one, json, oid, paged, parsed, to_json, ts, SqliteStore};
 use crate::model::plan::{plan_fail, plan_requeue, Loaded, VideoWrite};
 use crate::model::{AiVideo, LiveChange, ObjectId, ProductVideo, Timestamp, VideoMetadata};
-use crate::ssr::store::{PageSpec, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use crate::ssr::store::{Paged, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
@@ -247,10 +247,7 @@ impl VideoStore for SqliteStore {
                 (":video_id", &video_id),
                 (":stuck_before", &stuck_before),
             ];
-            let page = PageSpec {
-                page: q.page,
-                limit: q.limit,
-            };
+            let page = q.page_spec();
             let (count, page_sql) = match &workspace_id {
                 Some(ws) => {
                     filter.push((":workspace_id", ws));
