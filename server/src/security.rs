@@ -29,12 +29,12 @@ fn cookie_authenticated_write(req: &Request) -> bool {
         return false;
     }
     let path = req.uri().path();
-    if path == "/login" || path == "/logout" || path.starts_with("/api/fn/") {
+    if path == "/login" || path == "/logout" {
         return true;
     }
     path.starts_with("/api/")
         && !req.headers().contains_key(AUTHORIZATION)
-        && cookie(req.headers(), SESSION_COOKIE).is_some()
+        && (path.starts_with("/api/fn/") || cookie(req.headers(), SESSION_COOKIE).is_some())
 }
 
 /// `scheme://host[:port]` of a URL.

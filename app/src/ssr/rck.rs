@@ -101,6 +101,9 @@ pub struct RckClient {
     timeout_ms: u64,
     /// First backoff; doubles on each retry.
     backoff: Duration,
+    /// No retry starts that could end after this much time in all (the request that asked for the
+    /// batch has its own timeout; see `with_budget`).
+    budget: Option<Duration>,
 }
 
 impl RckClient {
@@ -124,7 +127,14 @@ impl RckClient {
             max_retries,
             timeout_ms,
             backoff: Duration::from_millis(200),
+            budget: None,
         }
+    }
+
+    /// Bounds a call, its retries included, so it ends before the request waiting for it times out.
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -138,6 +148,7 @@ impl RckClient {
         idempotency_key: &str,
     ) -> Result<Vec<String>, RckError> {
         let url = format!("{}/api/v1/create-images-batch", self.base_url);
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             let result = self.attempt(&url, batch, idempotency_key).await;
@@ -150,6 +161,10 @@ impl RckClient {
                 return result;
             }
             let wait = self.backoff * 2u32.pow(attempt);
+            let next_ends = started.elapsed() + wait + Duration::from_millis(self.timeout_ms);
+            if self.budget.is_some_and(|b| next_ends > b) {
+                return result;
+            }
             tracing::warn!(target: "bulk_video_generation", attempt = attempt + 1, ?wait,
                 "RCK call failed, retrying: {}", result.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
             tokio::time::sleep(wait).await;

@@ -43,6 +43,10 @@ impl AppState {
                 config.rck_timeout_ms,
                 config.rck_max_retries,
             )
+            // Retries end before the request that waits for them times out.
+            .with_budget(std::time::Duration::from_secs(
+                config.request_timeout_secs.saturating_sub(1).max(1),
+            ))
         });
         Self {
             config: Arc::new(config),
