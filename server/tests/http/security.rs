@@ -4,32 +4,6 @@
 use crate::support::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 
-/// A session cookie from the login form.
-async fn session(app: &TestApp) -> String {
-    let ok = no_redirects()
-        .post(app.url("/login"))
-        .header("origin", app.url(""))
-        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 303);
-    ok.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 async fn refused(resp: reqwest::Response) {
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().await.unwrap();
@@ -42,7 +16,7 @@ async fn refused(resp: reqwest::Response) {
 #[tokio::test]
 async fn cookie_authenticated_writes_from_other_sites_are_refused() {
     let app = TestApp::spawn().await;
-    let http = no_redirects();
+    let http = TestApp::no_redirects();
     // The login form, posted from another site (or with no origin at all).
     for origin in [Some("https://evil.example"), None] {
         let mut req = http
@@ -53,7 +27,7 @@ async fn cookie_authenticated_writes_from_other_sites_are_refused() {
         }
         refused(req.send().await.unwrap()).await;
     }
-    let cookie = session(&app).await;
+    let cookie = app.form_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     // A server function and the REST API called with the cookie from elsewhere.
     let r = http
         .post(app.url("/api/fn/mark_failed"))
@@ -104,7 +78,7 @@ async fn cookie_authenticated_writes_from_other_sites_are_refused() {
 #[tokio::test]
 async fn pages_carry_security_headers_and_a_csp_with_the_hydration_nonce() {
     let app = TestApp::spawn().await;
-    let cookie = session(&app).await;
+    let cookie = app.form_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let page = app
         .http
         .get(app.url("/events"))
@@ -151,7 +125,7 @@ async fn pages_carry_security_headers_and_a_csp_with_the_hydration_nonce() {
 #[tokio::test]
 async fn next_only_leads_to_our_own_paths() {
     let app = TestApp::spawn().await;
-    let http = no_redirects();
+    let http = TestApp::no_redirects();
     for hostile in [
         "/\t/evil.example",
         "//evil.example",

@@ -6,32 +6,8 @@ use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn cookie_session(app: &TestApp) -> String {
-    let ok = no_redirects()
-        .post(app.url("/login"))
-        .header("origin", app.url(""))
-        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    ok.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 async fn status_with_cookie(app: &TestApp, path: &str, cookie: &str) -> u16 {
-    no_redirects()
+    TestApp::no_redirects()
         .get(app.url(path))
         .header("cookie", cookie)
         .send()
@@ -44,13 +20,13 @@ async fn status_with_cookie(app: &TestApp, path: &str, cookie: &str) -> u16 {
 #[tokio::test]
 async fn logout_revokes_the_session_on_the_server() {
     let app = TestApp::spawn().await;
-    let cookie = cookie_session(&app).await;
+    let cookie = app.form_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(
         status_with_cookie(&app, "/api/webhook-events", &cookie).await,
         200
     );
     assert_eq!(status_with_cookie(&app, "/events", &cookie).await, 200);
-    let out = no_redirects()
+    let out = TestApp::no_redirects()
         .post(app.url("/logout"))
         .header("origin", app.url(""))
         .header("cookie", &cookie)
@@ -110,7 +86,7 @@ async fn a_token_stops_working_when_its_user_changes() {
 #[tokio::test]
 async fn the_live_feed_closes_when_its_session_is_revoked() {
     let app = TestApp::spawn_with(|c| c.session_recheck_secs = 1).await;
-    let cookie = cookie_session(&app).await;
+    let cookie = app.form_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let resp = app
         .http
         .get(app.url("/api/live"))
@@ -122,7 +98,7 @@ async fn the_live_feed_closes_when_its_session_is_revoked() {
     let mut stream = resp.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("event: ready"));
-    no_redirects()
+    TestApp::no_redirects()
         .post(app.url("/logout"))
         .header("origin", app.url(""))
         .header("cookie", &cookie)

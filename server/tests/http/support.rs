@@ -133,6 +133,34 @@ impl TestApp {
         r.data()["token"].as_str().unwrap().to_string()
     }
 
+    /// A client that does not follow redirects (to see the 303s of the dashboard's forms).
+    pub fn no_redirects() -> Client {
+        Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs in through the dashboard's login form, from our own origin; returns the session cookie
+    /// (`name=value`).
+    pub async fn form_login(&self, email: &str, password: &str) -> String {
+        let ok = Self::no_redirects()
+            .post(self.url("/login"))
+            .header("origin", self.url(""))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 303);
+        ok.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn admin(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
