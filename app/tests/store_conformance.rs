@@ -150,6 +150,7 @@ conformance!(
     webhook_for_a_missing_video,
     concurrent_webhooks_on_one_video,
     job_ids,
+    timed_out_videos,
     callback_tokens,
     signed_redeliveries,
     fail_videos_skips_final_ones,
@@ -217,6 +218,43 @@ async fn concurrent_writes_fail_alone(s: Arc<dyn Store>) {
     }
     assert_eq!(stored, 30);
     assert_eq!(s.count_users_with_role(Role::User).await.unwrap(), 30);
+}
+
+/// The sweeper fails what waited since before the cutoff, each once, bounded per call.
+async fn timed_out_videos(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    // Updated at 20, 21, 22, 23 (a second apart).
+    let (_, p, videos) = scene(&*s, &[Generating, Generating, Completed, Generating]).await;
+    let first = s.fail_timed_out(at(22), at(100), 1).await.unwrap();
+    assert_eq!(first.len(), 1, "bounded per call");
+    assert_eq!(first[0].id, videos[0].id, "oldest first");
+    let second = s.fail_timed_out(at(22), at(100), 10).await.unwrap();
+    assert_eq!(
+        second.iter().map(|v| v.id).collect::<Vec<_>>(),
+        vec![videos[1].id]
+    );
+    assert!(
+        s.fail_timed_out(at(22), at(101), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "once each"
+    );
+    let v = s.find_video(videos[1].id).await.unwrap().unwrap();
+    assert_eq!(v.status, Failed);
+    assert_eq!(
+        v.error.as_deref(),
+        Some("Timed out waiting for the video generation service")
+    );
+    assert_eq!(entry_of(&*s, p.id, videos[1].id).await.status, Failed);
+    assert_eq!(
+        s.find_video(videos[2].id).await.unwrap().unwrap(),
+        videos[2]
+    );
+    assert_eq!(
+        s.find_video(videos[3].id).await.unwrap().unwrap(),
+        videos[3]
+    );
 }
 
 /// A video sent with a callback token keeps its hash (never its token), refuses a callback without

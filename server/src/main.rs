@@ -216,6 +216,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let options = server::leptos_options(addr);
     let state = server::build_state(config).await?;
     server::workers::spawn_retention(state.clone());
+    server::workers::spawn_sweeper(state.clone());
     tracing::info!(store = state.store.kind(), data_dir = %state.config.data_dir.display(), "store ready");
     if state.config.dev_mode {
         if server::demo::seed(&state).await? {

@@ -28,6 +28,20 @@ pub fn spawn_retention(state: AppState) {
     });
 }
 
+/// Fails the videos RCK never called back, every `SWEEP_INTERVAL_SECONDS`.
+pub fn spawn_sweeper(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(state.config.sweep_interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = app::ssr::services::videos::sweep_timed_out(&state).await {
+                tracing::warn!(target: "video_service", "sweeping timed-out videos failed; will retry: {e}");
+            }
+        }
+    });
+}
+
 /// One retention run: deletes in bounded batches while batches come back full.
 pub async fn purge_once(state: &AppState, days: u64) -> u64 {
     let keep_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);

@@ -233,6 +233,22 @@ pub fn plan_fail(loaded: Loaded, reason: &str, at: Timestamp) -> Option<VideoWri
     })
 }
 
+/// What a video that RCK never called back fails with.
+pub const MSG_TIMED_OUT: &str = "Timed out waiting for the video generation service";
+
+/// Fails a video still waiting for RCK since before `before` (the sweeper). `None` when it moved
+/// meanwhile: a callback that landed wins.
+pub fn plan_timeout(loaded: Loaded, before: Timestamp, at: Timestamp) -> Option<VideoWrite> {
+    let waiting = matches!(
+        loaded.video.status,
+        VideoStatus::Pending | VideoStatus::Generating
+    );
+    if !waiting || loaded.video.updated_at >= before {
+        return None;
+    }
+    plan_fail(loaded, MSG_TIMED_OUT, at)
+}
+
 /// Sends a failed video back to `generating` (a retry), with the callback token hash of the batch
 /// that resends it (the old token stops working). `None` unless it is `failed`.
 pub fn plan_requeue(
@@ -514,6 +530,23 @@ mod tests {
             d.clone().finish(404, "x").payload,
             d.payload,
             "small ones stay as they are"
+        );
+    }
+
+    #[test]
+    fn only_videos_still_waiting_since_before_the_cutoff_time_out() {
+        let cutoff = t("2025-01-01T00:10:00Z");
+        let at = t("2025-01-01T00:11:00Z");
+        let w = plan_timeout(video(VideoStatus::Generating), cutoff, at).unwrap();
+        assert_eq!(w.video.status, VideoStatus::Failed);
+        assert_eq!(w.video.error.as_deref(), Some(MSG_TIMED_OUT));
+        assert_eq!(w.entry.unwrap().status, VideoStatus::Failed);
+        assert!(plan_timeout(video(VideoStatus::Completed), cutoff, at).is_none());
+        let mut recent = video(VideoStatus::Generating);
+        recent.video.updated_at = cutoff;
+        assert!(
+            plan_timeout(recent, cutoff, at).is_none(),
+            "not waiting long enough"
         );
     }
 

@@ -58,7 +58,10 @@ pub struct Config {
     pub mongodb_uri: Option<String>,
     pub mongodb_db: String,
     /// Videos still `generating` after this long are flagged as stuck.
-    pub video_timeout_minutes: u64,
+    /// Decimals allowed (`0.05` is three seconds): the sweeper fails videos waiting longer.
+    pub video_timeout_minutes: f64,
+    /// How often the sweeper looks for videos RCK never called back.
+    pub sweep_interval_secs: u64,
     /// How many times a failed video may be sent back to RCK.
     pub video_max_retries: u32,
     /// Webhook events older than this are deleted; unset keeps them forever.
@@ -110,6 +113,7 @@ impl std::fmt::Debug for Config {
                 &self.mongodb_uri.as_ref().map(|_| "<redacted>"),
             )
             .field("video_timeout_minutes", &self.video_timeout_minutes)
+            .field("sweep_interval_secs", &self.sweep_interval_secs)
             .field("video_max_retries", &self.video_max_retries)
             .field(
                 "webhook_event_retention_days",
@@ -225,7 +229,16 @@ impl Config {
             rck_max_retries: parsed("RCK_MAX_RETRIES", 3)?,
             mongodb_uri: var("MONGODB_URI"),
             mongodb_db: var("MONGODB_DB").unwrap_or_else(|| "racky".into()),
-            video_timeout_minutes: parsed("VIDEO_TIMEOUT_MINUTES", 30)?,
+            video_timeout_minutes: match parsed("VIDEO_TIMEOUT_MINUTES", 30.0f64)? {
+                m if m.is_finite() && m > 0.0 => m,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "VIDEO_TIMEOUT_MINUTES",
+                        "expected a number of minutes above 0, e.g. 30 or 0.05".into(),
+                    ))
+                }
+            },
+            sweep_interval_secs: parsed("SWEEP_INTERVAL_SECONDS", 60u64)?.max(1),
             video_max_retries: parsed("VIDEO_MAX_RETRIES", 3)?,
             webhook_event_retention_days: retention,
             webhook_auth,
@@ -258,7 +271,8 @@ impl Config {
             rck_max_retries: 3,
             mongodb_uri: None,
             mongodb_db: "racky".into(),
-            video_timeout_minutes: 30,
+            video_timeout_minutes: 30.0,
+            sweep_interval_secs: 60,
             video_max_retries: 3,
             webhook_event_retention_days: None,
             webhook_auth: WebhookAuth::Token,

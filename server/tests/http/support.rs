@@ -58,6 +58,7 @@ impl TestApp {
         config.superadmin_password = Some(ADMIN_PASSWORD.into());
         tweak(&mut config);
         let state = server::build_state(config).await.expect("state");
+        server::workers::spawn_sweeper(state.clone());
         let router = server::router(state, server::leptos_options(addr));
         tokio::spawn(server::serve(
             listener,

@@ -356,3 +356,41 @@ async fn unknown_internal_routes_and_methods_answer_json() {
     let r = s.app.get(SUCCESS, "unused").await.expect(405);
     assert_eq!(r.body["success"], false);
 }
+
+#[tokio::test]
+async fn a_video_rck_never_calls_back_times_out_and_a_late_success_still_completes_it() {
+    let s = crate::support::Scene::new_with(|c| {
+        c.video_timeout_minutes = 0.001; // 60 ms
+        c.sweep_interval_secs = 1;
+    })
+    .await;
+    let v = s.start_videos(&s.products[0], 1).await.remove(0);
+    // Bounded wait for the sweeper.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let video = loop {
+        let video = s.video(&v).await;
+        if video["status"] == "failed" {
+            break video;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper never failed {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        video["error"],
+        "Timed out waiting for the video generation service"
+    );
+    assert_eq!(
+        s.product_entry(&s.products[0], &v).await["status"],
+        "failed"
+    );
+    s.callback(
+        SUCCESS,
+        json!({ "videoId": v, "video_url": "https://cdn/late.mp4" }),
+    )
+    .await
+    .expect(200);
+    assert_eq!(s.video(&v).await["status"], "completed");
+}

@@ -33,7 +33,7 @@ pub async fn get_video(state: &AppState, caller: &Caller, id: &str) -> AppResult
 }
 
 fn stuck_cutoff(state: &AppState, now: Timestamp) -> Timestamp {
-    Timestamp::from_millis(now.millis() - state.config.video_timeout_minutes as i64 * 60_000)
+    Timestamp::from_millis(now.millis() - (state.config.video_timeout_minutes * 60_000.0) as i64)
 }
 
 /// Whether a video has been `generating` for longer than `VIDEO_TIMEOUT_MINUTES`.
@@ -207,4 +207,24 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
             })
         }
     }
+}
+
+/// Videos one sweep fails at most; the rest wait for the next sweep.
+pub const SWEEP_BATCH: u64 = 500;
+
+/// Fails the videos RCK never called back (waiting longer than `VIDEO_TIMEOUT_MINUTES`), with
+/// "Timed out waiting for the video generation service"; their product entries follow. Safe with
+/// several instances sweeping: each video is claimed by one conditional write. The quota stays
+/// counted (RCK may have done the work; a late success still completes the video).
+#[tracing::instrument(skip_all)]
+pub async fn sweep_timed_out(state: &AppState) -> AppResult<Vec<AiVideo>> {
+    let now = Timestamp::now();
+    let failed = state
+        .store
+        .fail_timed_out(stuck_cutoff(state, now), now, SWEEP_BATCH)
+        .await?;
+    if !failed.is_empty() {
+        tracing::warn!(target: "video_service", count = failed.len(), "videos timed out waiting for RCK; marked failed");
+    }
+    Ok(failed)
 }

@@ -235,6 +235,15 @@ pub trait VideoStore {
         at: Timestamp,
     ) -> StoreResult<Option<AiVideo>>;
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>>;
+    /// Fails up to `max` videos still waiting for RCK since before `before`
+    /// (`model::plan::plan_timeout`), each conditionally, so several instances sweeping at once
+    /// change each video once; returns the ones it changed.
+    async fn fail_timed_out(
+        &self,
+        before: Timestamp,
+        at: Timestamp,
+        max: u64,
+    ) -> StoreResult<Vec<AiVideo>>;
     async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>>;
 }
 

@@ -9,12 +9,19 @@ use super::docs::{
 };
 use super::txn::{Attempt, Step, TxnError};
 use super::{all_of, paged, MongoStore};
-use crate::model::plan::{plan_fail, plan_requeue, Loaded, VideoWrite};
+use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoStatus};
 use crate::ssr::store::{Paged, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::ClientSession;
+
+/// Only the id of a document.
+#[derive(serde::Deserialize)]
+struct IdDoc {
+    #[serde(rename = "_id", deserialize_with = "super::docs::form::oid")]
+    id: ObjectId,
+}
 
 pub(super) fn video(d: Document) -> StoreResult<AiVideo> {
     Ok(read::<VideoDoc>(d, "video")?.into())
@@ -172,6 +179,30 @@ impl MongoStore {
         Ok(Step::Commit(failed))
     }
 
+    async fn timeout_attempt(
+        &self,
+        s: &mut ClientSession,
+        ids: &[ObjectId],
+        before: Timestamp,
+        at: Timestamp,
+    ) -> Attempt<Vec<AiVideo>> {
+        let mut failed = Vec::new();
+        for id in ids {
+            let Some(w) = self
+                .load(s, *id)
+                .await?
+                .and_then(|l| plan_timeout(l, before, at))
+            else {
+                continue;
+            };
+            if !self.write_video(s, &w).await? {
+                return Ok(Step::Retry);
+            }
+            failed.push(w.video);
+        }
+        Ok(Step::Commit(failed))
+    }
+
     async fn requeue_attempt(
         &self,
         s: &mut ClientSession,
@@ -233,6 +264,29 @@ impl VideoStore for MongoStore {
             callback_token_hash.clone(),
             at
         ))
+    }
+
+    async fn fail_timed_out(
+        &self,
+        before: Timestamp,
+        at: Timestamp,
+        max: u64,
+    ) -> StoreResult<Vec<AiVideo>> {
+        let cursor = self
+            .videos
+            .find(doc! {
+                "status": { "$in": [VideoStatus::Pending.as_str(), VideoStatus::Generating.as_str()] },
+                "updatedAt": { "$lt": super::docs::date(before) },
+            })
+            .sort(doc! { "updatedAt": 1 })
+            .limit(i64::try_from(max).unwrap_or(i64::MAX))
+            .projection(doc! { "_id": 1 })
+            .await?;
+        let ids = super::collect(cursor, |d| Ok(read::<IdDoc>(d, "video")?.id)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        transaction!(self, |s| self.timeout_attempt(s, &ids, before, at))
     }
 
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>> {

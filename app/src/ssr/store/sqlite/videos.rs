@@ -2,8 +2,8 @@
 //!
 //! Status changes load ([`load`]), plan (`model::plan`) and write conditionally ([`write_video`]).
 
-use super::{find_one, json, oid, paged, parsed, to_json, ts, SqliteStore};
-use crate::model::plan::{plan_fail, plan_requeue, Loaded, VideoWrite};
+use super::{all, find_one, json, oid, paged, parsed, to_json, ts, SqliteStore};
+use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, LiveChange, ObjectId, ProductVideo, Timestamp, VideoMetadata};
 use crate::ssr::store::{Paged, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
@@ -29,6 +29,10 @@ const UPDATE_IF_STATUS: &str = "UPDATE aivideos
      SET status = :status, error = :error, metadata = :metadata, updated_at = :updated_at,
          callback_token_hash = :callback_token_hash
      WHERE id = :id AND status = :expected";
+/// The videos still waiting for RCK the longest (the status index, oldest first).
+const WAITING_SINCE_BEFORE: &str = "SELECT id FROM aivideos
+     WHERE status IN ('pending', 'generating') AND updated_at < :before
+     ORDER BY updated_at LIMIT :max";
 const UPDATE_ENTRY: &str = "UPDATE product_videos SET entry = :entry WHERE video_id = :video_id";
 
 // The list, newest first. The filters are optional (`:x IS NULL OR ...`); a workspace filter has a
@@ -233,6 +237,38 @@ impl VideoStore for SqliteStore {
 
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>> {
         self.find_by_id(BY_ID, id, video_row).await
+    }
+
+    async fn fail_timed_out(
+        &self,
+        before: Timestamp,
+        at: Timestamp,
+        max: u64,
+    ) -> StoreResult<Vec<AiVideo>> {
+        self.write_tx(move |tx| {
+            let ids = all(
+                tx,
+                WAITING_SINCE_BEFORE,
+                named_params! {
+                    ":before": before.to_string(),
+                    ":max": i64::try_from(max).unwrap_or(i64::MAX),
+                },
+                |r| oid(r.get(0)?),
+            )?;
+            let mut failed = Vec::new();
+            for id in ids {
+                if let Some(w) = load(tx, id)?.and_then(|l| plan_timeout(l, before, at)) {
+                    write_video(tx, &w)?;
+                    failed.push(w.video);
+                }
+            }
+            let changes = failed
+                .iter()
+                .map(|v| LiveChange::Video { video: v.clone() })
+                .collect();
+            Ok((failed, changes))
+        })
+        .await
     }
 
     async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
