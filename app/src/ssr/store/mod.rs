@@ -172,6 +172,17 @@ pub struct FinishedVideo {
     pub finished_at: Timestamp,
 }
 
+impl FinishedVideo {
+    /// A final video's times, if its metadata has both.
+    pub fn of(status: VideoStatus, m: &crate::model::VideoMetadata) -> Option<Self> {
+        Some(Self {
+            status,
+            queued_at: m.queued_at?,
+            finished_at: m.finished_at(status)?,
+        })
+    }
+}
+
 /// The result of asking for quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quota {

@@ -82,14 +82,7 @@ impl Reports for MongoStore {
         let rows = collect(cursor, |d| {
             let doc = read::<FinishedDoc>(d, "video")?;
             let status = doc.status;
-            let m = doc.metadata();
-            Ok(m.queued_at
-                .zip(m.finished_at(status))
-                .map(|(queued_at, finished_at)| FinishedVideo {
-                    status,
-                    queued_at,
-                    finished_at,
-                }))
+            Ok(FinishedVideo::of(status, &doc.metadata()))
         })
         .await?;
         Ok(rows.into_iter().flatten().collect())

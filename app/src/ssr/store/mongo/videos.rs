@@ -156,51 +156,25 @@ impl MongoStore {
         Ok(Step::Commit(()))
     }
 
-    async fn fail_attempt(
+    /// Loads each video, plans with `plan`, writes what it planned, conditionally (fail and
+    /// time-out share this); a video changed meanwhile runs the transaction again.
+    async fn write_each_attempt(
         &self,
         s: &mut ClientSession,
         ids: &[ObjectId],
-        reason: &str,
-        at: Timestamp,
+        plan: impl Fn(Loaded) -> Option<VideoWrite>,
     ) -> Attempt<Vec<AiVideo>> {
-        let mut failed = Vec::new();
+        let mut changed = Vec::new();
         for id in ids {
-            let Some(loaded) = self.load(s, *id).await? else {
-                continue;
-            };
-            let Some(w) = plan_fail(loaded, reason, at) else {
+            let Some(w) = self.load(s, *id).await?.and_then(&plan) else {
                 continue;
             };
             if !self.write_video(s, &w).await? {
                 return Ok(Step::Retry);
             }
-            failed.push(w.video);
+            changed.push(w.video);
         }
-        Ok(Step::Commit(failed))
-    }
-
-    async fn timeout_attempt(
-        &self,
-        s: &mut ClientSession,
-        ids: &[ObjectId],
-        before: Timestamp,
-        at: Timestamp,
-    ) -> Attempt<Vec<AiVideo>> {
-        let mut failed = Vec::new();
-        for id in ids {
-            let Some(w) = self
-                .load(s, *id)
-                .await?
-                .and_then(|l| plan_timeout(l, before, at))
-            else {
-                continue;
-            };
-            if !self.write_video(s, &w).await? {
-                return Ok(Step::Retry);
-            }
-            failed.push(w.video);
-        }
-        Ok(Step::Commit(failed))
+        Ok(Step::Commit(changed))
     }
 
     async fn requeue_attempt(
@@ -249,7 +223,8 @@ impl VideoStore for MongoStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        transaction!(self, |s| self.fail_attempt(s, ids, reason, at))
+        transaction!(self, |s| self
+            .write_each_attempt(s, ids, |l| plan_fail(l, reason, at)))
     }
 
     async fn requeue_video(
@@ -286,7 +261,11 @@ impl VideoStore for MongoStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        transaction!(self, |s| self.timeout_attempt(s, &ids, before, at))
+        transaction!(self, |s| self.write_each_attempt(
+            s,
+            &ids,
+            |l| plan_timeout(l, before, at)
+        ))
     }
 
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>> {

@@ -73,13 +73,7 @@ impl Reports for SqliteStore {
             )?;
             Ok(rows
                 .into_iter()
-                .filter_map(|(status, m)| {
-                    Some(FinishedVideo {
-                        status,
-                        queued_at: m.queued_at?,
-                        finished_at: m.finished_at(status)?,
-                    })
-                })
+                .filter_map(|(status, m)| FinishedVideo::of(status, &m))
                 .collect())
         })
         .await

@@ -124,6 +124,27 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
     Ok(())
 }
 
+/// Loads each video, plans with `plan`, writes what it planned; returns the changed videos and their
+/// live changes (fail and time-out share this).
+fn write_each(
+    tx: &Transaction,
+    ids: impl IntoIterator<Item = ObjectId>,
+    plan: impl Fn(Loaded) -> Option<VideoWrite>,
+) -> StoreResult<(Vec<AiVideo>, Vec<LiveChange>)> {
+    let mut changed = Vec::new();
+    for id in ids {
+        if let Some(w) = load(tx, id)?.and_then(&plan) {
+            write_video(tx, &w)?;
+            changed.push(w.video);
+        }
+    }
+    let changes = changed
+        .iter()
+        .map(|v| LiveChange::Video { video: v.clone() })
+        .collect();
+    Ok((changed, changes))
+}
+
 #[async_trait]
 impl VideoStore for SqliteStore {
     async fn insert_videos(&self, videos: &[AiVideo]) -> StoreResult<()> {
@@ -197,24 +218,8 @@ impl VideoStore for SqliteStore {
     ) -> StoreResult<Vec<AiVideo>> {
         let ids = ids.to_vec();
         let reason = reason.to_string();
-        self.write_tx(move |tx| {
-            let mut failed = Vec::new();
-            for id in ids {
-                let Some(loaded) = load(tx, id)? else {
-                    continue;
-                };
-                if let Some(w) = plan_fail(loaded, &reason, at) {
-                    write_video(tx, &w)?;
-                    failed.push(w.video);
-                }
-            }
-            let changes = failed
-                .iter()
-                .map(|v| LiveChange::Video { video: v.clone() })
-                .collect();
-            Ok((failed, changes))
-        })
-        .await
+        self.write_tx(move |tx| write_each(tx, ids, |l| plan_fail(l, &reason, at)))
+            .await
     }
 
     async fn requeue_video(
@@ -255,18 +260,7 @@ impl VideoStore for SqliteStore {
                 },
                 |r| oid(r.get(0)?),
             )?;
-            let mut failed = Vec::new();
-            for id in ids {
-                if let Some(w) = load(tx, id)?.and_then(|l| plan_timeout(l, before, at)) {
-                    write_video(tx, &w)?;
-                    failed.push(w.video);
-                }
-            }
-            let changes = failed
-                .iter()
-                .map(|v| LiveChange::Video { video: v.clone() })
-                .collect();
-            Ok((failed, changes))
+            write_each(tx, ids, |l| plan_timeout(l, before, at))
         })
         .await
     }
