@@ -14,9 +14,9 @@ use app::model::{
 use app::ssr::store::mongo::{connect as mongo_connect, MongoStore};
 use app::ssr::store::sqlite::SqliteStore;
 use app::ssr::store::{
-    Applied, EventDraft, EventQuery, EventStore, FinishedVideo, HourlyCount, LiveFeed, PageSpec,
-    Paged, ProductStore, Quota, Store, StoreError, UserRecord, UserStore, VideoQuery, VideoStore,
-    WorkspaceStore,
+    Applied, Claim, EventDraft, EventQuery, EventStore, FinishedVideo, HourlyCount, KeptAnswer,
+    LiveFeed, PageSpec, Paged, ProductStore, Quota, Store, StoreError, UserRecord, UserStore,
+    VideoQuery, VideoStore, WorkspaceStore,
 };
 use serde_json::json;
 use std::future::Future;
@@ -142,6 +142,7 @@ macro_rules! conformance {
 conformance!(
     users,
     revoked_sessions,
+    idempotency_keys,
     concurrent_writes_fail_alone,
     workspaces_and_quota,
     quota_under_concurrency,
@@ -173,6 +174,57 @@ async fn revoked_sessions(s: Arc<dyn Store>) {
     s.revoke_session(&jti, expires).await.unwrap();
     assert!(s.is_session_revoked(&jti).await.unwrap());
     assert!(!s.is_session_revoked("another").await.unwrap());
+}
+
+/// An idempotency key is claimed once per user; it is in progress until answered, then answers;
+/// a released or expired key can be claimed again.
+async fn idempotency_keys(s: Arc<dyn Store>) {
+    let (alice, bob) = (ObjectId::new(), ObjectId::new());
+    let now = Timestamp::now();
+    let day_ago = Timestamp::from_millis(now.millis() - 86_400_000);
+    let claim = |user, key: &'static str, f: &'static str, at: Timestamp| {
+        let s = s.clone();
+        async move { s.claim_key(user, key, f, at, day_ago).await.unwrap() }
+    };
+    assert_eq!(claim(alice, "k", "f1", now).await, Claim::Claimed);
+    assert_eq!(
+        claim(alice, "k", "f2", now).await,
+        Claim::InProgress {
+            fingerprint: "f1".into()
+        }
+    );
+    assert_eq!(claim(bob, "k", "f2", now).await, Claim::Claimed, "per user");
+    let answer = KeptAnswer {
+        status: 202,
+        body: r#"{"success":true}"#.into(),
+    };
+    s.answer_key(alice, "k", &answer).await.unwrap();
+    assert_eq!(
+        claim(alice, "k", "f1", now).await,
+        Claim::Answered {
+            fingerprint: "f1".into(),
+            answer
+        }
+    );
+    s.release_key(bob, "k").await.unwrap();
+    assert_eq!(claim(bob, "k", "f3", now).await, Claim::Claimed);
+    // A record older than the memory is replaced.
+    let old = Timestamp::from_millis(day_ago.millis() - 1_000);
+    assert_eq!(claim(alice, "old", "f1", old).await, Claim::Claimed);
+    assert_eq!(claim(alice, "old", "f9", now).await, Claim::Claimed);
+    assert_eq!(
+        claim(alice, "old", "f1", now).await,
+        Claim::InProgress {
+            fingerprint: "f9".into()
+        }
+    );
+    // Concurrent claims of one key: exactly one wins.
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        racers.spawn(claim(alice, "race", "f", now));
+    }
+    let all = racers.join_all().await;
+    assert_eq!(all.iter().filter(|c| **c == Claim::Claimed).count(), 1);
 }
 
 fn rand_id() -> u128 {

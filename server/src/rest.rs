@@ -5,10 +5,11 @@ use crate::extract::{ApiJson, ApiQuery, ClientAddr};
 use app::model::filters::{EventFilter, ProductFilter, StatsQuery, VideoFilter};
 use app::ssr::auth::Caller;
 use app::ssr::error::{ApiResponse, AppError, AppResult};
-use app::ssr::services::{bulk, events, products, stats, users, videos};
+use app::ssr::services::{bulk, events, idempotency, products, stats, users, videos};
 use app::ssr::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -143,13 +144,27 @@ async fn get_video(
     ))
 }
 
+/// With an `Idempotency-Key`, a replayed answer carries `Idempotency-Replayed: true`.
 async fn bulk_generate(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<bulk::BulkRequest>,
-) -> Reply<impl Serialize> {
-    let started = bulk::bulk_generate(&state, &caller, b).await?;
-    Ok(ApiResponse::accepted(started).message("Video generation started"))
+) -> AppResult<Response> {
+    let key = match headers.get(idempotency::HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| AppError::BadRequest(idempotency::MSG_BAD_KEY.into()))?,
+        ),
+    };
+    let reply = bulk::bulk_generate(&state, &caller, key, b).await?;
+    let mut resp = (reply.status, axum::Json(reply.body)).into_response();
+    if reply.replayed {
+        resp.headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
 
 async fn list_events(

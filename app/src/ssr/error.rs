@@ -95,6 +95,9 @@ pub enum AppError {
     NotFoundWith { message: String, details: Value },
     #[error("{0}")]
     Conflict(String),
+    /// 422: well-formed, but not acceptable now (an `Idempotency-Key` reused for another request).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -135,6 +138,7 @@ impl AppError {
             AppError::Forbidden(_) | AppError::ForbiddenWith { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound(_) | AppError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,

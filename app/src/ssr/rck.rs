@@ -77,19 +77,48 @@ pub fn id_product(id: &ObjectId) -> i32 {
     (h & 0x7fff_ffff) as i32
 }
 
+/// Why a batch was not confirmed. Some failures are *definite* (RCK cannot have started the jobs,
+/// or told us it did not) and some are *ambiguous* (the batch was sent and RCK may be working on
+/// it): see [`RckError::is_definite`].
 #[derive(Debug, thiserror::Error)]
 pub enum RckError {
+    /// No connection could be made: nothing reached RCK.
     #[error("RCK server unreachable: {0}")]
     Unreachable(String),
+    /// The batch was sent and no answer came in time.
     #[error("RCK server did not answer within {0} ms")]
     Timeout(u64),
+    /// The connection broke after the batch was (perhaps) sent.
+    #[error("RCK server connection lost: {0}")]
+    Lost(String),
     /// Its body goes to the log only: what RCK says is not ours to show our callers.
     #[error("RCK server refused the batch with HTTP {status}")]
     Refused { status: u16, body: String },
     #[error("RCK server answered with {got} job ids for {expected} videos")]
     WrongJobCount { expected: usize, got: usize },
+    /// A readable answer that is not what the contract says.
+    #[error("RCK server sent a wrong answer: {0}")]
+    WrongAnswer(String),
+    /// A 2xx whose body could not be read or parsed: RCK accepted something.
     #[error("RCK server sent an unreadable answer: {0}")]
-    BadResponse(String),
+    Unreadable(String),
+}
+
+impl RckError {
+    /// Definite: RCK did not take the batch (nothing reached it, it said no, or it answered
+    /// something we can read and reject), so the videos fail and the quota is given back.
+    /// Ambiguous (`false`): the batch went out and RCK may be generating the videos (a timeout, a
+    /// connection lost after sending, a 2xx we cannot read); the videos stay `generating` and
+    /// counted, for its callbacks or the sweeper to settle.
+    pub fn is_definite(&self) -> bool {
+        match self {
+            RckError::Unreachable(_)
+            | RckError::Refused { .. }
+            | RckError::WrongJobCount { .. }
+            | RckError::WrongAnswer(_) => true,
+            RckError::Timeout(_) | RckError::Lost(_) | RckError::Unreadable(_) => false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -197,13 +226,19 @@ impl RckClient {
                 body,
             });
         }
-        let parsed: BatchResponse = resp.json().await.map_err(|e| {
+        let body = resp.bytes().await.map_err(|e| {
             if e.is_timeout() {
                 RckError::Timeout(self.timeout_ms)
             } else {
-                RckError::BadResponse(e.to_string())
+                RckError::Unreadable(e.to_string())
             }
         })?;
+        let parsed: BatchResponse = match serde_json::from_slice(&body) {
+            Ok(p) => p,
+            // Valid JSON of another shape is a wrong answer; anything else is unreadable.
+            Err(e) if e.is_data() => return Err(RckError::WrongAnswer(e.to_string())),
+            Err(e) => return Err(RckError::Unreadable(e.to_string())),
+        };
         if parsed.job_ids.len() != batch.products.len() {
             return Err(RckError::WrongJobCount {
                 expected: batch.products.len(),
@@ -216,7 +251,7 @@ impl RckClient {
             .map(|j| match j {
                 serde_json::Value::String(s) if !s.is_empty() => Ok(s),
                 serde_json::Value::Number(n) => Ok(n.to_string()),
-                other => Err(RckError::BadResponse(format!(
+                other => Err(RckError::WrongAnswer(format!(
                     "job id {other} is not a string"
                 ))),
             })
@@ -224,15 +259,16 @@ impl RckClient {
     }
 
     fn classify(&self, e: reqwest::Error) -> RckError {
-        if e.is_timeout() {
+        let why = std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string());
+        if e.is_connect() {
+            // Refused, DNS, connect timeout: nothing reached RCK, so a retry is safe.
+            RckError::Unreachable(why)
+        } else if e.is_timeout() {
             RckError::Timeout(self.timeout_ms)
         } else {
-            // Connection refused/reset, DNS: nothing reached RCK, so a retry is safe.
-            RckError::Unreachable(
-                std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| e.to_string()),
-            )
+            RckError::Lost(why)
         }
     }
 }

@@ -17,6 +17,10 @@ enum Next {
     Status(u16),
     Sleep(Duration),
     JobIds(usize),
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// 200 with JSON of another shape.
+    WrongShape,
 }
 
 #[derive(Clone, Default)]
@@ -40,6 +44,8 @@ async fn fake_batch(
             Json(json!({ "job_ids": (0..n).map(|i| format!("slow_{i}")).collect::<Vec<_>>() }))
                 .into_response()
         }
+        Some(Next::Garbage) => (StatusCode::OK, "<html>ok</html>").into_response(),
+        Some(Next::WrongShape) => Json(json!({ "jobs": "later" })).into_response(),
         Some(Next::JobIds(k)) => {
             Json(json!({ "job_ids": (0..k).map(|i| format!("j{i}")).collect::<Vec<_>>() }))
                 .into_response()
@@ -449,14 +455,95 @@ async fn rck_down() {
 }
 
 #[tokio::test]
-async fn rck_slower_than_the_timeout() {
-    assert_refused(
-        vec![Next::Sleep(Duration::from_secs(3))],
-        None,
+async fn rck_answers_a_2xx_of_the_wrong_shape() {
+    assert_refused(vec![Next::WrongShape], None, 1, "wrong answer").await;
+}
+
+/// Ambiguous outcomes: RCK got the batch and may be generating; the videos stay `generating` and
+/// counted, the caller gets a 202 saying so, and a late callback completes them.
+async fn assert_unconfirmed(rck: &str, fake: Option<&Fake>) {
+    let (app, admin, ws, user, products) = shop(rck, 10, 2).await;
+    let r = app
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&user),
+            bulk_body(&products),
+        )
+        .await
+        .expect(202);
+    assert!(r.msg().contains("did not confirm"), "{}", r.msg());
+    assert_eq!(r.data()["videos"][0]["externalJobId"], Value::Null);
+    let ids: Vec<String> = r.data()["videoIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        let v = app
+            .get(&format!("/api/videos/{id}"), &user)
+            .await
+            .expect(200);
+        assert_eq!(v.data()["status"], "generating");
+    }
+    assert_eq!(used(&app, &admin, &ws).await, 2, "still charged");
+    // RCK did take it: its callback completes the video, with no second charge.
+    if let Some(fake) = fake {
+        let url = fake.seen.lock().unwrap()[0].1["callback_url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = url.strip_prefix(&app.url("")).unwrap();
+        app.post(
+            path,
+            None,
+            json!({ "videoId": ids[0], "videoUrl": "https://cdn.test/v.mp4" }),
+        )
+        .await
+        .expect(200);
+        let v = app
+            .get(&format!("/api/videos/{}", ids[0]), &user)
+            .await
+            .expect(200);
+        assert_eq!(v.data()["status"], "completed");
+        assert_eq!(used(&app, &admin, &ws).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn rck_slower_than_the_timeout_leaves_the_videos_generating() {
+    let (rck, fake) = fake_rck(vec![Next::Sleep(Duration::from_secs(3))]).await;
+    assert_unconfirmed(&rck, Some(&fake)).await;
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
         1,
-        "did not answer within 800 ms",
-    )
-    .await;
+        "a timeout is not retried"
+    );
+}
+
+#[tokio::test]
+async fn rck_answers_2xx_garbage_leaves_the_videos_generating() {
+    let (rck, fake) = fake_rck(vec![Next::Garbage]).await;
+    assert_unconfirmed(&rck, Some(&fake)).await;
+}
+
+#[tokio::test]
+async fn rck_hanging_up_after_the_request_leaves_the_videos_generating() {
+    // Reads the request, then closes the connection without a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        for _ in 0..10 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = tokio::time::timeout(Duration::from_millis(300), sock.read(&mut buf)).await;
+            drop(sock);
+        }
+    });
+    assert_unconfirmed(&format!("http://{addr}"), None).await;
 }
 
 #[tokio::test]
@@ -533,4 +620,134 @@ async fn scene_videos_start_generating() {
     let ids = s.start_videos(&s.products[1], 2).await;
     assert_ne!(ids[0], ids[1]);
     assert_eq!(s.video(&ids[0]).await["status"], "generating");
+}
+
+/// Posts a bulk request with an `Idempotency-Key`; the answer and whether it was a replay.
+async fn post_keyed(app: &TestApp, user: &str, key: &str, body: &Value) -> (u16, Value, bool) {
+    let resp = app
+        .http
+        .post(app.url("/api/videos/bulk-generate"))
+        .bearer_auth(user)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let replayed = resp.headers().get("idempotency-replayed").is_some();
+    (resp.status().as_u16(), resp.json().await.unwrap(), replayed)
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer_and_charges_once() {
+    let (rck, fake) = fake_rck(vec![]).await;
+    let (app, admin, ws, user, products) = shop(&rck, 10, 2).await;
+    let body = bulk_body(&products);
+    let (s1, first, replayed1) = post_keyed(&app, &user, "order-42", &body).await;
+    assert_eq!((s1, replayed1), (202, false), "{first}");
+    let (s2, again, replayed2) = post_keyed(&app, &user, "order-42", &body).await;
+    assert_eq!((s2, replayed2), (202, true));
+    assert_eq!(again["data"]["videoIds"], first["data"]["videoIds"]);
+    assert_eq!(again, first, "the same answer");
+    assert_eq!(used(&app, &admin, &ws).await, 2, "charged once");
+    assert_eq!(fake.seen.lock().unwrap().len(), 1, "one batch");
+
+    // The same key with another body.
+    let other = bulk_body(&products[..1]);
+    let (s, r, _) = post_keyed(&app, &user, "order-42", &other).await;
+    assert_eq!(s, 422);
+    assert_eq!(
+        r,
+        json!({ "success": false, "message": "Idempotency-Key reused with a different request" })
+    );
+    // Keys are per user: another user's same key is a new request.
+    let (s, _, replayed) = post_keyed(&app, &user, "order-43", &other).await;
+    assert_eq!((s, replayed), (202, false));
+    assert_eq!(used(&app, &admin, &ws).await, 3);
+    // A malformed key changes nothing.
+    let (s, r, _) = post_keyed(&app, &user, "two words", &body).await;
+    assert_eq!(s, 400, "{r}");
+    assert_eq!(used(&app, &admin, &ws).await, 3);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_do_the_work_once() {
+    let (rck, fake) = fake_rck(vec![Next::Sleep(Duration::from_millis(300))]).await;
+    let (app, admin, ws, user, products) = shop(&rck, 10, 2).await;
+    let body = bulk_body(&products);
+    let answers =
+        futures::future::join_all((0..8).map(|_| post_keyed(&app, &user, "double-click", &body)))
+            .await;
+    for (status, r, _) in &answers {
+        assert_eq!(*status, 202, "{r}");
+        assert_eq!(r["data"]["videoIds"], answers[0].1["data"]["videoIds"]);
+    }
+    assert_eq!(
+        answers.iter().filter(|a| !a.2).count(),
+        1,
+        "one did the work"
+    );
+    assert_eq!(fake.seen.lock().unwrap().len(), 1);
+    assert_eq!(used(&app, &admin, &ws).await, 2);
+}
+
+#[tokio::test]
+async fn a_refused_batch_is_replayed_not_sent_again() {
+    let (rck, fake) = fake_rck(vec![Next::Status(400)]).await;
+    let (app, admin, ws, user, products) = shop(&rck, 10, 2).await;
+    let body = bulk_body(&products);
+    let (s1, first, _) = post_keyed(&app, &user, "k1", &body).await;
+    assert_eq!(s1, 502);
+    let (s2, again, replayed) = post_keyed(&app, &user, "k1", &body).await;
+    assert_eq!((s2, replayed), (502, true));
+    assert_eq!(again, first);
+    assert_eq!(fake.seen.lock().unwrap().len(), 1);
+    assert_eq!(used(&app, &admin, &ws).await, 0);
+}
+
+#[tokio::test]
+async fn a_refusal_that_changed_nothing_frees_the_key() {
+    let (rck, _fake) = fake_rck(vec![]).await;
+    let (app, admin, ws, user, products) = shop(&rck, 1, 2).await;
+    // Over the limit: 403, nothing charged, and the key is not spent.
+    let (s, _, _) = post_keyed(&app, &user, "k2", &bulk_body(&products)).await;
+    assert_eq!(s, 403);
+    let (s, _, replayed) = post_keyed(&app, &user, "k2", &bulk_body(&products[..1])).await;
+    assert_eq!((s, replayed), (202, false));
+    assert_eq!(used(&app, &admin, &ws).await, 1);
+}
+
+#[tokio::test]
+async fn a_caller_that_hangs_up_does_not_stop_the_work_half_way() {
+    let (rck, fake) = fake_rck(vec![Next::Sleep(Duration::from_millis(500))]).await;
+    let (app, admin, ws, user, products) = shop(&rck, 10, 2).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(app.url("/api/videos/bulk-generate"))
+        .bearer_auth(&user)
+        .json(&bulk_body(&products))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller gave up first");
+    // The call to RCK still completes and its job ids are kept.
+    let mut jobs = Vec::new();
+    for _ in 0..50 {
+        let list = app.get("/api/videos?limit=10", &admin).await.expect(200);
+        jobs = list.data()["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["metadata"]["externalJobId"].clone())
+            .collect();
+        if jobs.len() == 2 && jobs.iter().all(Value::is_string) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(jobs.len(), 2, "both videos exist");
+    assert!(jobs.iter().all(Value::is_string), "job ids kept: {jobs:?}");
+    assert_eq!(fake.seen.lock().unwrap().len(), 1);
+    assert_eq!(used(&app, &admin, &ws).await, 2);
 }

@@ -4,19 +4,23 @@
 use crate::model::{AiVideo, ObjectId, Timestamp, VideoMetadata, VideoStatus};
 use crate::ssr::auth::Caller;
 use crate::ssr::callback_auth;
+use crate::ssr::error::ApiResponse;
 use crate::ssr::error::{AppError, AppResult};
-use crate::ssr::rck::BatchRequest;
+use crate::ssr::rck::{BatchRequest, RckClient, RckError};
+use crate::ssr::services::idempotency::{self, Reply};
 use crate::ssr::state::AppState;
 use crate::ssr::store::Quota;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashSet;
+use std::time::Duration;
+use tracing::Instrument;
 
 pub const MAX_PRODUCTS: usize = 100;
 pub const ASPECT_RATIOS: [&str; 4] = ["9:16", "16:9", "1:1", "4:5"];
 pub const MSG_LIMIT_EXCEEDED: &str = "Video limit exceeded";
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkRequest {
     pub product_ids: Vec<String>,
@@ -33,7 +37,8 @@ pub struct BulkRequest {
 pub struct StartedVideo {
     pub video_id: ObjectId,
     pub product_id: ObjectId,
-    pub external_job_id: String,
+    /// RCK's job id; `null` when RCK did not confirm the batch (see `MSG_UNCONFIRMED`).
+    pub external_job_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -102,20 +107,56 @@ fn validate(req: BulkRequest) -> AppResult<Valid> {
     })
 }
 
+/// Bulk generation, done once per `Idempotency-Key` when the caller sends one.
+///
+/// `Ok` is an answer after which videos exist: 202 (RCK took the batch, or it may have: see
+/// [`dispatch`]) or 502 (RCK refused it; the videos are failed and the quota given back). `Err` means
+/// nothing was created or charged. The work runs on its own task, so a caller that disconnects, or a
+/// request that times out, never stops it half-way.
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, workspace = ?caller.workspace_id))]
 pub async fn bulk_generate(
     state: &AppState,
     caller: &Caller,
+    idempotency_key: Option<&str>,
     req: BulkRequest,
-) -> AppResult<BulkStarted> {
+) -> AppResult<Reply> {
+    let key = idempotency_key
+        .map(idempotency::check_key)
+        .transpose()?
+        .map(str::to_string);
+    let fingerprint = idempotency::fingerprint(&req);
     let v = validate(req)?;
     let workspace_id = caller.workspace()?;
-    let Some(rck) = state.rck.as_ref() else {
+    let Some(rck) = state.rck.clone() else {
         return Err(AppError::ServiceUnavailable(
             "Video generation is not configured (RCK_DESCRIPTION_SERVER_URL is not set)".into(),
         ));
     };
+    let (state, caller) = (state.clone(), caller.clone());
+    let wait = Duration::from_secs(state.config.request_timeout_secs.saturating_sub(2).max(1));
+    let task = tokio::spawn(
+        async move {
+            let work = generate(&state, &caller, workspace_id, &rck, v);
+            match key {
+                None => work.await,
+                Some(key) => {
+                    idempotency::once(&state, caller.user_id, &key, &fingerprint, wait, work).await
+                }
+            }
+        }
+        .in_current_span(),
+    );
+    task.await
+        .map_err(|e| AppError::internal("bulk generation task", e))?
+}
 
+async fn generate(
+    state: &AppState,
+    caller: &Caller,
+    workspace_id: ObjectId,
+    rck: &RckClient,
+    v: Valid,
+) -> AppResult<Reply> {
     // 1. Every product exists and is the caller's workspace's.
     let found = state.store.find_products(&v.product_ids).await?;
     let missing: Vec<String> = v
@@ -187,53 +228,104 @@ pub async fn bulk_generate(
     let video_ids: Vec<ObjectId> = videos.iter().map(|v| v.id).collect();
     tracing::info!(target: "bulk_video_generation", workspace = %workspace_id, count = n, template = %v.template_id, "videos created, calling RCK");
 
-    // 4. Call RCK.
+    // 4. Call RCK, keep the job ids (or settle the videos by what went wrong).
     let batch = BatchRequest::new(
         &state.config.server_url,
         &token,
         videos.iter().zip(products.iter().copied()),
     );
     // The first video's id names the batch: unique, and the same on every retry.
-    let idempotency_key = format!("bulk-{}", video_ids[0]);
-    let job_ids = match rck.create_batch(&batch, &idempotency_key).await {
-        Ok(ids) => ids,
-        Err(e) => {
+    let rck_key = format!("bulk-{}", video_ids[0]);
+    let started = |job_ids: Vec<Option<String>>| BulkStarted {
+        video_ids: video_ids.clone(),
+        videos: video_ids
+            .iter()
+            .zip(&products)
+            .zip(job_ids)
+            .map(|((video_id, p), job)| StartedVideo {
+                video_id: *video_id,
+                product_id: p.id,
+                external_job_id: job,
+            })
+            .collect(),
+    };
+    Ok(
+        match dispatch(state, rck, workspace_id, &video_ids, &batch, &rck_key).await {
+            Dispatched::Accepted(jobs) => Reply::of(
+                ApiResponse::accepted(started(jobs.into_iter().map(Some).collect()))
+                    .message(MSG_STARTED),
+            ),
+            Dispatched::Unconfirmed => Reply::of(
+                ApiResponse::accepted(started(vec![None; video_ids.len()]))
+                    .message(MSG_UNCONFIRMED),
+            ),
+            Dispatched::Refused(e) => Reply::of(
+                AppError::BadGateway {
+                    message: format!("Video generation service unavailable: {e}"),
+                    details: json!({ "videoIds": video_ids }),
+                }
+                .response(),
+            ),
+        },
+    )
+}
+
+pub const MSG_STARTED: &str = "Video generation started";
+pub const MSG_UNCONFIRMED: &str = "Video generation requested, but the video generation service \
+     did not confirm it: the videos stay generating until it calls back, or fail when they time out";
+
+/// What became of a batch sent to RCK.
+pub(crate) enum Dispatched {
+    /// RCK took it: its job ids, one per video, in order (stored).
+    Accepted(Vec<String>),
+    /// RCK may have taken it (`RckError::is_definite` is false): the videos stay `generating` and
+    /// counted, for its callbacks or the sweeper to settle.
+    Unconfirmed,
+    /// RCK did not take it: the videos are failed with the reason and their quota given back.
+    Refused(RckError),
+}
+
+/// Sends a batch of videos already created (`generating`) and counted against `workspace_id`, and
+/// settles them by the outcome. Used by bulk generation and by retries.
+pub(crate) async fn dispatch(
+    state: &AppState,
+    rck: &RckClient,
+    workspace_id: ObjectId,
+    video_ids: &[ObjectId],
+    batch: &BatchRequest,
+    rck_key: &str,
+) -> Dispatched {
+    let n = video_ids.len() as u32;
+    match rck.create_batch(batch, rck_key).await {
+        Ok(job_ids) => {
+            let jobs: Vec<(ObjectId, String)> =
+                video_ids.iter().copied().zip(job_ids.clone()).collect();
+            if let Err(e) = state.store.set_job_ids(&jobs).await {
+                // The jobs run and will call back; only the job ids are missing from the records.
+                tracing::error!(target: "bulk_video_generation", "could not store RCK job ids {jobs:?}: {e}");
+            }
+            tracing::info!(target: "bulk_video_generation", workspace = %workspace_id, count = n, "RCK accepted the batch");
+            Dispatched::Accepted(job_ids)
+        }
+        Err(e) if e.is_definite() => {
             let reason = e.to_string();
-            tracing::error!(target: "bulk_video_generation", workspace = %workspace_id, count = n, "RCK call failed: {reason}");
+            tracing::error!(target: "bulk_video_generation", workspace = %workspace_id, count = n, "RCK did not take the batch: {reason}");
             if let Err(se) = state
                 .store
-                .fail_videos(&video_ids, &reason, Timestamp::now())
+                .fail_videos(video_ids, &reason, Timestamp::now())
                 .await
             {
                 tracing::error!(target: "bulk_video_generation", "could not mark the videos failed: {se}");
             }
             give_back(state, workspace_id, n).await;
-            return Err(AppError::BadGateway {
-                message: format!("Video generation service unavailable: {reason}"),
-                details: json!({ "videoIds": video_ids }),
-            });
+            Dispatched::Refused(e)
         }
-    };
-
-    // 5. Keep the job ids.
-    let jobs: Vec<(ObjectId, String)> = video_ids.iter().copied().zip(job_ids).collect();
-    if let Err(e) = state.store.set_job_ids(&jobs).await {
-        // The jobs run and will call back; only the job ids are missing from the records.
-        tracing::error!(target: "bulk_video_generation", "could not store RCK job ids {jobs:?}: {e}");
+        Err(e) => {
+            tracing::warn!(target: "bulk_video_generation", workspace = %workspace_id, count = n,
+                "RCK did not confirm the batch ({e}); the videos stay generating until it calls back or they time out");
+            Dispatched::Unconfirmed
+        }
     }
-    tracing::info!(target: "bulk_video_generation", workspace = %workspace_id, count = n, "RCK accepted the batch");
-    Ok(BulkStarted {
-        video_ids: video_ids.clone(),
-        videos: jobs
-            .into_iter()
-            .zip(&products)
-            .map(|((video_id, job), p)| StartedVideo {
-                video_id,
-                product_id: p.id,
-                external_job_id: job,
-            })
-            .collect(),
-    })
 }
 
 async fn give_back(state: &AppState, ws: ObjectId, n: u32) {

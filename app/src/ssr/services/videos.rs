@@ -1,5 +1,6 @@
 //! AIVideo records: reading them, and the superadmin's manual actions (mark failed, retry).
 
+use super::bulk::{dispatch, Dispatched};
 use super::{parse_id, parse_paging};
 use crate::model::filters::VideoFilter;
 use crate::model::webhook::{MSG_INVALID_VIDEO_ID, MSG_VIDEO_NOT_FOUND};
@@ -187,25 +188,15 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
     };
     let batch = BatchRequest::new(&state.config.server_url, &token, [(&requeued, &product)]);
     let key = format!("retry-{id}-{}", requeued.metadata.retry_count.unwrap_or(1));
-    match rck.create_batch(&batch, &key).await {
-        Ok(jobs) => {
-            let job = jobs.into_iter().next().unwrap_or_default();
-            state.store.set_job_ids(&[(id, job)]).await?;
+    match dispatch(state, rck, video.workspace_id, &[id], &batch, &key).await {
+        Dispatched::Accepted(_) | Dispatched::Unconfirmed => {
             tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video sent back to RCK");
             state.store.find_video(id).await?.ok_or_else(not_found)
         }
-        Err(e) => {
-            let reason = e.to_string();
-            let _ = state
-                .store
-                .fail_videos(&[id], &reason, Timestamp::now())
-                .await;
-            let _ = state.store.release_quota(video.workspace_id, 1).await;
-            Err(AppError::BadGateway {
-                message: format!("Video generation service unavailable: {reason}"),
-                details: json!({ "videoIds": [id] }),
-            })
-        }
+        Dispatched::Refused(e) => Err(AppError::BadGateway {
+            message: format!("Video generation service unavailable: {e}"),
+            details: json!({ "videoIds": [id] }),
+        }),
     }
 }
 

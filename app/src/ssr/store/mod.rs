@@ -23,6 +23,9 @@ use tokio::sync::broadcast;
 /// How long a signed delivery's `webhook-id` is remembered.
 pub const DELIVERY_MEMORY_MS: i64 = 24 * 3_600_000;
 
+/// How long an `Idempotency-Key` and its answer are remembered.
+pub const IDEMPOTENCY_MEMORY_MS: i64 = 24 * 3_600_000;
+
 /// How many live changes a slow subscriber may fall behind before it is told it lagged (it then
 /// catches up by re-reading, see the SSE endpoint).
 pub const LIVE_BUFFER: usize = 1024;
@@ -286,6 +289,46 @@ pub trait SessionStore {
     async fn is_session_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// An answer kept for an `Idempotency-Key`: its status and its JSON body, as sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeptAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What claiming an `Idempotency-Key` found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// The key was free (never used, released, or its record expired): the claimer does the work.
+    Claimed,
+    /// Another request holds the key and has not answered yet.
+    InProgress { fingerprint: String },
+    /// The key's request was answered; this is its answer.
+    Answered {
+        fingerprint: String,
+        answer: KeptAnswer,
+    },
+}
+
+/// `Idempotency-Key`s of one user and what they were answered, remembered for a while.
+#[async_trait]
+pub trait IdempotencyStore {
+    /// Takes `key` for `user`, for a request whose body has `fingerprint`, unless a record made at
+    /// or after `expired_before` holds it (an older one is replaced).
+    async fn claim_key(
+        &self,
+        user: ObjectId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> StoreResult<Claim>;
+    /// Keeps the answer of a claimed key.
+    async fn answer_key(&self, user: ObjectId, key: &str, answer: &KeptAnswer) -> StoreResult<()>;
+    /// Frees a claimed key whose request changed nothing, so it may be tried again.
+    async fn release_key(&self, user: ObjectId, key: &str) -> StoreResult<()>;
+}
+
 /// Read-only aggregates for the stats API and the dashboard.
 #[async_trait]
 pub trait Reports {
@@ -321,6 +364,7 @@ pub trait Store:
     + VideoStore
     + EventStore
     + SessionStore
+    + IdempotencyStore
     + Reports
     + LiveFeed
     + Send

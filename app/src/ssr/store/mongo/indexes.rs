@@ -3,7 +3,7 @@
 
 use super::docs::num;
 use super::{MongoStore, EVENTS, MAX_TTL_SECS};
-use crate::ssr::store::{StoreError, StoreResult, DELIVERY_MEMORY_MS};
+use crate::ssr::store::{StoreError, StoreResult, DELIVERY_MEMORY_MS, IDEMPOTENCY_MEMORY_MS};
 use mongodb::bson::{doc, Document};
 use mongodb::error::Error as MongoError;
 use mongodb::options::IndexOptions;
@@ -36,7 +36,16 @@ impl MongoStore {
                     .build(),
             )
             .build();
-        let plan: [(&Collection<Document>, Vec<IndexModel>); 6] = [
+        // Idempotency keys likewise (the claim checks the age too).
+        let forget_keys = IndexModel::builder()
+            .keys(doc! { "createdAt": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::from_millis(IDEMPOTENCY_MEMORY_MS as u64))
+                    .build(),
+            )
+            .build();
+        let plan: [(&Collection<Document>, Vec<IndexModel>); 7] = [
             (&self.users, vec![unique, ix(doc! { "role": 1 })]),
             (
                 &self.products,
@@ -60,6 +69,7 @@ impl MongoStore {
             ),
             (&self.deliveries, vec![forget_deliveries]),
             (&self.sessions, vec![forget_sessions]),
+            (&self.idempotency, vec![forget_keys]),
         ];
         for (coll, models) in plan {
             coll.create_indexes(models).await.map_err(|e| {

@@ -18,6 +18,7 @@
 mod txn;
 mod docs;
 mod events;
+mod idempotency;
 mod indexes;
 mod live;
 mod products;
@@ -41,6 +42,7 @@ const VIDEOS: &str = "aivideos";
 const EVENTS: &str = "webhookevents";
 const DELIVERIES: &str = "webhookdeliveries";
 const SESSIONS: &str = "revokedsessions";
+const IDEMPOTENCY: &str = "idempotencykeys";
 
 /// MongoDB stores `expireAfterSeconds` as a 32-bit int; anything longer is "forever" in practice.
 const MAX_TTL_SECS: u64 = i32::MAX as u64;
@@ -54,6 +56,7 @@ pub struct MongoStore {
     events: Collection<Document>,
     deliveries: Collection<Document>,
     sessions: Collection<Document>,
+    idempotency: Collection<Document>,
     live: broadcast::Sender<LiveChange>,
     /// Dropped with the store, which ends the change-stream task.
     _stop: watch::Sender<()>,
@@ -102,6 +105,7 @@ pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreR
         events: database.collection(EVENTS),
         deliveries: database.collection(DELIVERIES),
         sessions: database.collection(SESSIONS),
+        idempotency: database.collection(IDEMPOTENCY),
         client,
         live: broadcast::channel(LIVE_BUFFER).0,
         _stop: stop,

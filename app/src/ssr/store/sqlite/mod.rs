@@ -9,6 +9,7 @@
 //! `reports`.
 
 mod events;
+mod idempotency;
 mod products;
 mod reports;
 mod sessions;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_callback_tokens.sql"),
     include_str!("migrations/004_webhook_deliveries.sql"),
     include_str!("migrations/005_revoked_sessions.sql"),
+    include_str!("migrations/006_idempotency_keys.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files
