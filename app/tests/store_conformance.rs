@@ -143,6 +143,7 @@ conformance!(
     users,
     revoked_sessions,
     idempotency_keys,
+    any_payload_is_recorded,
     concurrent_writes_fail_alone,
     workspaces_and_quota,
     quota_under_concurrency,
@@ -225,6 +226,53 @@ async fn idempotency_keys(s: Arc<dyn Store>) {
     }
     let all = racers.join_all().await;
     assert_eq!(all.iter().filter(|c| **c == Claim::Claimed).count(), 1);
+}
+
+/// Whatever JSON a call carried, its event is recorded: as a document where the store can hold
+/// one, else as the JSON text. Recording the same event twice keeps one.
+async fn any_payload_is_recorded(s: Arc<dyn Store>) {
+    let mut deep = json!("bottom");
+    for _ in 0..120 {
+        deep = json!({ "d": deep });
+    }
+    let payloads = [
+        json!({ "videoId": "x", "ok": [1, 2, { "a": null }] }),
+        json!({ "nul\u{0}key": 1 }),
+        json!({ "$set": { "status": "completed" } }),
+        json!({ "a.b": 1 }),
+        json!({ "nested": { "$where": "1" } }),
+        deep,
+        json!("raw text"),
+    ];
+    for p in payloads {
+        let event = WebhookEvent {
+            id: ObjectId::new(),
+            endpoint: "/videos/success".into(),
+            payload: p.clone(),
+            video_id: None,
+            status_code: 400,
+            outcome: "Malformed".into(),
+            created_at: Timestamp::now(),
+        };
+        s.insert_event(&event).await.unwrap();
+        s.insert_event(&event).await.unwrap();
+        let got = s.find_event(event.id).await.unwrap().expect("recorded");
+        assert!(
+            got.payload == p || got.payload == json!(p.to_string()),
+            "{} came back as {}",
+            p.to_string().chars().take(80).collect::<String>(),
+            got.payload.to_string().chars().take(80).collect::<String>()
+        );
+        let page = s
+            .list_events(&EventQuery {
+                page: 1,
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.iter().filter(|e| e.id == event.id).count(), 1);
+    }
 }
 
 fn rand_id() -> u128 {

@@ -4,12 +4,12 @@
 use app::model::webhook::WebhookKind;
 use app::model::{ObjectId, Timestamp};
 use app::ssr::callback_auth::SignedHeaders;
-use app::ssr::error::ApiResponse;
+use app::ssr::error::{ApiResponse, STORAGE_RETRY_AFTER_SECS};
 use app::ssr::services::webhooks::{self, Credentials, Incoming, MAX_BODY_BYTES};
 use app::ssr::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -56,9 +56,15 @@ async fn callback(state: AppState, kind: WebhookKind, req: Request) -> Response 
         token: token(parts.uri.query()),
         signed: SignedHeaders::from_headers(&parts.headers),
     };
-    webhooks::handle(&state, kind, incoming, creds)
-        .await
-        .into_response()
+    let reply = webhooks::handle(&state, kind, incoming, creds).await;
+    let mut resp = reply.into_response();
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(
+            RETRY_AFTER,
+            HeaderValue::from(STORAGE_RETRY_AFTER_SECS),
+        );
+    }
+    resp
 }
 
 /// Records calls to anything else under `/internal` too (the audit log sees every call).
@@ -100,8 +106,6 @@ async fn reject_and_record(
         created_at: Timestamp::now(),
     }
     .finish(status.as_u16(), &format!("{message} ({method})"));
-    if let Err(e) = state.store.insert_event(&event).await {
-        tracing::error!(target: "webhook_logger", "FAILED TO RECORD WEBHOOK EVENT: {e}");
-    }
+    webhooks::record_alone(&state, event).await;
     ApiResponse::refused(status, message.to_string()).into_response()
 }

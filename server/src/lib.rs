@@ -44,7 +44,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Builds the shared state and runs the start-up tasks (first superadmin).
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
-    let state = AppState::new(config, store);
+    let state = AppState::new(config, store).context("opening the spool under DATA_DIR")?;
     users::ensure_superadmin(&state)
         .await
         .context("creating the first superadmin")?;

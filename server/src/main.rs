@@ -215,8 +215,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let options = server::leptos_options(addr);
     let state = server::build_state(config).await?;
-    server::workers::spawn_retention(state.clone());
-    server::workers::spawn_sweeper(state.clone());
+    let workers = server::workers::Workers::start(&state);
     tracing::info!(store = state.store.kind(), data_dir = %state.config.data_dir.display(), "store ready");
     if state.config.dev_mode {
         if server::demo::seed(&state).await? {
@@ -234,9 +233,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     tracing::info!("listening on http://{addr}");
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     let router = server::router(state, options);
-    server::serve(listener, router, shutdown_signal(), grace)
-        .await
-        .context("serving")?;
+    let served = server::serve(listener, router, shutdown_signal(), grace).await;
+    workers.stop().await;
+    served.context("serving")?;
     tracing::info!("stopped");
     Ok(())
 }

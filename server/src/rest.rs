@@ -7,6 +7,7 @@ use app::ssr::auth::Caller;
 use app::ssr::error::{ApiResponse, AppError, AppResult};
 use app::ssr::services::{bulk, events, idempotency, products, stats, users, videos};
 use app::ssr::state::AppState;
+use app::ssr::store::within;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -48,8 +49,15 @@ async fn method_not_allowed() -> ApiResponse<Value> {
     ApiResponse::refused(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
 }
 
-async fn health(State(state): State<AppState>) -> ApiResponse<Value> {
-    ApiResponse::ok(json!({ "status": "ok", "store": state.store.kind() }))
+/// 200 while the store takes writes (a real write probe, bounded); 503 `Storage unavailable`
+/// otherwise. `spooled`: callbacks from an outage still waiting to be written to the store.
+async fn health(State(state): State<AppState>) -> Reply<Value> {
+    within(state.store.ping()).await?;
+    Ok(ApiResponse::ok(json!({
+        "status": "ok",
+        "store": state.store.kind(),
+        "spooled": state.spool.pending(),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -11,25 +11,46 @@ pub const RETENTION_BATCH: u64 = 10_000;
 /// Batches per run; whatever is left waits for the next run, so one run never monopolises the store.
 pub const RETENTION_MAX_BATCHES: u32 = 100;
 
+/// The background workers of one server; [`Workers::stop`] ends them at shutdown.
+pub struct Workers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Workers {
+    /// Starts every worker: retention, the sweeper and the spool drainer.
+    pub fn start(state: &AppState) -> Self {
+        let mut all = vec![spawn_sweeper(state.clone()), spawn_spool_drainer(state.clone())];
+        all.extend(spawn_retention(state.clone()));
+        Self(all)
+    }
+
+    /// Stops them. Each is stopped between store writes or in one; an interrupted write is rolled
+    /// back (SQLite drops a write whose caller is gone; MongoDB aborts the transaction).
+    pub async fn stop(self) {
+        for task in &self.0 {
+            task.abort();
+        }
+        for task in self.0 {
+            let _ = task.await;
+        }
+    }
+}
+
 /// Deletes webhook events older than `WEBHOOK_EVENT_RETENTION_DAYS`, at start and then every ten
 /// minutes. Nothing happens when retention is unset (events are kept forever). On MongoDB the TTL
 /// index does this already and a run finds little or nothing; on SQLite this is the only cleanup.
-pub fn spawn_retention(state: AppState) {
-    let Some(days) = state.config.webhook_event_retention_days else {
-        return;
-    };
-    tokio::spawn(async move {
+fn spawn_retention(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let days = state.config.webhook_event_retention_days?;
+    Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(RETENTION_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             purge_once(&state, days).await;
         }
-    });
+    }))
 }
 
 /// Fails the videos RCK never called back, every `SWEEP_INTERVAL_SECONDS`.
-pub fn spawn_sweeper(state: AppState) {
+fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(state.config.sweep_interval_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -39,7 +60,39 @@ pub fn spawn_sweeper(state: AppState) {
                 tracing::warn!(target: "video_service", "sweeping timed-out videos failed; will retry: {e}");
             }
         }
-    });
+    })
+}
+
+/// How often the spool is looked at (and written to the store when the store takes it).
+pub const SPOOL_EVERY: Duration = Duration::from_secs(1);
+
+/// Writes the callbacks spooled during a store outage to the store once it is back: at start (a
+/// spool left by the last run) and then every [`SPOOL_EVERY`]. Logs the first failure of an outage
+/// and its end, not every try.
+fn spawn_spool_drainer(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SPOOL_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            if !state.spool.pending() {
+                continue;
+            }
+            match state.spool.drain(&*state.store).await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!(target: "webhook_logger", "the store is back; the spool is written");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(target: "webhook_logger", "spooled events wait for the store: {e}");
+                }
+                Err(_) => {}
+            }
+        }
+    })
 }
 
 /// One retention run: deletes in bounded batches while batches come back full.
@@ -100,7 +153,7 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let mut config = Config::for_tests(dir.path().to_path_buf());
         config.webhook_event_retention_days = Some(2);
-        let state = AppState::new(config, Arc::new(store));
+        let state = AppState::new(config, Arc::new(store)).unwrap();
         let keep = [event(1), event(47)];
         for e in keep
             .iter()

@@ -65,6 +65,14 @@ pub fn refused_payload(payload: serde_json::Value) -> serde_json::Value {
 }
 
 impl EventDraft {
+    /// The same call with its payload as JSON text, for a store that cannot hold it as a document.
+    pub fn with_payload_as_text(mut self) -> Self {
+        if !self.payload.is_string() {
+            self.payload = serde_json::Value::String(self.payload.to_string());
+        }
+        self
+    }
+
     /// The event, answered with `status_code`; a refused call (4xx) keeps at most 4 KiB of its body.
     pub fn finish(self, status_code: u16, outcome: &str) -> WebhookEvent {
         let payload = if (400..500).contains(&status_code) {

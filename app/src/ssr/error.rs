@@ -107,6 +107,9 @@ pub enum AppError {
     BadGateway { message: String, details: Value },
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// 503 `Storage unavailable` with `Retry-After`: the store cannot be written or reached now.
+    #[error("Storage unavailable")]
+    StorageUnavailable(#[source] crate::ssr::store::StoreError),
     /// 429 with `Retry-After`.
     #[error("{message}")]
     TooManyRequests {
@@ -142,7 +145,9 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
-            AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ServiceUnavailable(_) | AppError::StorageUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -171,6 +176,9 @@ impl AppError {
 
     /// Logs an internal error with its whole chain of causes (the one place it is logged).
     pub fn log(&self) {
+        if let AppError::StorageUnavailable(e) = self {
+            tracing::warn!(target: "video_service", "storage unavailable: {e}");
+        }
         if let AppError::Internal { .. } = self {
             let mut chain = self.to_string();
             let mut cause = std::error::Error::source(self).and_then(|e| e.source());
@@ -187,23 +195,32 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let mut resp = self.response().into_response();
-        if let AppError::TooManyRequests {
-            retry_after_secs, ..
-        } = &self
-        {
+        let retry_after = match &self {
+            AppError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            AppError::StorageUnavailable(_) => Some(STORAGE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(*retry_after_secs),
+                axum::http::HeaderValue::from(secs),
             );
         }
         resp
     }
 }
 
+/// `Retry-After` of a 503 `Storage unavailable`.
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
+pub const MSG_STORAGE_UNAVAILABLE: &str = "Storage unavailable";
+
 impl From<crate::ssr::store::StoreError> for AppError {
     fn from(e: crate::ssr::store::StoreError) -> Self {
         match e {
             crate::ssr::store::StoreError::Conflict(m) => AppError::Conflict(m),
+            e if e.is_unavailable() => AppError::StorageUnavailable(e),
             other => AppError::internal("store", other),
         }
     }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod rck;
 pub mod services;
 pub mod sessions;
+pub mod spool;
 pub mod state;
 pub mod store;
 pub mod throttle;

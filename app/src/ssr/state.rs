@@ -4,6 +4,7 @@ use crate::ssr::auth::Jwt;
 use crate::ssr::config::Config;
 use crate::ssr::rck::RckClient;
 use crate::ssr::sessions::Sessions;
+use crate::ssr::spool::Spool;
 use crate::ssr::store::Store;
 use crate::ssr::throttle::LoginThrottle;
 use std::sync::Arc;
@@ -26,10 +27,13 @@ pub struct AppState {
     pub hashing: Arc<Semaphore>,
     /// Revoked tokens and changed users (`ssr::sessions`).
     pub sessions: Arc<Sessions>,
+    /// Callbacks the store could not record during an outage (`ssr::spool`).
+    pub spool: Arc<Spool>,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+    /// Fails only if the spool directory under `DATA_DIR` cannot be created.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> std::io::Result<Self> {
         let jwt = Jwt::new(&config.jwt_secret, config.jwt_ttl_hours)
             .with_issuer_and_audience(config.jwt_issuer.clone(), config.jwt_audience.clone());
         let sessions = Arc::new(Sessions::new(std::time::Duration::from_secs(
@@ -48,7 +52,8 @@ impl AppState {
                 config.request_timeout_secs.saturating_sub(1).max(1),
             ))
         });
-        Self {
+        let spool = Arc::new(Spool::open(&config.data_dir)?);
+        Ok(Self {
             config: Arc::new(config),
             store,
             jwt,
@@ -56,6 +61,7 @@ impl AppState {
             login_throttle: Arc::default(),
             hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
             sessions,
-        }
+            spool,
+        })
     }
 }

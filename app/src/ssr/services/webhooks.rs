@@ -12,9 +12,9 @@ use crate::model::webhook::{self, CallbackAuth, Rejection, VideoChange, WebhookK
 use crate::model::{AiVideo, ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::callback_auth::{hash_token, SignatureError, SignedHeaders};
 use crate::ssr::config::{Config, WebhookAuth};
-use crate::ssr::error::ApiResponse;
+use crate::ssr::error::{ApiResponse, MSG_STORAGE_UNAVAILABLE};
 use crate::ssr::state::AppState;
-use crate::ssr::store::{Applied, EventDraft};
+use crate::ssr::store::{within, Applied, EventDraft};
 use axum::http::StatusCode;
 use serde_json::Value;
 
@@ -171,10 +171,12 @@ pub async fn handle(
             return refused(r.status, &r.message);
         }
     };
-    match state
-        .store
-        .apply_webhook(video_id, &change, &auth, draft.clone())
-        .await
+    match within(
+        state
+            .store
+            .apply_webhook(video_id, &change, &auth, draft.clone()),
+    )
+    .await
     {
         Ok(Applied::NotFound) => {
             tracing::warn!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), "video not found");
@@ -204,6 +206,13 @@ pub async fn handle(
             tracing::info!(target: "internal_webhook", %video_id, endpoint = kind.endpoint(), ?decision, from = %previous, to = %video.status, "{message}");
             processed(status, message.to_string(), &video, &change)
         }
+        Err(e) if e.is_unavailable() => {
+            // Nothing was committed (a write whose caller gave up is never applied late): 503, so
+            // RCK retries; the call goes to the spool, as the store cannot take it now.
+            tracing::warn!(target: "internal_webhook", %video_id, "store unavailable, answering 503: {e}");
+            spool(state, draft.finish(503, MSG_STORAGE_UNAVAILABLE)).await;
+            refused(503, MSG_STORAGE_UNAVAILABLE)
+        }
         Err(e) => {
             // Nothing was committed: answer 500 so RCK retries, and still leave a trace of the call.
             tracing::error!(target: "internal_webhook", %video_id, "could not apply the callback: {e}");
@@ -213,13 +222,27 @@ pub async fn handle(
     }
 }
 
-/// Records an event outside any other write. Failing to record never changes the answer, but it is
-/// logged loudly: the audit log has a hole.
-async fn record_alone(state: &AppState, event: WebhookEvent) {
-    if let Err(e) = state.store.insert_event(&event).await {
-        tracing::error!(target: "webhook_logger", event_id = %event.id, endpoint = %event.endpoint,
-            "FAILED TO RECORD WEBHOOK EVENT (audit log is missing this call): {e}");
+/// Records an event outside any other write (calls refused before reaching a video); into the
+/// spool when the store cannot take it. Failing to record never changes the answer.
+pub async fn record_alone(state: &AppState, event: WebhookEvent) {
+    match within(state.store.insert_event(&event)).await {
+        Ok(()) => {}
+        Err(e) if e.is_unavailable() => spool(state, event).await,
+        Err(e) => lost(&event, &e),
     }
+}
+
+/// Appends the event to the spool (see `ssr::spool`); it reaches the store when the store is back.
+async fn spool(state: &AppState, event: WebhookEvent) {
+    if let Err(e) = state.spool.append(&event).await {
+        lost(&event, &e);
+    }
+}
+
+/// Logged loudly: the audit log has a hole.
+fn lost(event: &WebhookEvent, e: &dyn std::fmt::Display) {
+    tracing::error!(target: "webhook_logger", event_id = %event.id, endpoint = %event.endpoint,
+        "FAILED TO RECORD WEBHOOK EVENT (audit log is missing this call): {e}");
 }
 
 #[cfg(test)]

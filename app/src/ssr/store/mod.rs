@@ -64,6 +64,9 @@ pub enum StoreError {
     /// The writer thread is gone (the store is shutting down).
     #[error("the store's writer has stopped")]
     WriterGone,
+    /// The store did not answer within the time a caller may wait.
+    #[error("the store did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 impl StoreError {
@@ -76,6 +79,80 @@ impl StoreError {
             source: source.into(),
         }
     }
+}
+
+impl StoreError {
+    /// The store cannot be written (or reached) right now, through no fault of the request: an I/O
+    /// error, a full disk, a read-only or locked file; MongoDB unreachable, without a primary, or
+    /// shutting down; no answer in time. Retrying later may well work: callers answer 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => sqlite_unavailable(e),
+            StoreError::Commit(e) => sqlite_unavailable(e),
+            StoreError::Mongo(e) => mongo_unavailable(e),
+            StoreError::WriterGone | StoreError::TimedOut(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn sqlite_unavailable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            SystemIoFailure
+                | DiskFull
+                | ReadOnly
+                | CannotOpen
+                | DatabaseBusy
+                | DatabaseLocked
+                | FileLockingProtocolFailed
+                | PermissionDenied
+                | OutOfMemory
+        )
+    )
+}
+
+fn mongo_unavailable(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    /// Not primary, shutting down, stepping down, unreachable, write concern not met in time.
+    const CODES: &[i32] = &[
+        6, 7, 64, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+    ];
+    let labelled = [
+        "TransientTransactionError",
+        "RetryableWriteError",
+        "UnknownTransactionCommitResult",
+        "SystemOverloadedError",
+    ]
+    .iter()
+    .any(|l| e.contains_label(l));
+    let code = match &*e.kind {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        _ => None,
+    };
+    labelled
+        || code.is_some_and(|c| CODES.contains(&c))
+        || matches!(
+            &*e.kind,
+            ErrorKind::ServerSelection { .. }
+                | ErrorKind::Io(_)
+                | ErrorKind::ConnectionPoolCleared { .. }
+        )
+}
+
+/// How long one store operation on a request's path may take before the caller is answered 503
+/// (the bound of a store outage; under the 3 s RCK and the platform expect).
+pub const STORE_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2500);
+
+/// `fut`, or `StoreError::TimedOut` after `STORE_DEADLINE`.
+pub async fn within<T>(fut: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    tokio::time::timeout(STORE_DEADLINE, fut)
+        .await
+        .unwrap_or(Err(StoreError::TimedOut(STORE_DEADLINE)))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -272,7 +349,8 @@ pub trait EventStore {
         auth: &CallbackAuth,
         event: EventDraft,
     ) -> StoreResult<Applied>;
-    /// Records an event on its own (calls rejected before reaching a video).
+    /// Records an event on its own (calls rejected before reaching a video, calls replayed from the
+    /// spool). Idempotent: an event whose id is already stored is left as it is.
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()>;
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>>;
     async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>>;
@@ -357,6 +435,7 @@ pub trait LiveFeed {
 }
 
 /// The whole store, as services see it.
+#[async_trait]
 pub trait Store:
     UserStore
     + WorkspaceStore
@@ -373,4 +452,7 @@ pub trait Store:
 {
     /// A short name for logs ("sqlite", "mongodb").
     fn kind(&self) -> &'static str;
+    /// Proves the store can take a write now (SQLite: a one-row write through the writer; MongoDB:
+    /// a `ping` to the primary).
+    async fn ping(&self) -> StoreResult<()>;
 }

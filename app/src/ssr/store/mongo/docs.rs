@@ -670,7 +670,7 @@ pub(super) fn event_doc(e: &WebhookEvent) -> Document {
     let mut d = doc! {
         "_id": oid(e.id),
         "endpoint": &e.endpoint,
-        "payload": json_to_bson(&e.payload),
+        "payload": payload_bson(&e.payload),
     };
     if let Some(v) = &e.video_id {
         d.insert("videoId", v);
@@ -679,6 +679,36 @@ pub(super) fn event_doc(e: &WebhookEvent) -> Document {
     d.insert("outcome", &e.outcome);
     d.insert("createdAt", date(e.created_at));
     d
+}
+
+/// Deepest nesting of a payload stored as a document (MongoDB refuses documents nested past 100
+/// levels, and the event document is one of them).
+const MAX_PAYLOAD_DEPTH: usize = 90;
+
+/// A call's payload as stored: the JSON as a document when MongoDB can hold it as one, else its
+/// text (keys with NUL, nesting too deep), so that every call is recorded whatever its body. Names
+/// only some servers refuse (`$`-prefixed, dotted) are tried as a document first; the adapter
+/// falls back to the text when the server says no (`txn::payload_refused`).
+pub(super) fn payload_bson(v: &serde_json::Value) -> Bson {
+    if storable(v, 0) {
+        json_to_bson(v)
+    } else {
+        Bson::String(v.to_string())
+    }
+}
+
+fn storable(v: &serde_json::Value, depth: usize) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Array(a) => depth < MAX_PAYLOAD_DEPTH && a.iter().all(|x| storable(x, depth + 1)),
+        Value::Object(o) => {
+            depth < MAX_PAYLOAD_DEPTH
+                && o
+                    .iter()
+                    .all(|(k, x)| !k.contains('\0') && storable(x, depth + 1))
+        }
+        _ => true,
+    }
 }
 
 /// JSON as BSON, literally: keys are kept as they are (no extended-JSON interpretation of `$oid`

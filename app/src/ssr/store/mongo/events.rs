@@ -1,7 +1,7 @@
 //! `webhookevents`: the audit log of every `/internal/*` call, and applying a callback.
 
 use super::docs::{date, delivery_doc, event_doc, oid, read, DeliveryDoc, EventDoc};
-use super::txn::{Attempt, Step};
+use super::txn::{is_duplicate, payload_refused, Attempt, Step};
 use super::{all_of, collect, paged, MongoStore};
 use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
@@ -99,13 +99,34 @@ impl EventStore for MongoStore {
         auth: &CallbackAuth,
         event: EventDraft,
     ) -> StoreResult<Applied> {
-        transaction!(self, |s| self
-            .apply_attempt(s, video_id, change, auth, &event))
+        let applied = transaction!(self, |s| self
+            .apply_attempt(s, video_id, change, auth, &event));
+        match applied {
+            // The server would not hold this payload as a document: record it as its text.
+            Err(StoreError::Mongo(e)) if payload_refused(&e) => {
+                let event = event.with_payload_as_text();
+                transaction!(self, |s| self
+                    .apply_attempt(s, video_id, change, auth, &event))
+            }
+            other => other,
+        }
     }
 
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()> {
-        self.events.insert_one(event_doc(event)).await?;
-        Ok(())
+        let insert = |doc| async move {
+            match self.events.insert_one(doc).await {
+                Err(e) if is_duplicate(&e) => Ok(()),
+                other => other.map(drop),
+            }
+        };
+        match insert(event_doc(event)).await {
+            Err(e) if payload_refused(&e) => {
+                let mut as_text = event.clone();
+                as_text.payload = serde_json::Value::String(event.payload.to_string());
+                Ok(insert(event_doc(&as_text)).await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>> {

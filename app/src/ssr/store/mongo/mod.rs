@@ -44,6 +44,9 @@ const DELIVERIES: &str = "webhookdeliveries";
 const SESSIONS: &str = "revokedsessions";
 const IDEMPOTENCY: &str = "idempotencykeys";
 
+/// How long an operation waits for a usable server (a primary, for writes).
+const SELECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// MongoDB stores `expireAfterSeconds` as a 32-bit int; anything longer is "forever" in practice.
 const MAX_TTL_SECS: u64 = i32::MAX as u64;
 
@@ -78,6 +81,12 @@ pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreR
     if options.app_name.is_none() {
         options.app_name = Some("racky-videos".into());
     }
+    // An outage is answered 503 within the store deadline, not after the driver's 30 s default
+    // (a `serverSelectionTimeoutMS`/`connectTimeoutMS` in the URI is kept).
+    options
+        .server_selection_timeout
+        .get_or_insert(SELECTION_TIMEOUT);
+    options.connect_timeout.get_or_insert(SELECTION_TIMEOUT);
     // Acknowledged means durable: every write (transactions included, see `txn.rs`) waits for a
     // majority of the replica set to have it in its journal.
     options.write_concern = Some(durable());
@@ -187,8 +196,20 @@ impl LiveFeed for MongoStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for MongoStore {
     fn kind(&self) -> &'static str {
         "mongodb"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.client
+            .database("admin")
+            .run_command(doc! { "ping": 1 })
+            .selection_criteria(mongodb::options::SelectionCriteria::ReadPreference(
+                mongodb::options::ReadPreference::Primary,
+            ))
+            .await?;
+        Ok(())
     }
 }

@@ -11,6 +11,9 @@ use std::time::Duration;
 /// How many times a transaction is tried before giving up. Conflicts resolve quickly (each round
 /// one writer wins and the others then see its result), so this is only hit when something is wrong.
 pub(super) const MAX_TXN_ATTEMPTS: u32 = 60;
+/// No new attempt starts after this long: an outage (transient errors that keep coming) is
+/// reported, for the caller to answer 503, instead of being waited out.
+pub(super) const TXN_PATIENCE: Duration = Duration::from_millis(2000);
 /// How many times a commit whose outcome is unknown is sent again.
 const MAX_COMMIT_RETRIES: u32 = 5;
 
@@ -25,6 +28,26 @@ pub(super) fn is_duplicate(e: &MongoError) -> bool {
             .is_some_and(|es| es.iter().any(|w| w.code == 11000)),
         _ => false,
     }
+}
+
+/// The server (or the driver) would not take a document as written, for its field names or depth
+/// (`$`-prefixed or dotted names on servers before 5.0, empty names, nesting past the limit).
+pub(super) fn payload_refused(e: &MongoError) -> bool {
+    /// BadValue, Overflow, DollarPrefixedFieldName, EmptyFieldName, DottedFieldName,
+    /// BSONObjectTooLarge, and the "invalid field name" / "nested too deep" assertions.
+    const CODES: &[i32] = &[2, 15, 52, 56, 57, 10334, 16755, 17419, 17280];
+    let code = match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .and_then(|es| es.first())
+            .map(|w| w.code),
+        _ => None,
+    };
+    code.is_some_and(|c| CODES.contains(&c))
+        || matches!(&*e.kind, ErrorKind::BsonSerialization(_))
 }
 
 // --- transactions
@@ -91,6 +114,8 @@ macro_rules! transaction {
         use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
         use $crate::ssr::store::mongo::txn::{commit, pause, Step, TxnError, MAX_TXN_ATTEMPTS};
         use $crate::ssr::store::StoreError;
+        use $crate::ssr::store::mongo::txn::TXN_PATIENCE;
+        let started = std::time::Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -104,10 +129,12 @@ macro_rules! transaction {
                 $attempt.await
             };
             let retry = attempt < MAX_TXN_ATTEMPTS;
+            // Write conflicts are retried by count; transient errors (an outage) also by time.
+            let retry_transient = retry && started.elapsed() < TXN_PATIENCE;
             match outcome {
                 Ok(Step::Commit(v)) => match commit(&mut session).await {
                     Ok(()) => break Ok(v),
-                    Err(e) if retry && e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {}
+                    Err(e) if retry_transient && e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {}
                     Err(e) => break Err(StoreError::from(e)),
                 },
                 Ok(Step::Abort(v)) => {
@@ -122,7 +149,7 @@ macro_rules! transaction {
                     break Err(StoreError::Contended(attempt));
                 }
                 Err(TxnError::Mongo(e))
-                    if retry && e.contains_label(TRANSIENT_TRANSACTION_ERROR) =>
+                    if retry_transient && e.contains_label(TRANSIENT_TRANSACTION_ERROR) =>
                 {
                     let _ = session.abort_transaction().await;
                 }

@@ -13,7 +13,8 @@ use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql};
 
 const INSERT: &str =
     "INSERT INTO webhook_events (id, endpoint, payload, video_id, status_code, outcome, created_at)
-     VALUES (:id, :endpoint, :payload, :video_id, :status_code, :outcome, :created_at)";
+     VALUES (:id, :endpoint, :payload, :video_id, :status_code, :outcome, :created_at)
+     ON CONFLICT (id) DO NOTHING";
 const BY_ID: &str = "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
      FROM webhook_events WHERE id = :id";
 const DELIVERY: &str = "SELECT id, status_code, outcome FROM webhook_deliveries
@@ -67,8 +68,9 @@ fn event_row(r: &Row) -> rusqlite::Result<WebhookEvent> {
     })
 }
 
-fn insert(c: &Connection, e: &WebhookEvent) -> StoreResult<()> {
-    c.execute(
+/// Inserts the event unless one with its id is stored; whether it did.
+fn insert(c: &Connection, e: &WebhookEvent) -> StoreResult<bool> {
+    let n = c.execute(
         INSERT,
         named_params! {
             ":id": e.id.to_string(),
@@ -80,7 +82,7 @@ fn insert(c: &Connection, e: &WebhookEvent) -> StoreResult<()> {
             ":created_at": e.created_at.to_string(),
         },
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 #[async_trait]
@@ -148,8 +150,8 @@ impl EventStore for SqliteStore {
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()> {
         let event = event.clone();
         self.write_tx(move |tx| {
-            insert(tx, &event)?;
-            Ok(((), vec![LiveChange::event(event)]))
+            let fresh = insert(tx, &event)?;
+            Ok(((), fresh.then(|| LiveChange::event(event)).into_iter().collect()))
         })
         .await
     }

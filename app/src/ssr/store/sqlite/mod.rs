@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_webhook_deliveries.sql"),
     include_str!("migrations/005_revoked_sessions.sql"),
     include_str!("migrations/006_idempotency_keys.sql"),
+    include_str!("migrations/007_store_probe.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files
@@ -48,6 +49,10 @@ pub struct SqliteStore {
     /// The in-process live feed; changes are sent right after their commit.
     live: broadcast::Sender<LiveChange>,
 }
+
+/// How long the writer waits for the database lock (another process holding it) before its batch
+/// fails as unavailable: well under `STORE_DEADLINE`, so the caller gets its 503 in time.
+const WRITER_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -80,6 +85,9 @@ impl SqliteStore {
         let mut writer = connect(&path)
             .map_err(|e| StoreError::setup(format!("opening {}", path.display()), e))?;
         migrate(&mut writer).map_err(|e| StoreError::setup("migrating the schema", e))?;
+        writer
+            .busy_timeout(WRITER_BUSY_TIMEOUT)
+            .map_err(|e| StoreError::setup("configuring the writer", e))?;
         let live = broadcast::channel(LIVE_BUFFER).0;
         let writer = Writer::start(writer, live.clone())
             .map_err(|e| StoreError::setup("starting the writer thread", e))?;
@@ -238,8 +246,20 @@ impl LiveFeed for SqliteStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for SqliteStore {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.write(|t| {
+            t.execute(
+                "INSERT OR REPLACE INTO store_probe (id, at) VALUES (1, :at)",
+                rusqlite::named_params! { ":at": Timestamp::now().to_string() },
+            )?;
+            Ok(())
+        })
+        .await
     }
 }

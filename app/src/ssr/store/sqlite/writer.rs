@@ -8,6 +8,9 @@
 //!
 //! Batches are bounded ([`MAX_BATCH`]) and never wait for company: when the writer is idle a lone
 //! write is committed at once; under load, the writes that queued during one fsync share the next.
+//!
+//! A write whose caller stopped waiting before its batch began (the caller timed out during a store
+//! outage and answered 503) is dropped, never applied late.
 
 use crate::model::LiveChange;
 use crate::ssr::store::{StoreError, StoreResult};
@@ -30,6 +33,8 @@ trait Job: Send {
     fn run(self: Box<Self>, t: &Transaction) -> (Vec<LiveChange>, Reply);
     /// The batch could not even start: answer with that.
     fn refuse(self: Box<Self>, e: Arc<rusqlite::Error>);
+    /// Its caller stopped waiting (it timed out and answered 503): the write must not happen.
+    fn abandoned(&self) -> bool;
 }
 
 struct Pending<T, F> {
@@ -57,6 +62,10 @@ where
 
     fn refuse(self: Box<Self>, e: Arc<rusqlite::Error>) {
         let _ = self.answer.send(Err(StoreError::Commit(e)));
+    }
+
+    fn abandoned(&self) -> bool {
+        self.answer.is_closed()
     }
 }
 
@@ -143,7 +152,10 @@ fn commit_batch(
             return;
         }
     };
-    let done: Vec<(Vec<LiveChange>, Reply)> = jobs.map(|job| job.run(&tx)).collect();
+    let done: Vec<(Vec<LiveChange>, Reply)> = jobs
+        .filter(|job| !job.abandoned())
+        .map(|job| job.run(&tx))
+        .collect();
     match tx.commit() {
         Ok(()) => {
             for (changes, reply) in done {
