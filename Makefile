@@ -31,7 +31,7 @@ SUPERADMIN_EMAIL ?= admin@racky.local
 SUPERADMIN_PASSWORD ?= racky-admin-2024
 LEPTOS_SITE_ADDR ?= 127.0.0.1:3000
 
-.PHONY: help setup setup-rust setup-node setup-chromium setup-release run watch build release \
+.PHONY: help fuzz setup setup-rust setup-node setup-chromium setup-release run watch build release \
         test fmt fmt-check lint unit e2e bench clean
 
 help: ## List the targets
@@ -145,6 +145,9 @@ lint: setup-rust ## clippy with -D warnings: app[ssr] + server, frontend (wasm32
 
 unit: ## Rust tests: app[ssr] (with the store conformance suite) and the server's HTTP tests; SQLite + MongoDB
 	scripts/with-mongo.sh cargo test -p app -p server --features app/ssr
+
+fuzz: ## Generated-input test over /internal/* and the REST query strings, 100,000 cases (make test runs 2,000)
+	FUZZ_CASES=$${FUZZ_CASES:-100000} cargo test -p server --features app/ssr --test http fuzz -- --nocapture
 
 e2e: build ## Browser test: start the debug server on a free loopback port and run Playwright against it
 	SERVER_BIN=$(SERVER_BIN) bash end2end/run.sh

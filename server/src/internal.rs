@@ -59,16 +59,14 @@ async fn callback(state: AppState, kind: WebhookKind, req: Request) -> Response 
     let reply = webhooks::handle(&state, kind, incoming, creds).await;
     let mut resp = reply.into_response();
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut().insert(
-            RETRY_AFTER,
-            HeaderValue::from(STORAGE_RETRY_AFTER_SECS),
-        );
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(STORAGE_RETRY_AFTER_SECS));
     }
     resp
 }
 
 /// Records calls to anything else under `/internal` too (the audit log sees every call).
-async fn unknown(State(state): State<AppState>, req: Request) -> Response {
+pub async fn unknown(State(state): State<AppState>, req: Request) -> Response {
     reject_and_record(state, req, StatusCode::NOT_FOUND, "Route not found").await
 }
 
@@ -92,8 +90,7 @@ async fn reject_and_record(
     let method = req.method().to_string();
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await;
     let payload = match &body {
-        Ok(b) => serde_json::from_slice(b)
-            .unwrap_or_else(|_| json!(String::from_utf8_lossy(b).into_owned())),
+        Ok(b) => webhooks::payload_of(b, serde_json::from_slice(b).ok().as_ref()),
         Err(_) => json!(format!(
             "<body larger than {MAX_BODY_BYTES} bytes; not stored>"
         )),

@@ -97,6 +97,9 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
     let api = Router::new()
         .nest("/api", rest::router().merge(live::router()))
         .nest("/internal", internal::router())
+        // `nest` leaves the bare prefix and its trailing slash out; they are RCK's calls too.
+        .route("/internal", axum::routing::any(internal::unknown))
+        .route("/internal/", axum::routing::any(internal::unknown))
         .merge(session::router())
         .layer(DefaultBodyLimit::max(
             app::ssr::services::webhooks::MAX_BODY_BYTES,

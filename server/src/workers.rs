@@ -17,7 +17,10 @@ pub struct Workers(Vec<tokio::task::JoinHandle<()>>);
 impl Workers {
     /// Starts every worker: retention, the sweeper and the spool drainer.
     pub fn start(state: &AppState) -> Self {
-        let mut all = vec![spawn_sweeper(state.clone()), spawn_spool_drainer(state.clone())];
+        let mut all = vec![
+            spawn_sweeper(state.clone()),
+            spawn_spool_drainer(state.clone()),
+        ];
         all.extend(spawn_retention(state.clone()));
         Self(all)
     }

@@ -51,7 +51,10 @@ impl Spool {
     }
 
     /// Appends the event and syncs it to disk before returning.
-    pub async fn append(self: &std::sync::Arc<Self>, event: &WebhookEvent) -> Result<(), SpoolError> {
+    pub async fn append(
+        self: &std::sync::Arc<Self>,
+        event: &WebhookEvent,
+    ) -> Result<(), SpoolError> {
         let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let spool = self.clone();

@@ -2,10 +2,12 @@
 //! talks to it over HTTP, like the platform and RCK do.
 
 mod auth;
+mod breakage;
 mod bulk;
 mod callback_auth;
 mod dashboard;
 mod events;
+mod fuzz;
 mod lifecycle;
 mod products;
 mod security;

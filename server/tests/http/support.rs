@@ -58,7 +58,7 @@ impl TestApp {
         config.superadmin_password = Some(ADMIN_PASSWORD.into());
         tweak(&mut config);
         let state = server::build_state(config).await.expect("state");
-        server::workers::spawn_sweeper(state.clone());
+        let _workers = server::workers::Workers::start(&state);
         let router = server::router(state, server::leptos_options(addr));
         tokio::spawn(server::serve(
             listener,
@@ -361,5 +361,18 @@ impl Scene {
             .find(|v| v["videoId"] == video)
             .cloned()
             .unwrap_or_else(|| panic!("no entry for {video} in {}", p.body))
+    }
+}
+
+/// The MongoDB of the tests (`make test` starts one, see scripts/with-mongo.sh); `None` only when
+/// RACKY_SKIP_MONGO_TESTS=1.
+pub fn mongo_uri() -> Option<String> {
+    match std::env::var("MONGODB_TEST_URI") {
+        Ok(uri) if !uri.trim().is_empty() => Some(uri),
+        _ if std::env::var("RACKY_SKIP_MONGO_TESTS").as_deref() == Ok("1") => None,
+        _ => panic!(
+            "MONGODB_TEST_URI is not set: run `make test`, or scripts/with-mongo.sh cargo test; \
+             RACKY_SKIP_MONGO_TESTS=1 skips the MongoDB cases"
+        ),
     }
 }

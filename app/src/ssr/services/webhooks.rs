@@ -92,6 +92,27 @@ fn is_json(content_type: Option<&str>) -> bool {
         .unwrap_or(false)
 }
 
+/// Payloads nested deeper than this are recorded as their text: every client (the dashboard's
+/// too) can then read any event back, inside its envelope, within common JSON parsers' limits.
+pub const MAX_PAYLOAD_DEPTH: usize = 64;
+
+/// What is recorded of a body: its JSON if it parses and is at most `MAX_PAYLOAD_DEPTH` deep, else
+/// its text (lossy for non-UTF-8 bytes).
+pub fn payload_of(bytes: &[u8], parsed: Option<&Value>) -> Value {
+    match parsed {
+        Some(v) if depth(v) <= MAX_PAYLOAD_DEPTH => v.clone(),
+        _ => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+    }
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Reads the body into the payload to record and, when it is acceptable, the parsed JSON.
 fn read_body(incoming: &Incoming) -> (Value, Result<Value, Rejection>) {
     let reject = |status, message: &str| {
@@ -112,11 +133,7 @@ fn read_body(incoming: &Incoming) -> (Value, Result<Value, Rejection>) {
             bytes,
         } => {
             let parsed = serde_json::from_slice::<Value>(bytes);
-            // Keep what arrived: the JSON if it parses, else the text (lossy for non-UTF-8 bytes).
-            let payload = match &parsed {
-                Ok(v) => v.clone(),
-                Err(_) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
-            };
+            let payload = payload_of(bytes, parsed.as_ref().ok());
             let verdict = if !is_json(*content_type) {
                 reject(415, "Content-Type must be application/json")
             } else {
@@ -256,6 +273,21 @@ mod tests {
         assert!(is_json(Some("application/vnd.rck+json")));
         assert!(!is_json(Some("text/plain")));
         assert!(!is_json(None));
+    }
+
+    #[test]
+    fn deep_payloads_are_kept_as_text() {
+        let mut deep = serde_json::json!(1);
+        for _ in 0..MAX_PAYLOAD_DEPTH + 1 {
+            deep = serde_json::json!([deep]);
+        }
+        let text = deep.to_string();
+        assert_eq!(
+            payload_of(text.as_bytes(), Some(&deep)),
+            Value::String(text)
+        );
+        let shallow = serde_json::json!({ "a": [1] });
+        assert_eq!(payload_of(b"{}", Some(&shallow)), shallow);
     }
 
     #[test]

@@ -703,8 +703,7 @@ fn storable(v: &serde_json::Value, depth: usize) -> bool {
         Value::Array(a) => depth < MAX_PAYLOAD_DEPTH && a.iter().all(|x| storable(x, depth + 1)),
         Value::Object(o) => {
             depth < MAX_PAYLOAD_DEPTH
-                && o
-                    .iter()
+                && o.iter()
                     .all(|(k, x)| !k.contains('\0') && storable(x, depth + 1))
         }
         _ => true,

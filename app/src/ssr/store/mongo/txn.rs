@@ -46,8 +46,7 @@ pub(super) fn payload_refused(e: &MongoError) -> bool {
             .map(|w| w.code),
         _ => None,
     };
-    code.is_some_and(|c| CODES.contains(&c))
-        || matches!(&*e.kind, ErrorKind::BsonSerialization(_))
+    code.is_some_and(|c| CODES.contains(&c)) || matches!(&*e.kind, ErrorKind::BsonSerialization(_))
 }
 
 // --- transactions
@@ -112,9 +111,9 @@ pub(super) async fn pause(attempt: u32) {
 macro_rules! transaction {
     ($store:expr, |$s:ident| $attempt:expr) => {{
         use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
+        use $crate::ssr::store::mongo::txn::TXN_PATIENCE;
         use $crate::ssr::store::mongo::txn::{commit, pause, Step, TxnError, MAX_TXN_ATTEMPTS};
         use $crate::ssr::store::StoreError;
-        use $crate::ssr::store::mongo::txn::TXN_PATIENCE;
         let started = std::time::Instant::now();
         let mut attempt = 0u32;
         loop {

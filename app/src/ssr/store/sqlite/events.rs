@@ -151,7 +151,13 @@ impl EventStore for SqliteStore {
         let event = event.clone();
         self.write_tx(move |tx| {
             let fresh = insert(tx, &event)?;
-            Ok(((), fresh.then(|| LiveChange::event(event)).into_iter().collect()))
+            Ok((
+                (),
+                fresh
+                    .then(|| LiveChange::event(event))
+                    .into_iter()
+                    .collect(),
+            ))
         })
         .await
     }
