@@ -2,6 +2,7 @@
 # Runs a command with a throwaway MongoDB-compatible server: SecantusDB (from PyPI, in .venv-mongo)
 # on a free loopback port with its own temporary data dir. Exports
 #   MONGODB_TEST_URI=mongodb://127.0.0.1:PORT/?directConnection=true
+#   SECANTUSD_BIN=.venv-mongo/bin/secantusd-py (for tests that start and stop a server of their own)
 # runs the command, stops the server (also on failure or Ctrl-C) and exits with the command's code.
 #
 #   scripts/with-mongo.sh cargo test -p app --features ssr --test store_conformance
@@ -84,6 +85,8 @@ until "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1
 done
 
 export MONGODB_TEST_URI="mongodb://127.0.0.1:$PORT/?directConnection=true"
+# Tests that stop and restart a MongoDB server start their own from this binary, never the one above.
+export SECANTUSD_BIN="$VENV/bin/secantusd-py"
 export MONGODB_TEST_FAILPOINTS=1
 echo "with-mongo: SecantusDB $SECANTUS_VERSION on 127.0.0.1:$PORT (pid $PID)" >&2
 

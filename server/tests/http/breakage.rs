@@ -321,3 +321,153 @@ async fn sqlite_locked_under_load_answers_503_in_time_and_loses_no_call() {
     let r = success(&bounded, server.addr, &rck, &ids[9]).await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// A SecantusDB server of this test's own (never the shared one), on a fixed port and data dir so it
+/// can be stopped and started again.
+struct OwnMongo {
+    bin: String,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl OwnMongo {
+    async fn start() -> Option<Self> {
+        let bin = match std::env::var("SECANTUSD_BIN") {
+            Ok(b) if !b.is_empty() => b,
+            _ => {
+                crate::support::mongo_uri()?;
+                panic!("SECANTUSD_BIN is not set: run through scripts/with-mongo.sh (make test)");
+            }
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut m = Self {
+            bin,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        m.up().await;
+        Some(m)
+    }
+
+    fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    async fn up(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .arg("--storage-path")
+            .arg(self.dir.path())
+            .args(["--log-level", "WARNING"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting SecantusDB");
+        self.child = Some(child);
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("SecantusDB did not listen within 30 s");
+    }
+
+    /// Stops it as an operator would (SIGTERM), or kills it if it does not stop within 10 s.
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnMongo {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+#[tokio::test]
+async fn mongodb_stopped_under_load_answers_503_in_time_and_loses_no_call() {
+    let Some(mut mongo) = OwnMongo::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (rck, rck_addr) = RecordingRck::spawn().await;
+    let uri = mongo.uri();
+    let server = Process::start(dir.path(), rck_addr, Some((&uri, "outage"))).await;
+    let app = server.app();
+    let (admin, ids) = videos(&app, 10).await;
+    let bounded = Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+
+    mongo.down();
+    let during: Vec<_> = futures::future::join_all(
+        ids[..6]
+            .iter()
+            .map(|id| success(&bounded, server.addr, &rck, id)),
+    )
+    .await;
+    for r in during {
+        let r = r.expect("answered within 3 s");
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+    }
+    let health = bounded
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .expect("answered within 3 s");
+    assert_eq!(health.status(), 503);
+
+    // MongoDB comes back; the server recovers by itself.
+    mongo.up().await;
+    let mut healthy = false;
+    for _ in 0..300 {
+        if let Ok(r) = bounded.get(app.url("/api/health")).send().await {
+            if r.status() == 200 && r.json::<Value>().await.unwrap()["data"]["spooled"] == false {
+                healthy = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(healthy, "healthy again within 60 s of MongoDB's return");
+    let patient = Client::new();
+    for id in &ids[..6] {
+        let r = success(&patient, server.addr, &rck, id).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let events = events_of(&app, &admin, id).await;
+        let mut codes: Vec<u64> = events
+            .iter()
+            .map(|e| e["statusCode"].as_u64().unwrap())
+            .collect();
+        codes.sort();
+        assert_eq!(
+            codes,
+            [200, 503],
+            "both calls recorded, once each: {events:?}"
+        );
+    }
+}
