@@ -163,6 +163,7 @@ conformance!(
     video_status_counts,
     finished_videos,
     requeue_video,
+    retryable_failed,
     live_feed,
 );
 
@@ -273,6 +274,49 @@ async fn any_payload_is_recorded(s: Arc<dyn Store>) {
             .unwrap();
         assert_eq!(page.items.iter().filter(|e| e.id == event.id).count(), 1);
     }
+}
+
+/// The candidates of an automatic retry: failed in the window, with retries left, oldest first.
+async fn retryable_failed(s: Arc<dyn Store>) {
+    let (_, _, videos) = scene(
+        &*s,
+        &[
+            VideoStatus::Generating,
+            VideoStatus::Generating,
+            VideoStatus::Generating,
+        ],
+    )
+    .await;
+    let ids: Vec<ObjectId> = videos.iter().map(|v| v.id).collect();
+    let t0 = Timestamp::now();
+    let at = |ms| Timestamp::from_millis(t0.millis() + ms);
+    s.fail_videos(&ids[..1], "first", at(10)).await.unwrap();
+    s.fail_videos(&ids[1..2], "second", at(20)).await.unwrap();
+    // The third was retried up to the limit already.
+    s.fail_videos(&ids[2..], "third", at(30)).await.unwrap();
+    for _ in 0..2 {
+        s.requeue_video(ids[2], None, at(31))
+            .await
+            .unwrap()
+            .unwrap();
+        s.fail_videos(&ids[2..], "again", at(32)).await.unwrap();
+    }
+    let found = |since, before, max_retries, max| {
+        let s = s.clone();
+        async move {
+            s.retryable_failed(since, before, max_retries, max)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|v| v.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found(at(0), at(100), 2, 10).await, ids[..2].to_vec());
+    assert_eq!(found(at(0), at(100), 3, 10).await, ids.to_vec());
+    assert_eq!(found(at(0), at(100), 2, 1).await, ids[..1].to_vec());
+    assert_eq!(found(at(15), at(100), 2, 10).await, ids[1..2].to_vec());
+    assert_eq!(found(at(0), at(15), 2, 10).await, ids[..1].to_vec());
 }
 
 fn rand_id() -> u128 {

@@ -52,7 +52,8 @@ fn spawn_retention(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-/// Fails the videos RCK never called back, every `SWEEP_INTERVAL_SECONDS`.
+/// Fails the videos RCK never called back, then (with `VIDEO_AUTO_RETRY`) sends the failed videos
+/// whose backoff has passed back to RCK, every `SWEEP_INTERVAL_SECONDS`.
 fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(state.config.sweep_interval_secs));
@@ -61,6 +62,9 @@ fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             if let Err(e) = app::ssr::services::videos::sweep_timed_out(&state).await {
                 tracing::warn!(target: "video_service", "sweeping timed-out videos failed; will retry: {e}");
+            }
+            if let Err(e) = app::ssr::services::videos::auto_retry(&state).await {
+                tracing::warn!(target: "video_service", "automatic retries failed; will try again: {e}");
             }
         }
     })

@@ -64,6 +64,10 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// How many times a failed video may be sent back to RCK.
     pub video_max_retries: u32,
+    /// `VIDEO_AUTO_RETRY`: failed and timed-out videos are sent back to RCK by themselves.
+    pub video_auto_retry: bool,
+    /// Wait before the first automatic retry; it doubles with each retry. Decimals allowed.
+    pub video_retry_backoff_secs: f64,
     /// Webhook events older than this are deleted; unset keeps them forever.
     pub webhook_event_retention_days: Option<u64>,
     /// How callbacks authenticate (`WEBHOOK_AUTH`, default `token`).
@@ -115,6 +119,8 @@ impl std::fmt::Debug for Config {
             .field("video_timeout_minutes", &self.video_timeout_minutes)
             .field("sweep_interval_secs", &self.sweep_interval_secs)
             .field("video_max_retries", &self.video_max_retries)
+            .field("video_auto_retry", &self.video_auto_retry)
+            .field("video_retry_backoff_secs", &self.video_retry_backoff_secs)
             .field(
                 "webhook_event_retention_days",
                 &self.webhook_event_retention_days,
@@ -240,6 +246,16 @@ impl Config {
             },
             sweep_interval_secs: parsed("SWEEP_INTERVAL_SECONDS", 60u64)?.max(1),
             video_max_retries: parsed("VIDEO_MAX_RETRIES", 3)?,
+            video_auto_retry: flag("VIDEO_AUTO_RETRY"),
+            video_retry_backoff_secs: match parsed("VIDEO_RETRY_BACKOFF_SECONDS", 60.0f64)? {
+                s if s.is_finite() && s >= 0.0 => s,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "VIDEO_RETRY_BACKOFF_SECONDS",
+                        "expected a number of seconds, 0 or more, e.g. 60 or 0.5".into(),
+                    ))
+                }
+            },
             webhook_event_retention_days: retention,
             webhook_auth,
             rck_webhook_secret,
@@ -274,6 +290,8 @@ impl Config {
             video_timeout_minutes: 30.0,
             sweep_interval_secs: 60,
             video_max_retries: 3,
+            video_auto_retry: false,
+            video_retry_backoff_secs: 60.0,
             webhook_event_retention_days: None,
             webhook_auth: WebhookAuth::Token,
             rck_webhook_secret: None,

@@ -394,3 +394,73 @@ async fn a_video_rck_never_calls_back_times_out_and_a_late_success_still_complet
     .expect(200);
     assert_eq!(s.video(&v).await["status"], "completed");
 }
+
+/// Polls `video` (bounded) until `done` holds; returns it.
+async fn wait_for(
+    s: &crate::support::Scene,
+    v: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let video = s.video(v).await;
+        if done(&video) {
+            return video;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{v}: never {what}: {video}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_auto_retry_a_failed_video_goes_back_to_rck_with_backoff_up_to_the_limit() {
+    let s = crate::support::Scene::new_with(|c| {
+        c.video_auto_retry = true;
+        c.video_retry_backoff_secs = 0.2;
+        c.video_max_retries = 2;
+        c.sweep_interval_secs = 1;
+    })
+    .await;
+    let v = s.start_videos(&s.products[0], 1).await.remove(0);
+    async fn used(s: &crate::support::Scene) -> u64 {
+        let r = s.app.get("/api/workspaces", &s.admin).await.expect(200);
+        r.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["_id"] == s.workspace)
+            .unwrap()["videosUsed"]
+            .as_u64()
+            .unwrap()
+    }
+    for round in 1..=2u64 {
+        let before = s.rck.query_for(&v).unwrap();
+        s.callback(FAILURE, json!({ "videoId": v, "error": "render crashed" }))
+            .await
+            .expect(200);
+        let video = wait_for(&s, &v, "retried", |x| {
+            x["status"] == "generating" && x["metadata"]["retryCount"] == round
+        })
+        .await;
+        assert_eq!(video["error"], serde_json::Value::Null);
+        assert_ne!(
+            s.rck.query_for(&v).unwrap(),
+            before,
+            "a new batch, a new callback token"
+        );
+        assert_eq!(used(&s).await, 1 + round, "each retry counts one video");
+    }
+    // The third failure is final: VIDEO_MAX_RETRIES = 2.
+    s.callback(FAILURE, json!({ "videoId": v, "error": "render crashed" }))
+        .await
+        .expect(200);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let video = s.video(&v).await;
+    assert_eq!(video["status"], "failed");
+    assert_eq!(video["metadata"]["retryCount"], 2);
+    assert_eq!(used(&s).await, 3);
+}

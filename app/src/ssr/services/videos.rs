@@ -142,6 +142,16 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
     caller.require_superadmin()?;
     let id = video_id(id)?;
     let video = state.store.find_video(id).await?.ok_or_else(not_found)?;
+    let sent = resend(state, video).await?;
+    tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video sent back to RCK");
+    Ok(sent)
+}
+
+/// The retry itself, for a superadmin's request and for automatic retries: checks the video is
+/// `failed` with retries left, counts one video of quota, sends it back to `generating` with a new
+/// callback token (conditionally: one sender wins) and dispatches it to RCK.
+async fn resend(state: &AppState, video: AiVideo) -> AppResult<AiVideo> {
+    let id = video.id;
     if video.status != VideoStatus::Failed {
         return Err(AppError::Conflict(format!(
             "Only failed videos can be retried; this one is {}",
@@ -190,7 +200,6 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
     let key = format!("retry-{id}-{}", requeued.metadata.retry_count.unwrap_or(1));
     match dispatch(state, rck, video.workspace_id, &[id], &batch, &key).await {
         Dispatched::Accepted(_) | Dispatched::Unconfirmed => {
-            tracing::info!(target: "video_service", video = %id, by = %caller.user_id, "video sent back to RCK");
             state.store.find_video(id).await?.ok_or_else(not_found)
         }
         Dispatched::Refused(e) => Err(AppError::BadGateway {
@@ -198,6 +207,62 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> AppResult<AiV
             details: json!({ "videoIds": [id] }),
         }),
     }
+}
+
+/// Videos one automatic-retry run sends at most; the rest wait for the next run.
+pub const AUTO_RETRY_BATCH: u64 = 100;
+
+/// With `VIDEO_AUTO_RETRY`: sends failed videos (failed by RCK, refused by it, or timed out) back to
+/// RCK by themselves, each when its backoff has passed since it failed
+/// (`VIDEO_RETRY_BACKOFF_SECONDS`, doubling with each retry), up to `VIDEO_MAX_RETRIES` times. Each
+/// retry counts one video of quota, like a superadmin's retry; a workspace over its limit leaves
+/// the video failed. Several instances may run this at once: one of them wins each video. Returns
+/// the ids sent.
+#[tracing::instrument(skip_all)]
+pub async fn auto_retry(state: &AppState) -> AppResult<Vec<ObjectId>> {
+    let c = &state.config;
+    if !c.video_auto_retry || state.rck.is_none() || c.video_max_retries == 0 {
+        return Ok(Vec::new());
+    }
+    let base_ms = (c.video_retry_backoff_secs * 1000.0).round() as i64;
+    let backoff = |retries: u32| base_ms.saturating_mul(1i64 << retries.min(30));
+    let now = Timestamp::now().millis();
+    // Failures older than twice the longest backoff (at least an hour) are not looked at again: a
+    // video whose retry fell due while no server ran for that long stays failed.
+    let window = backoff(c.video_max_retries)
+        .saturating_mul(2)
+        .max(3_600_000);
+    let candidates = state
+        .store
+        .retryable_failed(
+            Timestamp::from_millis(now.saturating_sub(window)),
+            Timestamp::from_millis(now.saturating_sub(base_ms) + 1),
+            c.video_max_retries,
+            AUTO_RETRY_BATCH,
+        )
+        .await?;
+    let mut sent = Vec::new();
+    for video in candidates {
+        let id = video.id;
+        let due = video.updated_at.millis() + backoff(video.metadata.retry_count.unwrap_or(0));
+        if due > now {
+            continue;
+        }
+        match resend(state, video).await {
+            Ok(_) => sent.push(id),
+            // Another instance took it, or RCK refused it again (it is failed anew and waits for its
+            // next backoff): not an error of this run.
+            Err(AppError::Conflict(_) | AppError::BadGateway { .. }) => {}
+            Err(e @ AppError::ForbiddenWith { .. }) => {
+                tracing::info!(target: "video_service", video = %id, "automatic retry skipped: {e}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !sent.is_empty() {
+        tracing::info!(target: "video_service", count = sent.len(), "failed videos sent back to RCK automatically");
+    }
+    Ok(sent)
 }
 
 /// Videos one sweep fails at most; the rest wait for the next sweep.

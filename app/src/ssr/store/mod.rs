@@ -336,6 +336,15 @@ pub trait VideoStore {
         max: u64,
     ) -> StoreResult<Vec<AiVideo>>;
     async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>>;
+    /// Up to `max` `failed` videos that failed in `[since, before)` (by `updatedAt`) and were
+    /// retried fewer than `max_retries` times, oldest first: the candidates of an automatic retry.
+    async fn retryable_failed(
+        &self,
+        since: Timestamp,
+        before: Timestamp,
+        max_retries: u32,
+        max: u64,
+    ) -> StoreResult<Vec<AiVideo>>;
 }
 
 #[async_trait]

@@ -276,6 +276,30 @@ impl VideoStore for MongoStore {
             .transpose()
     }
 
+    async fn retryable_failed(
+        &self,
+        since: Timestamp,
+        before: Timestamp,
+        max_retries: u32,
+        max: u64,
+    ) -> StoreResult<Vec<AiVideo>> {
+        let cursor = self
+            .videos
+            .find(doc! {
+                "status": VideoStatus::Failed.as_str(),
+                "updatedAt": { "$gte": super::docs::date(since), "$lt": super::docs::date(before) },
+                "$or": [
+                    { "metadata.retryCount": { "$exists": false } },
+                    { "metadata.retryCount": null },
+                    { "metadata.retryCount": { "$lt": max_retries as i64 } },
+                ],
+            })
+            .sort(doc! { "updatedAt": 1 })
+            .limit(i64::try_from(max).unwrap_or(i64::MAX))
+            .await?;
+        super::collect(cursor, video).await
+    }
+
     async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
         let page = q.page_spec();
         paged(&self.videos, video_filter(q), page, video).await

@@ -33,6 +33,13 @@ const UPDATE_IF_STATUS: &str = "UPDATE aivideos
 const WAITING_SINCE_BEFORE: &str = "SELECT id FROM aivideos
      WHERE status IN ('pending', 'generating') AND updated_at < :before
      ORDER BY updated_at LIMIT :max";
+/// Recent failures with retries left (the status index bounds the scan to the window).
+const RETRYABLE_FAILED: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+            callback_token_hash
+     FROM aivideos
+     WHERE status = 'failed' AND updated_at >= :since AND updated_at < :before
+       AND COALESCE(json_extract(metadata, '$.retryCount'), 0) < :max_retries
+     ORDER BY updated_at LIMIT :max";
 const UPDATE_ENTRY: &str = "UPDATE product_videos SET entry = :entry WHERE video_id = :video_id";
 
 // The list, newest first. The filters are optional (`:x IS NULL OR ...`); a workspace filter has a
@@ -261,6 +268,29 @@ impl VideoStore for SqliteStore {
                 |r| oid(r.get(0)?),
             )?;
             write_each(tx, ids, |l| plan_timeout(l, before, at))
+        })
+        .await
+    }
+
+    async fn retryable_failed(
+        &self,
+        since: Timestamp,
+        before: Timestamp,
+        max_retries: u32,
+        max: u64,
+    ) -> StoreResult<Vec<AiVideo>> {
+        self.read(move |c| {
+            all(
+                c,
+                RETRYABLE_FAILED,
+                named_params! {
+                    ":since": since.to_string(),
+                    ":before": before.to_string(),
+                    ":max_retries": max_retries,
+                    ":max": i64::try_from(max).unwrap_or(i64::MAX),
+                },
+                video_row,
+            )
         })
         .await
     }
