@@ -3,6 +3,7 @@
 //! trait only. `make test` starts a SecantusDB server for it (scripts/with-mongo.sh); without one the
 //! MongoDB cases fail, unless RACKY_SKIP_MONGO_TESTS=1 (quick local runs).
 
+use app::model::stats::processing_bucket;
 use app::model::webhook::{
     CallbackAuth, Decision, SuccessFields, VideoChange, WebhookKind, MSG_FAILURE,
     MSG_FAILURE_IGNORED, MSG_SUCCESS, MSG_VIDEO_NOT_FOUND,
@@ -14,9 +15,9 @@ use app::model::{
 use app::ssr::store::mongo::{connect as mongo_connect, MongoStore};
 use app::ssr::store::sqlite::SqliteStore;
 use app::ssr::store::{
-    Applied, Claim, EventDraft, EventQuery, EventStore, FinishedVideo, HourlyCount, KeptAnswer,
-    LiveFeed, PageSpec, Paged, ProductStore, Quota, Store, StoreError, UserRecord, UserStore,
-    VideoQuery, VideoStore, WorkspaceStore,
+    Applied, Claim, EventDraft, EventQuery, EventStore, HourlyCount, KeptAnswer, LiveFeed,
+    PageSpec, Paged, ProcessingCount, ProductStore, Quota, Store, StoreError, UserRecord,
+    UserStore, VideoQuery, VideoStore, WorkspaceStore,
 };
 use serde_json::json;
 use std::future::Future;
@@ -161,7 +162,7 @@ conformance!(
     event_counts_by_hour,
     list_videos_filters,
     video_status_counts,
-    finished_videos,
+    processing_rollup,
     requeue_video,
     retryable_failed,
     live_feed,
@@ -1369,6 +1370,20 @@ async fn event_counts_by_hour(s: Arc<dyn Store>) {
             h(1, ok, true, 1),
         ]
     );
+    // A range that starts mid-hour: the part-hour counted from the events, the rest from the rollup.
+    let mut counts = s.event_counts_by_hour(at(600), at(7200)).await.unwrap();
+    counts
+        .sort_by(|a, b| (a.hour, &a.endpoint, a.accepted).cmp(&(b.hour, &b.endpoint, b.accepted)));
+    assert_eq!(
+        counts,
+        [
+            h(0, ko, true, 1),
+            h(0, ok, false, 1),
+            h(0, ok, true, 1),
+            h(1, ok, false, 1),
+            h(1, ok, true, 1),
+        ]
+    );
     assert!(s
         .event_counts_by_hour(at(9000), at(9999))
         .await
@@ -1494,7 +1509,7 @@ async fn video_status_counts(s: Arc<dyn Store>) {
     assert_eq!(counts, [(Completed, 1), (Failed, 1), (Generating, 3)]);
 }
 
-async fn finished_videos(s: Arc<dyn Store>) {
+async fn processing_rollup(s: Arc<dyn Store>) {
     use VideoStatus::*;
     let (_, _, videos) = scene(&*s, &[Generating, Generating, Generating, Generating]).await;
     let finish = |i: usize, secs: i64, ok: bool| {
@@ -1524,33 +1539,37 @@ async fn finished_videos(s: Arc<dyn Store>) {
     };
     finish(0, 1000, true).await;
     finish(1, 1100, false).await;
-    finish(2, 5000, true).await; // outside the window
-    let mut got = s.finished_videos(at(900), at(2000)).await.unwrap();
-    got.sort_by_key(|f| f.finished_at);
-    assert_eq!(
-        got,
-        [
-            FinishedVideo {
-                status: Completed,
-                queued_at: videos[0].metadata.queued_at.unwrap(),
-                finished_at: at(1000),
-            },
-            FinishedVideo {
-                status: Failed,
-                queued_at: videos[1].metadata.queued_at.unwrap(),
-                finished_at: at(1100),
-            },
-        ]
-    );
-    assert!(s
-        .finished_videos(at(1100), at(1100))
+    finish(2, 5000, true).await; // another hour
+    let row = |i: usize, status, secs| {
+        let ms = (at(secs).millis() - videos[i].metadata.queued_at.unwrap().millis()) as u64;
+        ProcessingCount {
+            hour: at(0),
+            status,
+            bucket: processing_bucket(ms),
+            count: 1,
+            sum_ms: ms,
+        }
+    };
+    let sorted = |mut rows: Vec<ProcessingCount>| {
+        rows.sort_by_key(|r| (r.hour, r.status.as_str(), r.bucket));
+        rows
+    };
+    let got = sorted(s.processing_counts(at(900), at(2000)).await.unwrap());
+    assert_eq!(got, [row(0, Completed, 1000), row(1, Failed, 1100)]);
+    // The hour of the third is not asked for.
+    assert_eq!(s.processing_counts(at(0), at(3600)).await.unwrap().len(), 2);
+    assert_eq!(s.processing_counts(at(0), at(7200)).await.unwrap().len(), 3);
+    // A video that leaves its final state leaves the rollup (and the status counts follow).
+    s.requeue_video(videos[1].id, None, at(1200))
         .await
         .unwrap()
-        .is_empty());
-    assert_eq!(
-        s.finished_videos(at(1100), at(1101)).await.unwrap().len(),
-        1
-    );
+        .unwrap();
+    let got = sorted(s.processing_counts(at(900), at(2000)).await.unwrap());
+    assert_eq!(got, [row(0, Completed, 1000)]);
+    let mut counts = s.video_status_counts().await.unwrap();
+    counts.retain(|(_, n)| *n > 0);
+    counts.sort_by_key(|(st, _)| st.as_str());
+    assert_eq!(counts, [(Completed, 2), (Generating, 2)]);
 }
 
 async fn requeue_video(s: Arc<dyn Store>) {
@@ -1853,6 +1872,109 @@ mod mongo_only {
         assert_eq!(workspace.get_str("name").unwrap(), "Shop");
         assert_eq!(workspace.get_i32("videoLimit").unwrap(), 100);
         assert_eq!(workspace.get_i32("videosUsed").unwrap(), 0);
+        drop(s);
+        drop_db(&uri, &db).await;
+    }
+}
+
+/// A database written before the rollups existed gets them filled from what it stores: the same
+/// statistics as if they had been kept all along.
+mod upgrades {
+    use super::*;
+
+    type Snapshot = (
+        Vec<HourlyCount>,
+        Vec<(VideoStatus, u64)>,
+        Vec<ProcessingCount>,
+    );
+
+    /// Some history: finished, failed and waiting videos, accepted and refused calls.
+    async fn history(s: &dyn Store) {
+        use VideoStatus::*;
+        let (_, _, videos) = scene(s, &[Generating, Generating, Generating, Generating]).await;
+        for (i, v) in videos.iter().enumerate().take(3) {
+            let (kind, change) = if i == 1 {
+                (
+                    WebhookKind::Failure,
+                    VideoChange::Fail { error: "e".into() },
+                )
+            } else {
+                (
+                    WebhookKind::Success,
+                    VideoChange::Complete(success_fields("f")),
+                )
+            };
+            s.apply_webhook(
+                v.id,
+                &change,
+                &OPEN,
+                draft(kind, &v.id.to_string(), at(1000 + 4000 * i as i64)),
+            )
+            .await
+            .unwrap();
+        }
+        s.insert_event(&event_at("/videos/success", None, 400, at(7300)))
+            .await
+            .unwrap();
+    }
+
+    async fn snapshot(s: &dyn Store) -> Snapshot {
+        let mut events = s.event_counts_by_hour(at(-7200), at(20000)).await.unwrap();
+        events.sort_by(|a, b| {
+            (a.hour, &a.endpoint, a.accepted).cmp(&(b.hour, &b.endpoint, b.accepted))
+        });
+        let mut statuses = s.video_status_counts().await.unwrap();
+        statuses.retain(|(_, n)| *n > 0);
+        statuses.sort_by_key(|(st, _)| st.as_str());
+        let mut processing = s.processing_counts(at(-7200), at(20000)).await.unwrap();
+        processing.sort_by_key(|r| (r.hour, r.status.as_str(), r.bucket));
+        (events, statuses, processing)
+    }
+
+    #[tokio::test]
+    async fn sqlite_fills_the_rollups_of_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = {
+            let s = SqliteStore::open(dir.path()).unwrap();
+            history(&s).await;
+            snapshot(&s).await
+        };
+        assert_eq!(kept.2.len(), 3, "three finished videos");
+        // As an older version left it: schema version 7, no rollups.
+        let c = rusqlite::Connection::open(dir.path().join("videos.db")).unwrap();
+        c.execute_batch(
+            "DROP TABLE event_rollup; DROP TABLE video_counts; DROP TABLE processing_rollup;
+             PRAGMA user_version = 7;",
+        )
+        .unwrap();
+        drop(c);
+        let s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(snapshot(&s).await, kept);
+    }
+
+    #[tokio::test]
+    async fn mongodb_fills_the_rollups_of_an_older_database() {
+        let Some(uri) = mongo_uri() else {
+            return;
+        };
+        let db = unique_db("rollup_fill");
+        let kept = {
+            let s = mongo_connect(&uri, &db, None).await.unwrap();
+            history(&s).await;
+            snapshot(&s).await
+        };
+        assert_eq!(kept.2.len(), 3, "three finished videos");
+        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        for c in ["statsmeta", "statsevents", "statsvideos", "statsprocessing"] {
+            client
+                .database(&db)
+                .collection::<mongodb::bson::Document>(c)
+                .drop()
+                .await
+                .unwrap();
+        }
+        let s = mongo_connect(&uri, &db, None).await.unwrap();
+        assert_eq!(snapshot(&s).await, kept);
         drop(s);
         drop_db(&uri, &db).await;
     }

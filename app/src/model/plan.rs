@@ -26,6 +26,8 @@ pub struct VideoWrite {
     pub video: AiVideo,
     pub entry: Option<ProductVideo>,
     pub expected: VideoStatus,
+    /// The metadata as it was (with `expected`, what the maintained counters take away).
+    pub before: VideoMetadata,
     /// The time of the change (the product's `updatedAt`).
     pub at: Timestamp,
 }
@@ -159,11 +161,13 @@ pub fn plan_webhook(
     let previous = video.status;
     let decision = decide(kind, previous);
     let write = (decision == Decision::Apply).then(|| {
+        let before = video.metadata.clone();
         apply_change(&mut video, entry.as_mut(), change, at);
         VideoWrite {
             video: video.clone(),
             entry,
             expected: previous,
+            before,
             at,
         }
     });
@@ -232,11 +236,13 @@ pub fn plan_fail(loaded: Loaded, reason: &str, at: Timestamp) -> Option<VideoWri
     let change = VideoChange::Fail {
         error: reason.to_string(),
     };
+    let before = video.metadata.clone();
     apply_change(&mut video, entry.as_mut(), &change, at);
     Some(VideoWrite {
         video,
         entry,
         expected,
+        before,
         at,
     })
 }
@@ -271,12 +277,14 @@ pub fn plan_requeue(
     if video.status != VideoStatus::Failed {
         return None;
     }
+    let before = video.metadata.clone();
     requeue(&mut video, entry.as_mut(), at);
     video.callback_token_hash = callback_token_hash;
     Some(VideoWrite {
         video,
         entry,
         expected: VideoStatus::Failed,
+        before,
         at,
     })
 }

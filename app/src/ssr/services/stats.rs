@@ -1,14 +1,17 @@
 //! `GET /api/webhook-events/stats`: totals, success rate, processing times and volume per bucket.
 
 use crate::model::filters::StatsQuery;
-use crate::model::stats::{Bucket, BucketCount, Processing, Totals, WebhookStats};
+use crate::model::stats::{
+    p95_of_histogram, Bucket, BucketCount, Processing, Totals, WebhookStats,
+};
 use crate::model::webhook::WebhookKind;
 use crate::model::{Timestamp, VideoStatus};
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
-use crate::ssr::store::{FinishedVideo, HourlyCount};
+use crate::ssr::store::{HourlyCount, ProcessingCount};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use std::collections::BTreeMap;
 
 /// The widest range one query may cover.
 pub const MAX_RANGE_DAYS: i64 = 366;
@@ -136,31 +139,27 @@ pub fn fold(
     (totals, series)
 }
 
-/// Average and 95th percentile (nearest rank) of queue-to-result times.
-pub fn processing(videos: &[FinishedVideo]) -> Processing {
-    let mut ms: Vec<u64> = videos
-        .iter()
-        .map(|v| (v.finished_at.millis() - v.queued_at.millis()).max(0) as u64)
-        .collect();
-    ms.sort_unstable();
-    let count = ms.len() as u64;
-    let average_ms = (count > 0).then(|| ms.iter().sum::<u64>() / count);
-    let p95_ms = (count > 0).then(|| {
-        let rank = ((0.95 * count as f64).ceil() as usize).clamp(1, ms.len());
-        ms[rank - 1]
-    });
+/// Average (exact) and 95th percentile (nearest rank, exact to its histogram bucket: see
+/// `model::stats::processing_bucket`) of queue-to-result times, from the processing rollup.
+pub fn processing(rows: &[ProcessingCount]) -> Processing {
+    let count: u64 = rows.iter().map(|r| r.count).sum();
+    let of = |status| {
+        rows.iter()
+            .filter(|r| r.status == status)
+            .map(|r| r.count)
+            .sum()
+    };
+    let mut histogram: BTreeMap<u32, u64> = BTreeMap::new();
+    for r in rows {
+        *histogram.entry(r.bucket).or_default() += r.count;
+    }
+    let histogram: Vec<(u32, u64)> = histogram.into_iter().collect();
     Processing {
         count,
-        completed: videos
-            .iter()
-            .filter(|v| v.status == VideoStatus::Completed)
-            .count() as u64,
-        failed: videos
-            .iter()
-            .filter(|v| v.status == VideoStatus::Failed)
-            .count() as u64,
-        average_ms,
-        p95_ms,
+        completed: of(VideoStatus::Completed),
+        failed: of(VideoStatus::Failed),
+        average_ms: (count > 0).then(|| rows.iter().map(|r| r.sum_ms).sum::<u64>() / count),
+        p95_ms: p95_of_histogram(&histogram),
     }
 }
 
@@ -177,7 +176,7 @@ pub async fn webhook_stats(
     let from = Timestamp::from_millis(bucket_start(bucket, from.datetime()).timestamp_millis());
     let (hourly, finished) = tokio::try_join!(
         state.store.event_counts_by_hour(from, to),
-        state.store.finished_videos(from, to)
+        state.store.processing_counts(from, to)
     )?;
     let (totals, series) = fold(bucket, from, to, &hourly);
     let accepted = totals.success + totals.failure;
@@ -261,20 +260,33 @@ mod tests {
     }
 
     #[test]
-    fn percentiles() {
-        let v = |ms: i64| FinishedVideo {
-            status: VideoStatus::Completed,
-            queued_at: Timestamp::from_millis(0),
-            finished_at: Timestamp::from_millis(ms),
+    fn processing_from_the_rollup() {
+        use crate::model::stats::processing_bucket;
+        let row = |status, ms: u64, count| ProcessingCount {
+            hour: Timestamp::from_millis(0),
+            status,
+            bucket: processing_bucket(ms),
+            count,
+            sum_ms: ms * count,
         };
-        let all: Vec<_> = (1..=100).map(|i| v(i * 10)).collect();
-        let p = processing(&all);
+        // 100 videos of 10..1000 ms, 10 of them failed.
+        let rows: Vec<_> = (1..=100u64)
+            .map(|i| {
+                let status = if i % 10 == 0 {
+                    VideoStatus::Failed
+                } else {
+                    VideoStatus::Completed
+                };
+                row(status, i * 10, 1)
+            })
+            .collect();
+        let p = processing(&rows);
         assert_eq!(
-            (p.count, p.average_ms, p.p95_ms),
-            (100, Some(505), Some(950))
+            (p.count, p.completed, p.failed, p.average_ms, p.p95_ms),
+            (100, 90, 10, Some(505), Some(960))
         );
         assert_eq!(processing(&[]).average_ms, None);
-        assert_eq!(processing(&[v(7)]).p95_ms, Some(7));
+        assert_eq!(processing(&[]).p95_ms, None);
     }
 
     #[test]

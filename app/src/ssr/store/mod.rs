@@ -263,6 +263,70 @@ impl FinishedVideo {
     }
 }
 
+impl FinishedVideo {
+    pub fn ms(&self) -> u64 {
+        (self.finished_at.millis() - self.queued_at.millis()).max(0) as u64
+    }
+}
+
+/// The start of the hour (UTC) holding `t`: the key of the rollups.
+pub fn hour_of(t: Timestamp) -> Timestamp {
+    Timestamp::from_millis(t.millis() - t.millis().rem_euclid(3_600_000))
+}
+
+/// Finished videos of one hour (by when they finished) and status, in one processing-time bucket
+/// (`model::stats::processing_bucket`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessingCount {
+    pub hour: Timestamp,
+    pub status: VideoStatus,
+    pub bucket: u32,
+    pub count: u64,
+    pub sum_ms: u64,
+}
+
+/// How writes move the maintained counters: videos per status, and the processing rollup. Both
+/// adapters apply it in the transaction of the change it comes from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CounterDelta {
+    pub statuses: Vec<(VideoStatus, i64)>,
+    /// `(hour, status, bucket, count, sum_ms)` to add (negative: to take away).
+    pub processing: Vec<(Timestamp, VideoStatus, u32, i64, i64)>,
+}
+
+impl CounterDelta {
+    /// New videos.
+    pub fn of_insert(videos: &[AiVideo]) -> Self {
+        let mut d = Self::default();
+        for v in videos {
+            d.add_video(v.status, &v.metadata, 1);
+        }
+        d
+    }
+
+    /// A planned change: the video as it was (`expected`, `before`) leaves, as it is now enters.
+    pub fn of_write(w: &crate::model::plan::VideoWrite) -> Self {
+        let mut d = Self::default();
+        d.add_video(w.expected, &w.before, -1);
+        d.add_video(w.video.status, &w.video.metadata, 1);
+        d
+    }
+
+    fn add_video(&mut self, status: VideoStatus, m: &crate::model::VideoMetadata, sign: i64) {
+        self.statuses.push((status, sign));
+        if let Some(f) = FinishedVideo::of(status, m) {
+            let ms = f.ms();
+            self.processing.push((
+                hour_of(f.finished_at),
+                status,
+                crate::model::stats::processing_bucket(ms),
+                sign,
+                sign * ms as i64,
+            ));
+        }
+    }
+}
+
 /// The result of asking for quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quota {
@@ -419,21 +483,23 @@ pub trait IdempotencyStore {
 /// Read-only aggregates for the stats API and the dashboard.
 #[async_trait]
 pub trait Reports {
-    /// Webhook calls in `[from, to)` counted per hour, endpoint and accepted-or-not.
+    /// Webhook calls in `[from, to)` counted per hour, endpoint and accepted-or-not: the whole hours
+    /// from the rollup kept with every event, the part-hours at the ends from the events.
     async fn event_counts_by_hour(
         &self,
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<HourlyCount>>;
-    /// How many videos are in each status (statuses with none may be left out).
+    /// How many videos are in each status (statuses with none may be left out). Read from
+    /// counters maintained with every write: O(statuses).
     async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>>;
-    /// Videos that became `completed` or `failed` in `[from, to)` (by `updatedAt`), with their
-    /// `queuedAt` and `completedAt`/`failedAt`.
-    async fn finished_videos(
+    /// The processing rollup of the hours from `from`'s to `to`'s (videos by the hour they became
+    /// `completed` or `failed`, `queuedAt` to `completedAt`/`failedAt`): O(hours × buckets).
+    async fn processing_counts(
         &self,
         from: Timestamp,
         to: Timestamp,
-    ) -> StoreResult<Vec<FinishedVideo>>;
+    ) -> StoreResult<Vec<ProcessingCount>>;
 }
 
 pub trait LiveFeed {

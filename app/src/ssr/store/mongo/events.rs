@@ -86,7 +86,31 @@ impl MongoStore {
             .insert_one(event_doc(&plan.event))
             .session(&mut *s)
             .await?;
+        if !self.count_event(s, &plan.event).await? {
+            return Ok(Step::Retry);
+        }
         Ok(Step::Commit(plan.applied))
+    }
+
+    /// Records an event and counts it; an event already stored is left as it is.
+    async fn insert_event_attempt(
+        &self,
+        s: &mut ClientSession,
+        event: &WebhookEvent,
+    ) -> Attempt<()> {
+        match self
+            .events
+            .insert_one(event_doc(event))
+            .session(&mut *s)
+            .await
+        {
+            Err(e) if is_duplicate(&e) => return Ok(Step::Abort(())),
+            other => other?,
+        };
+        if !self.count_event(s, event).await? {
+            return Ok(Step::Retry);
+        }
+        Ok(Step::Commit(()))
     }
 }
 
@@ -113,19 +137,15 @@ impl EventStore for MongoStore {
     }
 
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()> {
-        let insert = |doc| async move {
-            match self.events.insert_one(doc).await {
-                Err(e) if is_duplicate(&e) => Ok(()),
-                other => other.map(drop),
-            }
-        };
-        match insert(event_doc(event)).await {
-            Err(e) if payload_refused(&e) => {
+        let inserted = transaction!(self, |s| self.insert_event_attempt(s, event));
+        match inserted {
+            // The server would not hold this payload as a document: record it as its text.
+            Err(StoreError::Mongo(e)) if payload_refused(&e) => {
                 let mut as_text = event.clone();
                 as_text.payload = serde_json::Value::String(event.payload.to_string());
-                Ok(insert(event_doc(&as_text)).await?)
+                transaction!(self, |s| self.insert_event_attempt(s, &as_text))
             }
-            other => Ok(other?),
+            other => other,
         }
     }
 

@@ -71,6 +71,13 @@ impl MongoStore {
             (&self.sessions, vec![forget_sessions]),
             (&self.idempotency, vec![forget_keys]),
         ];
+        // The rollups are read by hour range.
+        for name in [super::rollups::EVENTS, super::rollups::PROCESSING] {
+            let coll = self.database.collection::<Document>(name);
+            coll.create_index(ix(doc! { "h": 1 }))
+                .await
+                .map_err(|e| StoreError::setup(format!("creating the indexes of {name}"), e))?;
+        }
         for (coll, models) in plan {
             coll.create_indexes(models).await.map_err(|e| {
                 StoreError::setup(format!("creating the indexes of {}", coll.name()), e)

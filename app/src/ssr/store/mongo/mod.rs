@@ -23,6 +23,7 @@ mod indexes;
 mod live;
 mod products;
 mod reports;
+mod rollups;
 mod sessions;
 mod users;
 mod videos;
@@ -52,6 +53,7 @@ const MAX_TTL_SECS: u64 = i32::MAX as u64;
 
 pub struct MongoStore {
     client: Client,
+    database: mongodb::Database,
     users: Collection<Document>,
     workspaces: Collection<Document>,
     products: Collection<Document>,
@@ -115,11 +117,16 @@ pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreR
         deliveries: database.collection(DELIVERIES),
         sessions: database.collection(SESSIONS),
         idempotency: database.collection(IDEMPOTENCY),
+        database: database.clone(),
         client,
         live: broadcast::channel(LIVE_BUFFER).0,
         _stop: stop,
     };
     store.create_indexes().await?;
+    store
+        .fill_rollups()
+        .await
+        .map_err(|e| StoreError::setup("filling the statistics rollups", e))?;
     indexes::apply_retention(&database, &store.events, retention_days).await?;
     // Opened before returning, so every change committed after `connect` reaches the feed.
     let stream = live::open_stream(&database, None).await.map_err(|e| {

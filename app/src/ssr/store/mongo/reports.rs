@@ -1,21 +1,34 @@
-//! Read-only aggregates for the stats API and the dashboard.
+//! Read-only aggregates for the stats API and the dashboard, from the counters kept with every
+//! write (`rollups.rs`): O(hours × buckets × shards) documents, never every event or video. Only
+//! the part-hours at the ends of a range are counted from the events (by their index).
 
-use super::docs::{date, num, read, FinishedDoc};
+use super::docs::{date, num};
+use super::rollups::{EVENTS, PROCESSING, VIDEOS};
 use super::{collect, MongoStore};
 use crate::model::{Timestamp, VideoStatus};
 use crate::ssr::store::{
-    known_statuses, FinishedVideo, HourlyCount, Reports, StoreError, StoreResult,
+    hour_of, known_statuses, HourlyCount, ProcessingCount, Reports, StoreError, StoreResult,
 };
 use async_trait::async_trait;
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Document};
+use std::collections::BTreeMap;
 
-#[async_trait]
-impl Reports for MongoStore {
-    async fn event_counts_by_hour(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> StoreResult<Vec<HourlyCount>> {
+fn count(d: &Document, field: &str) -> i64 {
+    d.get(field).and_then(num).unwrap_or(0)
+}
+
+fn hour(d: &Document) -> StoreResult<Timestamp> {
+    d.get_datetime("h")
+        .map(|h| Timestamp::from_millis(h.timestamp_millis()))
+        .map_err(|_| StoreError::Corrupt("a rollup without its hour".into()))
+}
+
+impl MongoStore {
+    /// Calls in `[from, to)` per hour, endpoint and acceptance, counted from the events.
+    async fn raw_counts(&self, from: Timestamp, to: Timestamp) -> StoreResult<Vec<HourlyCount>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
         // `$dateToString` rather than `$dateTrunc`, which needs MongoDB 5.
         let cursor = self
             .events
@@ -32,7 +45,6 @@ impl Reports for MongoStore {
                     },
                     "count": { "$sum": 1 },
                 }},
-                doc! { "$sort": { "_id.hour": 1, "_id.endpoint": 1, "_id.accepted": 1 } },
             ])
             .await?;
         collect(cursor, |d| {
@@ -45,46 +57,109 @@ impl Reports for MongoStore {
                     .ok_or_else(|| StoreError::Corrupt(format!("bad hour {hour:?}")))?,
                 endpoint: key.get_str("endpoint").unwrap_or_default().to_string(),
                 accepted: key.get_bool("accepted").unwrap_or(false),
-                count: d.get("count").and_then(num).unwrap_or(0).max(0) as u64,
+                count: count(&d, "count").max(0) as u64,
             })
         })
         .await
     }
+}
 
-    async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>> {
-        let cursor = self
-            .videos
-            .aggregate([doc! { "$group": { "_id": "$status", "count": { "$sum": 1 } } }])
-            .await?;
-        let rows = collect(cursor, |d| {
-            Ok((
-                d.get_str("_id").ok().map(str::to_string),
-                d.get("count").and_then(num).unwrap_or(0).max(0) as u64,
-            ))
-        })
-        .await?;
-        Ok(known_statuses(rows))
-    }
-
-    async fn finished_videos(
+#[async_trait]
+impl Reports for MongoStore {
+    async fn event_counts_by_hour(
         &self,
         from: Timestamp,
         to: Timestamp,
-    ) -> StoreResult<Vec<FinishedVideo>> {
+    ) -> StoreResult<Vec<HourlyCount>> {
+        let first = hour_of(Timestamp::from_millis(from.millis() + 3_599_999));
+        let last = hour_of(to);
+        if first >= last {
+            return self.raw_counts(from, to).await;
+        }
+        let mut rows = self.raw_counts(from, first).await?;
         let cursor = self
-            .videos
-            .find(doc! {
-                "status": { "$in": [VideoStatus::Completed.as_str(), VideoStatus::Failed.as_str()] },
-                "updatedAt": { "$gte": date(from), "$lt": date(to) },
-            })
-            .projection(doc! { "status": 1, "metadata": 1 })
+            .database
+            .collection::<Document>(EVENTS)
+            .find(doc! { "h": { "$gte": date(first), "$lt": date(last) } })
             .await?;
-        let rows = collect(cursor, |d| {
-            let doc = read::<FinishedDoc>(d, "video")?;
-            let status = doc.status;
-            Ok(FinishedVideo::of(status, &doc.metadata()))
-        })
-        .await?;
-        Ok(rows.into_iter().flatten().collect())
+        let shards = collect(cursor, Ok).await?;
+        let mut summed: BTreeMap<(i64, String, bool), i64> = BTreeMap::new();
+        for d in &shards {
+            let key = (
+                hour(d)?.millis(),
+                d.get_str("e").unwrap_or_default().to_string(),
+                d.get_bool("a").unwrap_or(false),
+            );
+            *summed.entry(key).or_default() += count(d, "n");
+        }
+        rows.extend(summed.into_iter().filter(|(_, n)| *n > 0).map(
+            |((h, endpoint, accepted), n)| HourlyCount {
+                hour: Timestamp::from_millis(h),
+                endpoint,
+                accepted,
+                count: n as u64,
+            },
+        ));
+        rows.extend(self.raw_counts(last, to).await?);
+        Ok(rows)
+    }
+
+    async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>> {
+        let cursor = self
+            .database
+            .collection::<Document>(VIDEOS)
+            .find(doc! {})
+            .await?;
+        let shards = collect(cursor, Ok).await?;
+        let mut summed: BTreeMap<String, i64> = BTreeMap::new();
+        for d in &shards {
+            *summed
+                .entry(d.get_str("st").unwrap_or_default().to_string())
+                .or_default() += count(d, "n");
+        }
+        Ok(known_statuses(
+            summed
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(s, n)| (Some(s), n as u64))
+                .collect(),
+        ))
+    }
+
+    async fn processing_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<ProcessingCount>> {
+        let cursor = self
+            .database
+            .collection::<Document>(PROCESSING)
+            .find(doc! { "h": { "$gte": date(hour_of(from)), "$lt": date(to) } })
+            .await?;
+        let shards = collect(cursor, Ok).await?;
+        let mut summed: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
+        for d in &shards {
+            let key = (
+                hour(d)?.millis(),
+                d.get_str("st").unwrap_or_default().to_string(),
+                count(d, "b"),
+            );
+            let slot = summed.entry(key).or_default();
+            slot.0 += count(d, "n");
+            slot.1 += count(d, "sum");
+        }
+        Ok(summed
+            .into_iter()
+            .filter(|(_, (n, _))| *n > 0)
+            .filter_map(|((h, st, b), (n, sum))| {
+                Some(ProcessingCount {
+                    hour: Timestamp::from_millis(h),
+                    status: st.parse().ok()?,
+                    bucket: u32::try_from(b).ok()?,
+                    count: n as u64,
+                    sum_ms: sum.max(0) as u64,
+                })
+            })
+            .collect())
     }
 }

@@ -11,7 +11,7 @@ use super::txn::{Attempt, Step, TxnError};
 use super::{all_of, paged, MongoStore};
 use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoStatus};
-use crate::ssr::store::{Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use crate::ssr::store::{CounterDelta, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::ClientSession;
@@ -94,6 +94,9 @@ impl MongoStore {
         if r.matched_count == 0 {
             return Ok(false);
         }
+        if !self.count_videos(s, &CounterDelta::of_write(w)).await? {
+            return Ok(false);
+        }
         if let Some(e) = &w.entry {
             self.products
                 .update_one(
@@ -135,6 +138,12 @@ impl MongoStore {
                 ))
                 .into());
             }
+        }
+        if !self
+            .count_videos(s, &CounterDelta::of_insert(videos))
+            .await?
+        {
+            return Ok(Step::Retry);
         }
         Ok(Step::Commit(()))
     }

@@ -82,6 +82,9 @@ fn insert(c: &Connection, e: &WebhookEvent) -> StoreResult<bool> {
             ":created_at": e.created_at.to_string(),
         },
     )?;
+    if n == 1 {
+        super::bump_events(c, e.created_at, &e.endpoint, e.status_code, 1)?;
+    }
     Ok(n == 1)
 }
 

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_revoked_sessions.sql"),
     include_str!("migrations/006_idempotency_keys.sql"),
     include_str!("migrations/007_store_probe.sql"),
+    include_str!("migrations/008_rollups.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files
@@ -211,6 +212,51 @@ fn paged<T>(
     params.push((":offset", &offset));
     let items = all(c, page_sql, &params, row)?;
     Ok(Paged { items, total })
+}
+
+// --- the maintained counters (`migrations/008_rollups.sql`)
+
+const BUMP_EVENTS: &str = "INSERT INTO event_rollup (hour, endpoint, accepted, n)
+     VALUES (:hour, :endpoint, :accepted, :n)
+     ON CONFLICT (hour, endpoint, accepted) DO UPDATE SET n = n + excluded.n";
+const BUMP_STATUS: &str = "INSERT INTO video_counts (status, n) VALUES (:status, :n)
+     ON CONFLICT (status) DO UPDATE SET n = n + excluded.n";
+const BUMP_PROCESSING: &str = "INSERT INTO processing_rollup (hour, status, bucket, n, sum_ms)
+     VALUES (:hour, :status, :bucket, :n, :sum_ms)
+     ON CONFLICT (hour, status, bucket) DO UPDATE SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms";
+
+/// Counts `n` more (or fewer) calls of the event's hour, endpoint and acceptance.
+fn bump_events(
+    t: &Connection,
+    created_at: Timestamp,
+    endpoint: &str,
+    status_code: u16,
+    n: i64,
+) -> rusqlite::Result<()> {
+    t.prepare_cached(BUMP_EVENTS)?
+        .execute(rusqlite::named_params! {
+            ":hour": super::hour_of(created_at).to_string(),
+            ":endpoint": endpoint,
+            ":accepted": (200..300).contains(&status_code),
+            ":n": n,
+        })?;
+    Ok(())
+}
+
+/// Applies a delta of the video counters.
+fn bump_videos(t: &Connection, d: &super::CounterDelta) -> rusqlite::Result<()> {
+    for (status, n) in &d.statuses {
+        t.prepare_cached(BUMP_STATUS)?
+            .execute(rusqlite::named_params! { ":status": status.as_str(), ":n": n })?;
+    }
+    for (hour, status, bucket, n, sum_ms) in &d.processing {
+        t.prepare_cached(BUMP_PROCESSING)?
+            .execute(rusqlite::named_params! {
+                ":hour": hour.to_string(), ":status": status.as_str(), ":bucket": bucket,
+                ":n": n, ":sum_ms": sum_ms,
+            })?;
+    }
+    Ok(())
 }
 
 // --- row mapping shared by the aggregates

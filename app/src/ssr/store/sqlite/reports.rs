@@ -1,19 +1,53 @@
-//! Read-only aggregates for the stats API and the dashboard.
+//! Read-only aggregates for the stats API and the dashboard, from the counters kept with every
+//! write (`migrations/008_rollups.sql`): they read O(hours × buckets) rows, never every event or
+//! video. Only the part-hours at the ends of a range are counted from the events (by their index).
 
-use super::{all, json, parsed, ts, SqliteStore};
-use crate::model::{Timestamp, VideoMetadata, VideoStatus};
-use crate::ssr::store::{known_statuses, FinishedVideo, HourlyCount, Reports, StoreResult};
+use super::{all, parsed, ts, SqliteStore};
+use crate::model::{Timestamp, VideoStatus};
+use crate::ssr::store::{
+    hour_of, known_statuses, HourlyCount, ProcessingCount, Reports, StoreResult,
+};
 use async_trait::async_trait;
-use rusqlite::ToSql;
+use rusqlite::{Connection, ToSql};
 
+const ROLLUP: &str = "SELECT hour, endpoint, accepted, n FROM event_rollup
+     WHERE hour >= :from AND hour < :to AND n <> 0 ORDER BY hour";
 /// Timestamps are stored as `YYYY-MM-DDTHH:MM:SS.mmmZ`: the first 13 characters are the hour.
-const COUNTS_BY_HOUR: &str = "SELECT substr(created_at, 1, 13) AS hour, endpoint,
+const RAW_COUNTS: &str = "SELECT substr(created_at, 1, 13) AS hour, endpoint,
             status_code BETWEEN 200 AND 299 AS accepted, COUNT(*)
      FROM webhook_events WHERE created_at >= :from AND created_at < :to
      GROUP BY hour, endpoint, accepted ORDER BY hour";
-const STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM aivideos GROUP BY status";
-const FINISHED: &str = "SELECT status, metadata FROM aivideos
-     WHERE status IN ('completed', 'failed') AND updated_at >= :from AND updated_at < :to";
+const STATUS_COUNTS: &str = "SELECT status, n FROM video_counts WHERE n > 0";
+const PROCESSING: &str = "SELECT hour, status, bucket, n, sum_ms FROM processing_rollup
+     WHERE hour >= :from AND hour < :to AND n > 0";
+
+fn hourly_rows(
+    c: &Connection,
+    sql: &'static str,
+    from: Timestamp,
+    to: Timestamp,
+) -> StoreResult<Vec<HourlyCount>> {
+    let (from, to) = (from.to_string(), to.to_string());
+    all(
+        c,
+        sql,
+        &[(":from", &from as &dyn ToSql), (":to", &to)],
+        |r| {
+            let hour: String = r.get(0)?;
+            let hour = if hour.len() == 13 {
+                format!("{hour}:00:00.000Z")
+            } else {
+                hour
+            };
+            Ok(HourlyCount {
+                hour: ts(hour)?,
+                endpoint: r.get(1)?,
+                accepted: r.get(2)?,
+                count: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        },
+    )
+}
 
 #[async_trait]
 impl Reports for SqliteStore {
@@ -23,21 +57,16 @@ impl Reports for SqliteStore {
         to: Timestamp,
     ) -> StoreResult<Vec<HourlyCount>> {
         self.read(move |c| {
-            let (from, to) = (from.to_string(), to.to_string());
-            all(
-                c,
-                COUNTS_BY_HOUR,
-                &[(":from", &from as &dyn ToSql), (":to", &to)],
-                |r| {
-                    let hour: String = r.get(0)?;
-                    Ok(HourlyCount {
-                        hour: ts(format!("{hour}:00:00.000Z"))?,
-                        endpoint: r.get(1)?,
-                        accepted: r.get(2)?,
-                        count: r.get(3)?,
-                    })
-                },
-            )
+            // [from, first whole hour) and [last whole hour, to) from the events; between, the rollup.
+            let first = hour_of(Timestamp::from_millis(from.millis() + 3_599_999));
+            let last = hour_of(to);
+            if first >= last {
+                return hourly_rows(c, RAW_COUNTS, from, to);
+            }
+            let mut rows = hourly_rows(c, RAW_COUNTS, from, first)?;
+            rows.extend(hourly_rows(c, ROLLUP, first, last)?);
+            rows.extend(hourly_rows(c, RAW_COUNTS, last, to)?);
+            Ok(rows)
         })
         .await
     }
@@ -53,28 +82,27 @@ impl Reports for SqliteStore {
         Ok(known_statuses(rows))
     }
 
-    async fn finished_videos(
+    async fn processing_counts(
         &self,
         from: Timestamp,
         to: Timestamp,
-    ) -> StoreResult<Vec<FinishedVideo>> {
+    ) -> StoreResult<Vec<ProcessingCount>> {
         self.read(move |c| {
-            let (from, to) = (from.to_string(), to.to_string());
-            let rows = all(
+            let (from, to) = (hour_of(from).to_string(), to.to_string());
+            all(
                 c,
-                FINISHED,
+                PROCESSING,
                 &[(":from", &from as &dyn ToSql), (":to", &to)],
                 |r| {
-                    Ok((
-                        parsed::<VideoStatus>(r.get(0)?, "status")?,
-                        json::<VideoMetadata>(r.get(1)?)?,
-                    ))
+                    Ok(ProcessingCount {
+                        hour: ts(r.get(0)?)?,
+                        status: parsed::<VideoStatus>(r.get(1)?, "status")?,
+                        bucket: r.get(2)?,
+                        count: r.get::<_, i64>(3)?.max(0) as u64,
+                        sum_ms: r.get::<_, i64>(4)?.max(0) as u64,
+                    })
                 },
-            )?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|(status, m)| FinishedVideo::of(status, &m))
-                .collect())
+            )
         })
         .await
     }

@@ -5,7 +5,7 @@
 use super::{all, find_one, json, oid, paged, parsed, to_json, ts, SqliteStore};
 use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, LiveChange, ObjectId, ProductVideo, Timestamp, VideoMetadata};
-use crate::ssr::store::{Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use crate::ssr::store::{CounterDelta, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
@@ -118,6 +118,7 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
         // Cannot happen inside an IMMEDIATE transaction, which read the status under the same lock.
         return Err(StoreError::Contended(1));
     }
+    super::bump_videos(tx, &CounterDelta::of_write(w))?;
     if let Some(e) = &w.entry {
         tx.execute(
             UPDATE_ENTRY,
@@ -190,6 +191,7 @@ impl VideoStore for SqliteStore {
                     },
                 )?;
             }
+            super::bump_videos(tx, &CounterDelta::of_insert(&videos))?;
             let changes = videos
                 .into_iter()
                 .map(|video| LiveChange::Video { video })

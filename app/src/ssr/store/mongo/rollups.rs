@@ -1,0 +1,224 @@
+//! The counters behind statistics and the overview, kept in the transaction of every change they
+//! count (as on SQLite): `statsevents` (calls per hour, endpoint and 2xx-or-not), `statsvideos`
+//! (videos per status) and `statsprocessing` (finished videos per hour, status and processing-time
+//! bucket, with the sum of their times).
+//!
+//! Every counter is split over [`SHARDS`] documents, one picked at random per write, so concurrent
+//! transactions seldom touch the same document (a hot counter would make them conflict and retry);
+//! reads add the shards up. The first start on a database without them fills them from what is
+//! stored (`statsmeta` remembers it was done).
+
+use super::docs::{date, num, read, FinishedDoc};
+use super::txn::{is_duplicate, TxnError};
+use super::{collect, MongoStore};
+use crate::model::stats::processing_bucket;
+use crate::model::{Timestamp, VideoStatus, WebhookEvent};
+use crate::ssr::store::{hour_of, CounterDelta, FinishedVideo, StoreResult};
+use mongodb::bson::{doc, Document};
+use mongodb::ClientSession;
+use std::collections::HashMap;
+
+pub(super) const EVENTS: &str = "statsevents";
+pub(super) const VIDEOS: &str = "statsvideos";
+pub(super) const PROCESSING: &str = "statsprocessing";
+const META: &str = "statsmeta";
+const SHARDS: u32 = 16;
+
+fn shard() -> u32 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(0..SHARDS)
+}
+
+impl MongoStore {
+    /// Adds `n` to a counter document (created on first use); `false` when a concurrent
+    /// transaction created it first (the caller runs its transaction again).
+    async fn bump(
+        &self,
+        s: &mut ClientSession,
+        coll: &str,
+        key: String,
+        set_on_insert: Document,
+        inc: Document,
+    ) -> Result<bool, TxnError> {
+        let r = self
+            .database
+            .collection::<Document>(coll)
+            .update_one(
+                doc! { "_id": key },
+                doc! { "$inc": inc, "$setOnInsert": set_on_insert },
+            )
+            .upsert(true)
+            .session(&mut *s)
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Counts a recorded call.
+    pub(super) async fn count_event(
+        &self,
+        s: &mut ClientSession,
+        e: &WebhookEvent,
+    ) -> Result<bool, TxnError> {
+        let hour = hour_of(e.created_at);
+        let accepted = (200..300).contains(&e.status_code);
+        self.bump(
+            s,
+            EVENTS,
+            format!("{}|{}|{}|{}", hour.millis(), e.endpoint, accepted, shard()),
+            doc! { "h": date(hour), "e": &e.endpoint, "a": accepted },
+            doc! { "n": 1i64 },
+        )
+        .await
+    }
+
+    /// Applies a delta of the video counters.
+    pub(super) async fn count_videos(
+        &self,
+        s: &mut ClientSession,
+        d: &CounterDelta,
+    ) -> Result<bool, TxnError> {
+        for (status, n) in &d.statuses {
+            if !self
+                .bump(
+                    s,
+                    VIDEOS,
+                    format!("{}|{}", status.as_str(), shard()),
+                    doc! { "st": status.as_str() },
+                    doc! { "n": n },
+                )
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        for (hour, status, bucket, n, sum_ms) in &d.processing {
+            if !self
+                .bump(
+                    s,
+                    PROCESSING,
+                    format!(
+                        "{}|{}|{}|{}",
+                        hour.millis(),
+                        status.as_str(),
+                        bucket,
+                        shard()
+                    ),
+                    doc! { "h": date(*hour), "st": status.as_str(), "b": *bucket as i64 },
+                    doc! { "n": n, "sum": sum_ms },
+                )
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Fills the counters from the stored events and videos, once per database (a database written
+    /// by an earlier version, or by another program).
+    pub(super) async fn fill_rollups(&self) -> StoreResult<()> {
+        let db = &self.database;
+        let meta = db.collection::<Document>(META);
+        if meta.find_one(doc! { "_id": "rollups" }).await?.is_some() {
+            return Ok(());
+        }
+        for name in [EVENTS, VIDEOS, PROCESSING] {
+            db.collection::<Document>(name).delete_many(doc! {}).await?;
+        }
+        // Calls per hour, endpoint and acceptance (`$dateToString`: MongoDB 4 has no `$dateTrunc`).
+        let cursor = self
+            .events
+            .aggregate([doc! { "$group": {
+                "_id": {
+                    "hour": { "$dateToString": { "date": "$createdAt", "format": "%Y-%m-%dT%H" } },
+                    "endpoint": "$endpoint",
+                    "accepted": { "$and": [
+                        { "$gte": ["$statusCode", 200] }, { "$lte": ["$statusCode", 299] },
+                    ]},
+                },
+                "n": { "$sum": 1 },
+            }}])
+            .await?;
+        let rows = collect(cursor, |d| Ok(d)).await?;
+        let mut docs = Vec::new();
+        for d in rows {
+            let Ok(key) = d.get_document("_id") else {
+                continue;
+            };
+            let Some(hour) = Timestamp::parse(&format!(
+                "{}:00:00.000Z",
+                key.get_str("hour").unwrap_or_default()
+            )) else {
+                continue;
+            };
+            let endpoint = key.get_str("endpoint").unwrap_or_default();
+            let accepted = key.get_bool("accepted").unwrap_or(false);
+            docs.push(doc! {
+                "_id": format!("{}|{}|{}|0", hour.millis(), endpoint, accepted),
+                "h": date(hour), "e": endpoint, "a": accepted,
+                "n": d.get("n").and_then(num).unwrap_or(0),
+            });
+        }
+        if !docs.is_empty() {
+            db.collection::<Document>(EVENTS).insert_many(docs).await?;
+        }
+        // Videos per status, and the processing rollup, in one pass over the videos.
+        let cursor = self
+            .videos
+            .find(doc! {})
+            .projection(doc! { "status": 1, "metadata": 1 })
+            .await?;
+        let videos = collect(cursor, |d| {
+            let doc = read::<FinishedDoc>(d, "video")?;
+            let status = doc.status;
+            Ok((status, FinishedVideo::of(status, &doc.metadata())))
+        })
+        .await?;
+        let mut statuses: HashMap<VideoStatus, i64> = HashMap::new();
+        let mut processing: HashMap<(i64, VideoStatus, u32), (i64, i64)> = HashMap::new();
+        for (status, finished) in videos {
+            *statuses.entry(status).or_default() += 1;
+            if let Some(f) = finished {
+                let ms = f.ms();
+                let slot = processing
+                    .entry((
+                        hour_of(f.finished_at).millis(),
+                        status,
+                        processing_bucket(ms),
+                    ))
+                    .or_default();
+                slot.0 += 1;
+                slot.1 += ms as i64;
+            }
+        }
+        let docs: Vec<Document> = statuses
+            .into_iter()
+            .map(|(st, n)| doc! { "_id": format!("{}|0", st.as_str()), "st": st.as_str(), "n": n })
+            .collect();
+        if !docs.is_empty() {
+            db.collection::<Document>(VIDEOS).insert_many(docs).await?;
+        }
+        let docs: Vec<Document> = processing
+            .into_iter()
+            .map(|((h, st, b), (n, sum))| {
+                doc! {
+                    "_id": format!("{h}|{}|{b}|0", st.as_str()),
+                    "h": date(Timestamp::from_millis(h)), "st": st.as_str(), "b": b as i64,
+                    "n": n, "sum": sum,
+                }
+            })
+            .collect();
+        if !docs.is_empty() {
+            db.collection::<Document>(PROCESSING)
+                .insert_many(docs)
+                .await?;
+        }
+        meta.insert_one(doc! { "_id": "rollups", "filledAt": date(Timestamp::now()) })
+            .await?;
+        Ok(())
+    }
+}
