@@ -143,7 +143,7 @@ impl MongoStore {
                 "n": { "$sum": 1 },
             }}])
             .await?;
-        let rows = collect(cursor, |d| Ok(d)).await?;
+        let rows = collect(cursor, Ok).await?;
         let mut docs = Vec::new();
         for d in rows {
             let Ok(key) = d.get_document("_id") else {
