@@ -8,6 +8,7 @@ use app::model::webhook::{
     CallbackAuth, Decision, SuccessFields, VideoChange, WebhookKind, MSG_FAILURE,
     MSG_FAILURE_IGNORED, MSG_SUCCESS, MSG_VIDEO_NOT_FOUND,
 };
+use app::model::Keyset;
 use app::model::{
     AiVideo, LiveChange, ObjectId, Product, Role, Timestamp, User, VideoMetadata, VideoStatus,
     WebhookEvent, Workspace,
@@ -144,6 +145,7 @@ conformance!(
     users,
     revoked_sessions,
     idempotency_keys,
+    keyset_pages,
     any_payload_is_recorded,
     concurrent_writes_fail_alone,
     workspaces_and_quota,
@@ -228,6 +230,152 @@ async fn idempotency_keys(s: Arc<dyn Store>) {
     }
     let all = racers.join_all().await;
     assert_eq!(all.iter().filter(|c| **c == Claim::Claimed).count(), 1);
+}
+
+/// Paging by keyset walks the same rows, in the same order, as paging by number: ties on
+/// `createdAt` broken by id, filters kept, `to` exclusive.
+async fn keyset_pages(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    for i in 0..23 {
+        // Three events per second: ties on createdAt.
+        let endpoint = if i % 4 == 0 {
+            "/videos/failure"
+        } else {
+            "/videos/success"
+        };
+        s.insert_event(&event_at(endpoint, Some("v"), 200, at(i / 3)))
+            .await
+            .unwrap();
+    }
+    let walk_events = |q: EventQuery| {
+        let s = s.clone();
+        async move {
+            let all = s
+                .page_events(&EventQuery {
+                    limit: 1000,
+                    ..q.clone()
+                })
+                .await
+                .unwrap();
+            let mut walked = Vec::new();
+            let mut after = None;
+            for _ in 0..100 {
+                let page = s
+                    .page_events(&EventQuery {
+                        limit: 4,
+                        after,
+                        ..q.clone()
+                    })
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(Keyset {
+                    at: last.created_at,
+                    id: last.id,
+                });
+                walked.extend(page);
+            }
+            assert_eq!(walked, all, "{q:?}");
+            assert_eq!(s.count_events(&q).await.unwrap(), all.len() as u64);
+            all.len()
+        }
+    };
+    let base = EventQuery {
+        page: 1,
+        limit: 4,
+        ..Default::default()
+    };
+    assert_eq!(walk_events(base.clone()).await, 23);
+    assert_eq!(
+        walk_events(EventQuery {
+            endpoint: Some("/videos/failure".into()),
+            ..base.clone()
+        })
+        .await,
+        6
+    );
+    assert_eq!(
+        walk_events(EventQuery {
+            video_id: Some("v".into()),
+            ..base.clone()
+        })
+        .await,
+        23
+    );
+    // [at(2), at(5)): seconds 2, 3 and 4, three events each.
+    assert_eq!(
+        walk_events(EventQuery {
+            from: Some(at(2)),
+            to: Some(at(5)),
+            ..base.clone()
+        })
+        .await,
+        9
+    );
+
+    let (ws, _, _) = scene(
+        &*s,
+        &[
+            Generating, Failed, Generating, Failed, Failed, Completed, Failed,
+        ],
+    )
+    .await;
+    let walk_videos = |q: VideoQuery| {
+        let s = s.clone();
+        async move {
+            let all = s
+                .page_videos(&VideoQuery {
+                    limit: 1000,
+                    ..q.clone()
+                })
+                .await
+                .unwrap();
+            let mut walked = Vec::new();
+            let mut after = None;
+            for _ in 0..100 {
+                let page = s
+                    .page_videos(&VideoQuery {
+                        limit: 2,
+                        after,
+                        ..q.clone()
+                    })
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(Keyset {
+                    at: last.created_at,
+                    id: last.id,
+                });
+                walked.extend(page);
+            }
+            assert_eq!(walked, all, "{q:?}");
+            assert_eq!(s.count_videos(&q).await.unwrap(), all.len() as u64);
+            all.len()
+        }
+    };
+    let base = VideoQuery {
+        page: 1,
+        limit: 2,
+        ..Default::default()
+    };
+    assert_eq!(walk_videos(base.clone()).await, 7);
+    assert_eq!(
+        walk_videos(VideoQuery {
+            status: Some(Failed),
+            ..base.clone()
+        })
+        .await,
+        4
+    );
+    assert_eq!(
+        walk_videos(VideoQuery {
+            workspace_id: Some(ws.id),
+            status: Some(Generating),
+            ..base.clone()
+        })
+        .await,
+        2
+    );
 }
 
 /// Whatever JSON a call carried, its event is recorded: as a document where the store can hold
@@ -1944,6 +2092,8 @@ mod upgrades {
         let c = rusqlite::Connection::open(dir.path().join("videos.db")).unwrap();
         c.execute_batch(
             "DROP TABLE event_rollup; DROP TABLE video_counts; DROP TABLE processing_rollup;
+             DROP INDEX aivideos_by_status_created; DROP INDEX aivideos_by_workspace;
+             CREATE INDEX aivideos_by_workspace ON aivideos(workspace_id, created_at DESC);
              PRAGMA user_version = 7;",
         )
         .unwrap();

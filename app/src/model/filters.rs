@@ -18,6 +18,9 @@ pub struct EventFilter {
     pub from: Option<String>,
     /// RFC 3339, exclusive.
     pub to: Option<String>,
+    /// `pagination.nextCursor` of the previous page: the next page by keyset, whatever the log's
+    /// size (`page` is then ignored).
+    pub cursor: Option<String>,
 }
 
 /// `GET /api/videos` and the videos page.
@@ -32,6 +35,8 @@ pub struct VideoFilter {
     pub video_id: Option<String>,
     /// `1`/`true`/`on`: only videos stuck in `generating`.
     pub stuck: Option<String>,
+    /// `pagination.nextCursor` of the previous page (`page` is then ignored).
+    pub cursor: Option<String>,
 }
 
 /// `GET /api/products`.
@@ -63,6 +68,7 @@ impl WithPage for EventFilter {
     fn with_page(&self, page: u64) -> Self {
         Self {
             page: Some(page.to_string()),
+            cursor: None,
             ..self.clone()
         }
     }
@@ -72,6 +78,7 @@ impl WithPage for VideoFilter {
     fn with_page(&self, page: u64) -> Self {
         Self {
             page: Some(page.to_string()),
+            cursor: None,
             ..self.clone()
         }
     }

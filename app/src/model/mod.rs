@@ -250,6 +250,10 @@ pub struct Pagination {
     pub limit: u64,
     pub total: u64,
     pub total_pages: u64,
+    /// Where the next page starts (pass it as `cursor=`): on every full page of a list that pages by
+    /// keyset (after the last item, it leads to an empty page).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_cursor: Option<String>,
 }
 
 impl Pagination {
@@ -259,7 +263,38 @@ impl Pagination {
             limit,
             total,
             total_pages: total.div_ceil(limit.max(1)),
+            next_cursor: None,
         }
+    }
+
+    pub fn with_next_cursor(mut self, cursor: Option<String>) -> Self {
+        self.next_cursor = cursor;
+        self
+    }
+}
+
+/// Where a page of a newest-first list ends: the last item's `createdAt` and id. Its wire form is
+/// opaque to clients (40 hex digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keyset {
+    pub at: Timestamp,
+    pub id: ObjectId,
+}
+
+impl Keyset {
+    pub fn encode(&self) -> String {
+        format!("{:016x}{}", self.at.millis(), self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        if s.len() != 40 || !s.is_ascii() {
+            return None;
+        }
+        let millis = i64::from_str_radix(&s[..16], 16).ok()?;
+        Some(Self {
+            at: Timestamp::from_millis(millis),
+            id: s[16..].parse().ok()?,
+        })
     }
 }
 

@@ -22,6 +22,7 @@ pub fn EventsPage() -> impl IntoView {
             video_id: get("videoId"),
             from: get("from"),
             to: get("to"),
+            cursor: get("cursor"),
         }
     });
     let data = Resource::new(move || filter.get(), load_events);

@@ -24,6 +24,7 @@ pub fn VideosPage() -> impl IntoView {
             workspace_id: get("workspaceId"),
             video_id: get("videoId"),
             stuck: get("stuck"),
+            cursor: get("cursor"),
         }
     });
     let param = move |get: fn(&VideoFilter) -> &Option<String>| get(&filter.read()).clone();

@@ -11,3 +11,4 @@ pub mod spool;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod totals;

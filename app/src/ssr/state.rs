@@ -29,6 +29,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Callbacks the store could not record during an outage (`ssr::spool`).
     pub spool: Arc<Spool>,
+    /// Totals of big lists, kept briefly (`ssr::totals`).
+    pub totals: Arc<crate::ssr::totals::Totals>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             hashing: Arc::new(Semaphore::new(HASHING_SLOTS)),
             sessions,
             spool,
+            totals: Arc::default(),
         })
     }
 }

@@ -137,8 +137,15 @@ async fn pagination_and_filters() {
     };
     let p1 = page("page=1&limit=3").await;
     let p3 = page("page=3&limit=3").await;
+    let mut pagination = p1.data()["pagination"].clone();
+    let next = pagination["nextCursor"].take();
+    assert!(
+        next.is_string(),
+        "a page with more after it says where the next starts"
+    );
+    pagination.as_object_mut().unwrap().remove("nextCursor");
     assert_eq!(
-        p1.data()["pagination"],
+        pagination,
         json!({ "page": 1, "limit": 3, "total": 7, "totalPages": 3 })
     );
     assert_eq!(p1.data()["events"].as_array().unwrap().len(), 3);
@@ -168,6 +175,24 @@ async fn pagination_and_filters() {
         );
     }
     assert_eq!(paged, all);
+    // The same walk by cursor; the last page has no nextCursor.
+    let mut walked = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let p = page(&format!("limit=3&cursor={cursor}")).await;
+        walked.extend(p.data()["events"].as_array().unwrap().clone());
+        match p.data()["pagination"]["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(walked, all);
+    let bad = s
+        .app
+        .get("/api/webhook-events?cursor=nope", &s.admin)
+        .await
+        .expect(400);
+    assert_eq!(bad.msg(), "cursor is not valid (use pagination.nextCursor)");
 
     let succ = page("endpoint=/videos/success").await;
     assert_eq!(succ.data()["pagination"]["total"], 3);

@@ -52,6 +52,7 @@ pub fn parse_query(p: &EventFilter) -> AppResult<EventQuery> {
     Ok(EventQuery {
         page,
         limit,
+        after: super::parse_cursor(p.cursor.as_deref())?,
         endpoint,
         video_id,
         from,
@@ -67,10 +68,18 @@ pub async fn list_events(
 ) -> AppResult<EventPage> {
     caller.require_superadmin()?;
     let q = parse_query(p)?;
-    let found = state.store.list_events(&q).await?;
+    let total_key = format!(
+        "events|{:?}|{:?}|{:?}|{:?}",
+        q.endpoint, q.video_id, q.from, q.to
+    );
+    let (events, total) = tokio::try_join!(
+        state.store.page_events(&q),
+        state.totals.get(total_key, state.store.count_events(&q))
+    )?;
+    let next = super::next_cursor(&events, q.limit, |e| (e.created_at, e.id));
     Ok(EventPage {
-        events: found.items,
-        pagination: Pagination::new(q.page, q.limit, found.total),
+        events,
+        pagination: Pagination::new(q.page, q.limit, total).with_next_cursor(next),
     })
 }
 

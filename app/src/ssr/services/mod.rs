@@ -11,13 +11,38 @@ pub mod users;
 pub mod videos;
 pub mod webhooks;
 
-use crate::model::ObjectId;
+use crate::model::{Keyset, ObjectId, Timestamp};
 use crate::ssr::error::AppError;
 
 /// Parses an id from a path or body, with the message the caller will see.
 pub fn parse_id(raw: &str, what: &str) -> Result<ObjectId, AppError> {
     raw.parse()
         .map_err(|_| AppError::BadRequest(format!("Invalid {what} format")))
+}
+
+/// The `cursor` query parameter (a `nextCursor` handed out earlier).
+pub fn parse_cursor(raw: Option<&str>) -> Result<Option<Keyset>, AppError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(c) => Keyset::decode(c).map(Some).ok_or_else(|| {
+            AppError::BadRequest("cursor is not valid (use pagination.nextCursor)".into())
+        }),
+    }
+}
+
+/// The cursor of the page after a full one (a page shorter than `limit` is the last).
+pub fn next_cursor<T>(
+    items: &[T],
+    limit: u64,
+    key: impl Fn(&T) -> (Timestamp, ObjectId),
+) -> Option<String> {
+    if (items.len() as u64) < limit {
+        return None;
+    }
+    items.last().map(|last| {
+        let (at, id) = key(last);
+        Keyset { at, id }.encode()
+    })
 }
 
 /// `page`/`limit` query parameters: page >= 1 (default 1), limit 1..=100 (default 20; larger values

@@ -77,22 +77,35 @@ pub async fn list_videos(
     let q = VideoQuery {
         page,
         limit,
+        after: super::parse_cursor(p.cursor.as_deref())?,
         status,
         workspace_id,
         video_id,
         stuck_before: stuck_only.then_some(cutoff),
     };
-    let found = state.store.list_videos(&q).await?;
+    // The stuck filter moves with the clock: those totals are never kept.
+    let total_key = format!(
+        "videos|{status:?}|{workspace_id:?}|{video_id:?}|{}",
+        if stuck_only {
+            Timestamp::now().millis().to_string()
+        } else {
+            String::new()
+        }
+    );
+    let (videos, total) = tokio::try_join!(
+        state.store.page_videos(&q),
+        state.totals.get(total_key, state.store.count_videos(&q))
+    )?;
+    let next = super::next_cursor(&videos, limit, |v| (v.created_at, v.id));
     Ok(VideoPage {
-        videos: found
-            .items
+        videos: videos
             .into_iter()
             .map(|video| VideoRow {
                 stuck: is_stuck(&video, cutoff),
                 video,
             })
             .collect(),
-        pagination: Pagination::new(page, limit, found.total),
+        pagination: Pagination::new(page, limit, total).with_next_cursor(next),
     })
 }
 

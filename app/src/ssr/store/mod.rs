@@ -13,6 +13,7 @@ pub mod sqlite;
 pub use crate::model::plan::{Applied, EventDraft};
 
 use crate::model::webhook::{CallbackAuth, VideoChange};
+pub use crate::model::Keyset;
 use crate::model::{
     AiVideo, LiveChange, ObjectId, Product, Role, Timestamp, User, VideoStatus, WebhookEvent,
     Workspace,
@@ -169,6 +170,8 @@ pub struct UserRecord {
 pub struct EventQuery {
     pub page: u64,
     pub limit: u64,
+    /// Start after this item (keyset paging; `page` is then ignored).
+    pub after: Option<Keyset>,
     pub endpoint: Option<String>,
     pub video_id: Option<String>,
     pub from: Option<Timestamp>,
@@ -180,6 +183,8 @@ pub struct EventQuery {
 pub struct VideoQuery {
     pub page: u64,
     pub limit: u64,
+    /// Start after this item (keyset paging; `page` is then ignored).
+    pub after: Option<Keyset>,
     pub status: Option<VideoStatus>,
     pub workspace_id: Option<ObjectId>,
     pub video_id: Option<ObjectId>,
@@ -188,18 +193,20 @@ pub struct VideoQuery {
 }
 
 impl EventQuery {
+    /// The rows to skip: none after a keyset.
     pub fn page_spec(&self) -> PageSpec {
         PageSpec {
-            page: self.page,
+            page: if self.after.is_some() { 1 } else { self.page },
             limit: self.limit,
         }
     }
 }
 
 impl VideoQuery {
+    /// The rows to skip: none after a keyset.
     pub fn page_spec(&self) -> PageSpec {
         PageSpec {
-            page: self.page,
+            page: if self.after.is_some() { 1 } else { self.page },
             limit: self.limit,
         }
     }
@@ -399,7 +406,16 @@ pub trait VideoStore {
         at: Timestamp,
         max: u64,
     ) -> StoreResult<Vec<AiVideo>>;
-    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>>;
+    /// One page of the videos `q` selects, newest first (`createdAt`, then id).
+    async fn page_videos(&self, q: &VideoQuery) -> StoreResult<Vec<AiVideo>>;
+    /// How many videos `q` selects (its page and keyset aside).
+    async fn count_videos(&self, q: &VideoQuery) -> StoreResult<u64>;
+    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
+        Ok(Paged {
+            items: self.page_videos(q).await?,
+            total: self.count_videos(q).await?,
+        })
+    }
     /// Up to `max` `failed` videos that failed in `[since, before)` (by `updatedAt`) and were
     /// retried fewer than `max_retries` times, oldest first: the candidates of an automatic retry.
     async fn retryable_failed(
@@ -425,7 +441,16 @@ pub trait EventStore {
     /// Records an event on its own (calls rejected before reaching a video, calls replayed from the
     /// spool). Idempotent: an event whose id is already stored is left as it is.
     async fn insert_event(&self, event: &WebhookEvent) -> StoreResult<()>;
-    async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>>;
+    /// One page of the events `q` selects, newest first (`createdAt`, then id).
+    async fn page_events(&self, q: &EventQuery) -> StoreResult<Vec<WebhookEvent>>;
+    /// How many events `q` selects (its page and keyset aside).
+    async fn count_events(&self, q: &EventQuery) -> StoreResult<u64>;
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>> {
+        Ok(Paged {
+            items: self.page_events(q).await?,
+            total: self.count_events(q).await?,
+        })
+    }
     async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>>;
     /// Deletes up to `max` events created before `before`; returns how many went. (Retention. MongoDB
     /// relies on its TTL index and may delete nothing here.)

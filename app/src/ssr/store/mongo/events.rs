@@ -2,12 +2,12 @@
 
 use super::docs::{date, delivery_doc, event_doc, oid, read, DeliveryDoc, EventDoc};
 use super::txn::{is_duplicate, payload_refused, Attempt, Step};
-use super::{all_of, collect, paged, MongoStore};
+use super::{all_of, collect, page_of, MongoStore};
 use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
-    Applied, EventDraft, EventQuery, EventStore, Paged, StoreError, StoreResult, DELIVERY_MEMORY_MS,
+    Applied, EventDraft, EventQuery, EventStore, StoreError, StoreResult, DELIVERY_MEMORY_MS,
 };
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
@@ -149,9 +149,12 @@ impl EventStore for MongoStore {
         }
     }
 
-    async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>> {
-        let page = q.page_spec();
-        paged(&self.events, event_filter(q), page, event).await
+    async fn page_events(&self, q: &EventQuery) -> StoreResult<Vec<WebhookEvent>> {
+        page_of(&self.events, event_filter(q), q.page_spec(), q.after, event).await
+    }
+
+    async fn count_events(&self, q: &EventQuery) -> StoreResult<u64> {
+        Ok(self.events.count_documents(event_filter(q)).await?)
     }
 
     async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>> {

@@ -55,6 +55,7 @@ impl MongoStore {
                 &self.videos,
                 vec![
                     ix(doc! { "status": 1, "updatedAt": 1 }),
+                    ix(doc! { "status": 1, "createdAt": -1, "_id": -1 }),
                     ix(doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 }),
                     ix(doc! { "createdAt": -1, "_id": -1 }),
                 ],

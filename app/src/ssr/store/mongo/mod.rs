@@ -172,20 +172,39 @@ async fn paged<T>(
     f: impl Fn(Document) -> StoreResult<T>,
 ) -> StoreResult<Paged<T>> {
     let total = coll.count_documents(filter.clone()).await?;
+    let items = page_of(coll, filter, page, None, f).await?;
+    Ok(Paged { items, total })
+}
+
+/// One page of what `filter` selects, newest first (`createdAt`, then `_id`): after `after` when
+/// given (keyset: a range of the `{…, createdAt: -1, _id: -1}` index), else `page`'s offset.
+async fn page_of<T>(
+    coll: &Collection<Document>,
+    filter: Document,
+    page: PageSpec,
+    after: Option<crate::model::Keyset>,
+    f: impl Fn(Document) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
     if page.limit == 0 {
-        return Ok(Paged {
-            items: Vec::new(),
-            total,
-        });
+        return Ok(Vec::new());
     }
+    let filter = match after {
+        None => filter,
+        Some(k) => all_of(vec![
+            filter,
+            doc! { "$or": [
+                { "createdAt": { "$lt": docs::date(k.at) } },
+                { "createdAt": docs::date(k.at), "_id": { "$lt": docs::oid(k.id) } },
+            ]},
+        ]),
+    };
     let cursor = coll
         .find(filter)
         .sort(newest_first())
-        .skip(page.offset())
+        .skip(if after.is_some() { 0 } else { page.offset() })
         .limit(i64::try_from(page.limit).unwrap_or(i64::MAX))
         .await?;
-    let items = collect(cursor, f).await?;
-    Ok(Paged { items, total })
+    collect(cursor, f).await
 }
 
 /// `a AND b AND ...` as one filter (`{}` when there is nothing to filter on).

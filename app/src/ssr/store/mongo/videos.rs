@@ -8,10 +8,10 @@ use super::docs::{
     entry_doc, entry_update, oid, read, video_doc, video_update, ProductEntriesDoc, VideoDoc,
 };
 use super::txn::{Attempt, Step, TxnError};
-use super::{all_of, paged, MongoStore};
+use super::{all_of, page_of, MongoStore};
 use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoStatus};
-use crate::ssr::store::{CounterDelta, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use crate::ssr::store::{CounterDelta, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::ClientSession;
@@ -309,8 +309,11 @@ impl VideoStore for MongoStore {
         super::collect(cursor, video).await
     }
 
-    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
-        let page = q.page_spec();
-        paged(&self.videos, video_filter(q), page, video).await
+    async fn page_videos(&self, q: &VideoQuery) -> StoreResult<Vec<AiVideo>> {
+        page_of(&self.videos, video_filter(q), q.page_spec(), q.after, video).await
+    }
+
+    async fn count_videos(&self, q: &VideoQuery) -> StoreResult<u64> {
+        Ok(self.videos.count_documents(video_filter(q)).await?)
     }
 }

@@ -1,12 +1,12 @@
 //! `webhook_events`: the audit log of every `/internal/*` call, and applying a callback.
 
 use super::videos::{load, write_video};
-use super::{json, oid, paged, to_json, ts, SqliteStore};
+use super::{all, json, oid, to_json, ts, SqliteStore};
 use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{LiveChange, ObjectId, Timestamp, WebhookEvent};
 use crate::ssr::store::{
-    Applied, EventDraft, EventQuery, EventStore, Paged, StoreResult, DELIVERY_MEMORY_MS,
+    Applied, EventDraft, EventQuery, EventStore, StoreResult, DELIVERY_MEMORY_MS,
 };
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql};
@@ -30,31 +30,60 @@ const FORGET_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN (
 const PURGE: &str = "DELETE FROM webhook_events WHERE id IN (
          SELECT id FROM webhook_events WHERE created_at < :before ORDER BY created_at LIMIT :max)";
 
-// The log, newest first. The filters are optional (`:x IS NULL OR ...`); a video filter has a
-// statement of its own so it reads that video's index.
-const COUNT_ALL: &str = "SELECT COUNT(*) FROM webhook_events
-     WHERE (:endpoint IS NULL OR endpoint = :endpoint)
-       AND (:from IS NULL OR created_at >= :from)
-       AND (:to IS NULL OR created_at < :to)";
+// The log, newest first, by keyset: rows before `(:before_at, :before_id)` (the page's start: a
+// cursor, `to`, or the end of time) and from `:from` on; each filter shape has a statement of its
+// own, so it reads its index as a range.
 const PAGE_ALL: &str = "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
      FROM webhook_events
-     WHERE (:endpoint IS NULL OR endpoint = :endpoint)
-       AND (:from IS NULL OR created_at >= :from)
-       AND (:to IS NULL OR created_at < :to)
+     WHERE (created_at, id) < (:before_at, :before_id) AND created_at >= :from
      ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
-const COUNT_OF_VIDEO: &str = "SELECT COUNT(*) FROM webhook_events
-     WHERE video_id = :video_id
-       AND (:endpoint IS NULL OR endpoint = :endpoint)
-       AND (:from IS NULL OR created_at >= :from)
-       AND (:to IS NULL OR created_at < :to)";
+const PAGE_OF_ENDPOINT: &str =
+    "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
+     FROM webhook_events
+     WHERE endpoint = :endpoint AND (created_at, id) < (:before_at, :before_id) AND created_at >= :from
+     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
 const PAGE_OF_VIDEO: &str =
     "SELECT id, endpoint, payload, video_id, status_code, outcome, created_at
      FROM webhook_events
-     WHERE video_id = :video_id
+     WHERE video_id = :video_id AND (created_at, id) < (:before_at, :before_id) AND created_at >= :from
        AND (:endpoint IS NULL OR endpoint = :endpoint)
-       AND (:from IS NULL OR created_at >= :from)
-       AND (:to IS NULL OR created_at < :to)
      ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+const COUNT_ALL: &str = "SELECT COUNT(*) FROM webhook_events
+     WHERE (created_at, id) < (:before_at, :before_id) AND created_at >= :from";
+const COUNT_OF_ENDPOINT: &str = "SELECT COUNT(*) FROM webhook_events
+     WHERE endpoint = :endpoint AND (created_at, id) < (:before_at, :before_id) AND created_at >= :from";
+const COUNT_OF_VIDEO: &str = "SELECT COUNT(*) FROM webhook_events
+     WHERE video_id = :video_id AND (created_at, id) < (:before_at, :before_id) AND created_at >= :from
+       AND (:endpoint IS NULL OR endpoint = :endpoint)";
+
+/// The bounds of a query: `(before_at, before_id)` and `from`, as stored text. Every stored
+/// timestamp sorts between `""` and `"~"`, every id before `"~"`.
+fn bounds(q: &EventQuery, keyset: bool) -> (String, String, String) {
+    let to = q.to.map(|t| (t.to_string(), String::new()));
+    let cursor = keyset
+        .then_some(q.after)
+        .flatten()
+        .map(|k| (k.at.to_string(), k.id.to_string()));
+    let (at, id) = match (to, cursor) {
+        (Some(t), Some(c)) => t.min(c),
+        (Some(b), None) | (None, Some(b)) => b,
+        (None, None) => ("~".into(), "~".into()),
+    };
+    let from = q.from.map(|t| t.to_string()).unwrap_or_default();
+    (at, id, from)
+}
+
+/// The statement for the filter's shape.
+fn statement(q: &EventQuery, page: bool) -> &'static str {
+    match (&q.video_id, &q.endpoint, page) {
+        (Some(_), _, true) => PAGE_OF_VIDEO,
+        (Some(_), _, false) => COUNT_OF_VIDEO,
+        (None, Some(_), true) => PAGE_OF_ENDPOINT,
+        (None, Some(_), false) => COUNT_OF_ENDPOINT,
+        (None, None, true) => PAGE_ALL,
+        (None, None, false) => COUNT_ALL,
+    }
+}
 
 fn event_row(r: &Row) -> rusqlite::Result<WebhookEvent> {
     Ok(WebhookEvent {
@@ -165,22 +194,48 @@ impl EventStore for SqliteStore {
         .await
     }
 
-    async fn list_events(&self, q: &EventQuery) -> StoreResult<Paged<WebhookEvent>> {
+    async fn page_events(&self, q: &EventQuery) -> StoreResult<Vec<WebhookEvent>> {
         let q = q.clone();
         self.read(move |c| {
-            let from = q.from.map(|t| t.to_string());
-            let to = q.to.map(|t| t.to_string());
-            let mut filter: Vec<(&str, &dyn ToSql)> =
-                vec![(":endpoint", &q.endpoint), (":from", &from), (":to", &to)];
+            let (before_at, before_id, from) = bounds(&q, true);
             let page = q.page_spec();
-            let (count, page_sql) = match &q.video_id {
-                Some(v) => {
-                    filter.push((":video_id", v));
-                    (COUNT_OF_VIDEO, PAGE_OF_VIDEO)
-                }
-                None => (COUNT_ALL, PAGE_ALL),
-            };
-            paged(c, count, page_sql, &filter, page, event_row)
+            let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
+            let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+            let mut params: Vec<(&str, &dyn ToSql)> = vec![
+                (":before_at", &before_at),
+                (":before_id", &before_id),
+                (":from", &from),
+                (":limit", &limit),
+                (":offset", &offset),
+            ];
+            if let Some(v) = &q.video_id {
+                params.push((":video_id", v));
+            }
+            if q.endpoint.is_some() || q.video_id.is_some() {
+                params.push((":endpoint", &q.endpoint));
+            }
+            all(c, statement(&q, true), &params, event_row)
+        })
+        .await
+    }
+
+    async fn count_events(&self, q: &EventQuery) -> StoreResult<u64> {
+        let q = q.clone();
+        self.read(move |c| {
+            let (before_at, before_id, from) = bounds(&q, false);
+            let mut params: Vec<(&str, &dyn ToSql)> = vec![
+                (":before_at", &before_at),
+                (":before_id", &before_id),
+                (":from", &from),
+            ];
+            if let Some(v) = &q.video_id {
+                params.push((":video_id", v));
+            }
+            if q.endpoint.is_some() || q.video_id.is_some() {
+                params.push((":endpoint", &q.endpoint));
+            }
+            Ok(c.prepare_cached(statement(&q, false))?
+                .query_row(params.as_slice(), |r| r.get(0))?)
         })
         .await
     }

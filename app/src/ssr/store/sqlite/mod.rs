@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_idempotency_keys.sql"),
     include_str!("migrations/007_store_probe.sql"),
     include_str!("migrations/008_rollups.sql"),
+    include_str!("migrations/009_video_list_indexes.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files

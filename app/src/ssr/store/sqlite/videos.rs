@@ -2,10 +2,10 @@
 //!
 //! Status changes load ([`load`]), plan (`model::plan`) and write conditionally ([`write_video`]).
 
-use super::{all, find_one, json, oid, paged, parsed, to_json, ts, SqliteStore};
+use super::{all, find_one, json, oid, parsed, to_json, ts, SqliteStore};
 use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, LiveChange, ObjectId, ProductVideo, Timestamp, VideoMetadata};
-use crate::ssr::store::{CounterDelta, Paged, StoreError, StoreResult, VideoQuery, VideoStore};
+use crate::ssr::store::{CounterDelta, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
@@ -42,32 +42,117 @@ const RETRYABLE_FAILED: &str = "SELECT id, user_id, workspace_id, product_id, te
      ORDER BY updated_at LIMIT :max";
 const UPDATE_ENTRY: &str = "UPDATE product_videos SET entry = :entry WHERE video_id = :video_id";
 
-// The list, newest first. The filters are optional (`:x IS NULL OR ...`); a workspace filter has a
-// statement of its own so it reads that workspace's index.
-const COUNT_ALL: &str = "SELECT COUNT(*) FROM aivideos
-     WHERE (:status IS NULL OR status = :status)
-       AND (:video_id IS NULL OR id = :video_id)
-       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
+// The list, newest first, by keyset: rows before `(:before_at, :before_id)` (a cursor, or the end of
+// time). A workspace or status filter has a statement of its own, so it reads its index as a range;
+// the other filters are optional (`:x IS NULL OR ...`).
 const PAGE_ALL: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
             callback_token_hash
      FROM aivideos
-     WHERE (:status IS NULL OR status = :status)
+     WHERE (created_at, id) < (:before_at, :before_id)
        AND (:video_id IS NULL OR id = :video_id)
        AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))
      ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+const PAGE_OF_STATUS: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+            callback_token_hash
+     FROM aivideos
+     WHERE status = :status AND (created_at, id) < (:before_at, :before_id)
+       AND (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR updated_at < :stuck_before)
+     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+            callback_token_hash
+     FROM aivideos
+     WHERE workspace_id = :workspace_id AND (created_at, id) < (:before_at, :before_id)
+       AND (:status IS NULL OR status = :status)
+       AND (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR updated_at < :stuck_before)
+     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+const COUNT_ALL: &str = "SELECT COUNT(*) FROM aivideos
+     WHERE (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
+const COUNT_OF_STATUS: &str = "SELECT COUNT(*) FROM aivideos
+     WHERE status = :status
+       AND (:video_id IS NULL OR id = :video_id)
+       AND (:stuck_before IS NULL OR updated_at < :stuck_before)";
 const COUNT_IN_WORKSPACE: &str = "SELECT COUNT(*) FROM aivideos
      WHERE workspace_id = :workspace_id
        AND (:status IS NULL OR status = :status)
        AND (:video_id IS NULL OR id = :video_id)
-       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
-const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
-            callback_token_hash
-     FROM aivideos
-     WHERE workspace_id = :workspace_id
-       AND (:status IS NULL OR status = :status)
-       AND (:video_id IS NULL OR id = :video_id)
-       AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))
-     ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
+       AND (:stuck_before IS NULL OR updated_at < :stuck_before)";
+
+/// The status a query selects: its filter, or `generating` for the stuck ones.
+fn status_of(q: &VideoQuery) -> Option<&'static str> {
+    q.status
+        .map(|s| s.as_str())
+        .or(q.stuck_before.map(|_| "generating"))
+}
+
+/// Runs the statement for the query's shape (`page`: a page of rows, else the count), with its
+/// parameters.
+fn video_query<T>(
+    c: &Connection,
+    q: &VideoQuery,
+    page: bool,
+    run: impl FnOnce(&Connection, &'static str, &[(&str, &dyn ToSql)]) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let status = status_of(q);
+    let stuck_conflicts =
+        q.stuck_before.is_some() && q.status.is_some_and(|s| s.as_str() != "generating");
+    let video_id = q.video_id.map(|v| v.to_string());
+    let stuck_before = q.stuck_before.map(|t| t.to_string());
+    let workspace_id = q.workspace_id.map(|w| w.to_string());
+    let (before_at, before_id) = match q.after {
+        Some(k) => (k.at.to_string(), k.id.to_string()),
+        None => ("~".to_string(), "~".to_string()),
+    };
+    let spec = q.page_spec();
+    let limit = if stuck_conflicts {
+        0
+    } else {
+        i64::try_from(spec.limit).unwrap_or(i64::MAX)
+    };
+    let offset = i64::try_from(spec.offset()).unwrap_or(i64::MAX);
+    let mut params: Vec<(&str, &dyn ToSql)> =
+        vec![(":video_id", &video_id), (":stuck_before", &stuck_before)];
+    if page {
+        params.extend([
+            (":before_at", &before_at as &dyn ToSql),
+            (":before_id", &before_id),
+            (":limit", &limit),
+            (":offset", &offset),
+        ]);
+    }
+    let sql = match (&workspace_id, status) {
+        (Some(ws), _) => {
+            params.push((":workspace_id", ws));
+            params.push((":status", &status));
+            if page {
+                PAGE_IN_WORKSPACE
+            } else {
+                COUNT_IN_WORKSPACE
+            }
+        }
+        (None, Some(_)) => {
+            params.push((":status", &status));
+            if page {
+                PAGE_OF_STATUS
+            } else {
+                COUNT_OF_STATUS
+            }
+        }
+        (None, None) => {
+            if page {
+                PAGE_ALL
+            } else {
+                COUNT_ALL
+            }
+        }
+    };
+    if stuck_conflicts && !page {
+        return run(c, "SELECT 0", &[]);
+    }
+    run(c, sql, &params)
+}
 
 pub(super) fn video_row(r: &Row) -> rusqlite::Result<AiVideo> {
     Ok(AiVideo {
@@ -297,27 +382,20 @@ impl VideoStore for SqliteStore {
         .await
     }
 
-    async fn list_videos(&self, q: &VideoQuery) -> StoreResult<Paged<AiVideo>> {
+    async fn page_videos(&self, q: &VideoQuery) -> StoreResult<Vec<AiVideo>> {
         let q = q.clone();
         self.read(move |c| {
-            let status = q.status.map(|s| s.as_str());
-            let video_id = q.video_id.map(|v| v.to_string());
-            let stuck_before = q.stuck_before.map(|t| t.to_string());
-            let workspace_id = q.workspace_id.map(|w| w.to_string());
-            let mut filter: Vec<(&str, &dyn ToSql)> = vec![
-                (":status", &status),
-                (":video_id", &video_id),
-                (":stuck_before", &stuck_before),
-            ];
-            let page = q.page_spec();
-            let (count, page_sql) = match &workspace_id {
-                Some(ws) => {
-                    filter.push((":workspace_id", ws));
-                    (COUNT_IN_WORKSPACE, PAGE_IN_WORKSPACE)
-                }
-                None => (COUNT_ALL, PAGE_ALL),
-            };
-            paged(c, count, page_sql, &filter, page, video_row)
+            video_query(c, &q, true, |c, sql, params| all(c, sql, params, video_row))
+        })
+        .await
+    }
+
+    async fn count_videos(&self, q: &VideoQuery) -> StoreResult<u64> {
+        let q = q.clone();
+        self.read(move |c| {
+            video_query(c, &q, false, |c, sql, params| {
+                Ok(c.prepare_cached(sql)?.query_row(params, |r| r.get(0))?)
+            })
         })
         .await
     }
