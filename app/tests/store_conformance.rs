@@ -1691,7 +1691,6 @@ async fn processing_rollup(s: Arc<dyn Store>) {
     let row = |i: usize, status, secs| {
         let ms = (at(secs).millis() - videos[i].metadata.queued_at.unwrap().millis()) as u64;
         ProcessingCount {
-            hour: at(0),
             status,
             bucket: processing_bucket(ms),
             count: 1,
@@ -1699,7 +1698,7 @@ async fn processing_rollup(s: Arc<dyn Store>) {
         }
     };
     let sorted = |mut rows: Vec<ProcessingCount>| {
-        rows.sort_by_key(|r| (r.hour, r.status.as_str(), r.bucket));
+        rows.sort_by_key(|r| (r.status.as_str(), r.bucket));
         rows
     };
     let got = sorted(s.processing_counts(at(900), at(2000)).await.unwrap());
@@ -2075,7 +2074,7 @@ mod upgrades {
         statuses.retain(|(_, n)| *n > 0);
         statuses.sort_by_key(|(st, _)| st.as_str());
         let mut processing = s.processing_counts(at(-7200), at(20000)).await.unwrap();
-        processing.sort_by_key(|r| (r.hour, r.status.as_str(), r.bucket));
+        processing.sort_by_key(|r| (r.status.as_str(), r.bucket));
         (events, statuses, processing)
     }
 

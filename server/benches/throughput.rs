@@ -1,16 +1,26 @@
 //! `make bench`: figures for the embedded store over real HTTP on loopback. Prints, never asserts.
 //!
-//! 1. webhook callbacks per second (success calls on distinct videos), with latency percentiles;
+//! 1. webhook callbacks per second (success calls on distinct videos), with latency percentiles,
+//!    beside a bare axum handler driven by the same client (the ceiling of this machine and client);
 //! 2. event-log queries (`GET /api/webhook-events`, filtered and not) once the log holds the events;
-//! 3. a 100-product bulk generation through the RCK simulator until every callback has landed.
+//! 3. a 100-product bulk generation through the RCK simulator until every callback has landed;
+//! 4. reads at scale: a store seeded with `SCALE_EVENTS` events and `SCALE_VIDEOS` finished videos
+//!    over 30 days (as `server seed-bench` does), one request at a time;
+//!
+//! and one table of every figure beside its target.
 
 use app::ssr::config::Config;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const CALLBACKS: usize = 2_000;
-const CONCURRENCY: usize = 16;
+const CALLBACKS: usize = 4_000;
+/// Keep-alive connections of the load client.
+const CONCURRENCY: usize = 64;
 const QUERIES: usize = 300;
+const SCALE_EVENTS: u64 = 1_000_000;
+const SCALE_VIDEOS: u64 = 300_000;
+/// Requests per read at scale (one at a time).
+const SCALE_QUERIES: usize = 60;
 
 /// RCK's signing secret: the benchmark calls back as a signing RCK does (it does not see the
 /// per-batch tokens, and token mode accepts a valid signature in their place).
@@ -25,7 +35,10 @@ struct App {
 }
 
 async fn start(rck: Option<String>) -> App {
-    let dir = tempfile::tempdir().unwrap();
+    start_on(rck, tempfile::tempdir().unwrap()).await
+}
+
+async fn start_on(rck: Option<String>, dir: tempfile::TempDir) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config::for_tests(dir.path().to_path_buf());
@@ -86,6 +99,27 @@ impl App {
         }
         r.send().await.unwrap().json().await.unwrap()
     }
+    /// A GET, or (for `POST <path> <form>`) a server function call with a form body.
+    async fn read(&self, what: &str, token: &str) -> Value {
+        match what.strip_prefix("POST ") {
+            None => self.get(what, token).await,
+            Some(rest) => {
+                let (path, form) = rest.split_once(' ').unwrap_or((rest, ""));
+                self.http
+                    .post(format!("{}{path}", self.base))
+                    .bearer_auth(token)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+
     async fn get(&self, path: &str, token: &str) -> Value {
         self.http
             .get(format!("{}{path}", self.base))
@@ -150,8 +184,24 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn report(name: &str, n: usize, elapsed: Duration, mut lat: Vec<Duration>) {
+/// Throughput and latency percentiles of one measurement, in ops/s and ms.
+#[derive(Clone, Copy)]
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+}
+
+fn report(name: &str, n: usize, elapsed: Duration, mut lat: Vec<Duration>) -> Figures {
     lat.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let figures = Figures {
+        rate: n as f64 / elapsed.as_secs_f64(),
+        p50: ms(pct(&lat, 0.50)),
+        p95: ms(pct(&lat, 0.95)),
+        p99: ms(pct(&lat, 0.99)),
+    };
     println!(
         "{name:<44} {n:>6} ops in {:>7.2} s = {:>8.0} ops/s   p50 {:>6.2} ms  p95 {:>6.2} ms  p99 {:>6.2} ms",
         elapsed.as_secs_f64(),
@@ -160,6 +210,70 @@ fn report(name: &str, n: usize, elapsed: Duration, mut lat: Vec<Duration>) {
         pct(&lat, 0.95).as_secs_f64() * 1e3,
         pct(&lat, 0.99).as_secs_f64() * 1e3,
     );
+    figures
+}
+
+/// CPU time this process has used (user + system), from /proc (Linux); server and load client
+/// together, as they share the process.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// Peak resident memory of this process (server and load client together), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// A bare axum handler answering `{"success":true}`: what this machine and this client can do at
+/// most, for comparison.
+async fn bare_ceiling() -> Figures {
+    let app = axum::Router::new().route(
+        "/ok",
+        axum::routing::post(|| async { axum::Json(json!({ "success": true })) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let n = 20_000;
+    let (elapsed, lat) = drive(n, move |_| {
+        let http = http.clone();
+        async move {
+            http.post(format!("http://{addr}/ok"))
+                .json(&json!({"videoId": "x"}))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    report("bare axum handler (the ceiling)", n, elapsed, lat)
 }
 
 /// Runs `n` requests made by `make(i)` with `CONCURRENCY` in flight; returns elapsed and latencies.
@@ -168,9 +282,18 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    drive_with(CONCURRENCY, n, make).await
+}
+
+/// Runs `n` requests made by `make(i)`, `concurrency` in flight.
+async fn drive_with<F, Fut>(concurrency: usize, n: usize, make: F) -> (Duration, Vec<Duration>)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let start = Instant::now();
     let mut handles = Vec::new();
-    for w in 0..CONCURRENCY {
+    for w in 0..concurrency {
         let make = make.clone();
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -179,7 +302,7 @@ where
                 let t = Instant::now();
                 make(i).await;
                 lat.push(t.elapsed());
-                i += CONCURRENCY;
+                i += concurrency;
             }
             lat
         }));
@@ -191,9 +314,19 @@ where
     (start.elapsed(), all)
 }
 
+/// One line of the final table.
+struct Line {
+    what: &'static str,
+    measured: String,
+    target: &'static str,
+}
+
 #[tokio::main]
 async fn main() {
-    println!("racky-videos benchmarks (SQLite store, HTTP over loopback, {CONCURRENCY} concurrent clients)\n");
+    println!("racky-videos benchmarks (SQLite store, HTTP over loopback, {CONCURRENCY} keep-alive connections)\n");
+    let mut table: Vec<Line> = Vec::new();
+    let ceiling = bare_ceiling().await;
+
     // A simulator that never calls back, so the benchmark drives the callbacks itself.
     let idle_sim = server::rck_sim::spawn(
         "127.0.0.1:0".parse().unwrap(),
@@ -240,6 +373,7 @@ async fn main() {
 
     let videos = std::sync::Arc::new(videos);
     let (a, v) = (app.clone(), videos.clone());
+    let cpu = cpu_time();
     let (elapsed, lat) = drive(CALLBACKS, move |i| {
         let (a, v) = (a.clone(), v.clone());
         async move {
@@ -253,7 +387,37 @@ async fn main() {
         }
     })
     .await;
-    report("POST /internal/videos/success", CALLBACKS, elapsed, lat);
+    let cpu_per_call = (cpu_time() - cpu).as_secs_f64() * 1e3 / CALLBACKS as f64;
+    let success = report("POST /internal/videos/success", CALLBACKS, elapsed, lat);
+    // Every acknowledged callback is there: verified through the API.
+    let done = app
+        .get("/api/videos?status=completed&limit=1", &admin)
+        .await;
+    assert_eq!(done["data"]["pagination"]["total"], CALLBACKS as u64);
+    table.push(Line {
+        what: "acknowledged success callbacks/s (synchronous=FULL)",
+        measured: format!("{:.0}", success.rate),
+        target: ">= 20,000",
+    });
+    table.push(Line {
+        what: "callback latency p99 at that load",
+        measured: format!("{:.1} ms", success.p99),
+        target: "<= 10 ms",
+    });
+    table.push(Line {
+        what: "CPU per callback (server + load client)",
+        measured: format!("{cpu_per_call:.3} ms"),
+        target: "<= 0.10 ms (server)",
+    });
+    table.push(Line {
+        what: "bare axum handler, same client (the ceiling)",
+        measured: format!(
+            "{:.0}/s (callbacks reach {:.1} % of it)",
+            ceiling.rate,
+            100.0 * success.rate / ceiling.rate
+        ),
+        target: "(ratio)",
+    });
 
     let (a, v) = (app.clone(), videos.clone());
     let (elapsed, lat) = drive(CALLBACKS, move |i| {
@@ -270,6 +434,11 @@ async fn main() {
         elapsed,
         lat,
     );
+    table.push(Line {
+        what: "peak RSS after the callback load (server + client)",
+        measured: format!("{:.0} MB", peak_rss_mb()),
+        target: "<= 64 MB (server)",
+    });
 
     for (name, path) in [
         (
@@ -347,4 +516,109 @@ async fn main() {
         accepted.as_secs_f64() * 1e3,
         t.elapsed().as_secs_f64() * 1e3
     );
+
+    at_scale(&mut table).await;
+
+    println!("\n{:<58} {:<40} target", "what", "measured");
+    for l in &table {
+        println!("{:<58} {:<40} {}", l.what, l.measured, l.target);
+    }
+}
+
+/// Reads against a large store, one request at a time (latency as the client sees it on loopback).
+async fn at_scale(table: &mut Vec<Line>) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let data = dir.path().to_path_buf();
+    let seeded = tokio::task::spawn_blocking(move || {
+        app::ssr::store::sqlite::seed::seed_bench(&data, SCALE_EVENTS, SCALE_VIDEOS, 30)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    println!(
+        "\nat scale: seeded {} events and {} finished videos over 30 days in {:.1} s",
+        seeded.events,
+        seeded.videos,
+        t.elapsed().as_secs_f64()
+    );
+    table.push(Line {
+        what: "seed-bench: 1,000,000 events + 300,000 videos",
+        measured: format!("{:.1} s", t.elapsed().as_secs_f64()),
+        target: "< 60 s",
+    });
+    let app = std::sync::Arc::new(start_on(None, dir).await);
+    let admin = login(&app, "bench@racky.test").await;
+    let deep = seeded
+        .deep
+        .map(|(at, id)| app::model::Keyset { at, id }.encode())
+        .unwrap_or_default();
+    let day_ago =
+        app::model::Timestamp::from_millis(app::model::Timestamp::now().millis() - 86_400_000);
+    let reads: [(&'static str, String, &'static str); 8] = [
+        (
+            "GET /api/webhook-events page 1",
+            "/api/webhook-events?limit=20".into(),
+            "<= 3 ms",
+        ),
+        (
+            "GET /api/webhook-events page 40,000 (page=)",
+            "/api/webhook-events?limit=20&page=40000".into(),
+            "(page numbers keep working)",
+        ),
+        (
+            "GET /api/webhook-events deep, by cursor",
+            format!("/api/webhook-events?limit=20&cursor={deep}"),
+            "<= 3 ms",
+        ),
+        (
+            "GET /api/webhook-events?endpoint=/videos/failure page 1",
+            "/api/webhook-events?limit=20&endpoint=/videos/failure".into(),
+            "<= 3 ms",
+        ),
+        (
+            "GET /api/videos?status=failed",
+            "/api/videos?status=failed&limit=20".into(),
+            "<= 5 ms",
+        ),
+        (
+            "GET /api/webhook-events/stats 30 d by day",
+            "/api/webhook-events/stats?bucket=day&from=".to_string()
+                + &app::model::Timestamp::from_millis(
+                    app::model::Timestamp::now().millis() - 30 * 86_400_000,
+                )
+                .to_string(),
+            "<= 20 ms",
+        ),
+        (
+            "GET /api/webhook-events/stats 24 h by hour",
+            format!("/api/webhook-events/stats?bucket=hour&from={day_ago}"),
+            "<= 10 ms",
+        ),
+        (
+            "Overview data, 30 d (its server function)",
+            "POST /api/fn/overview range=Month".into(),
+            "<= 30 ms",
+        ),
+    ];
+    for (name, path, target) in reads {
+        let (a, admin, p) = (app.clone(), admin.clone(), path.clone());
+        // Warm the page cache and the totals once, as a live server would be.
+        let first = a.read(&p, &admin).await;
+        assert!(first.is_object(), "{name}: {first}");
+        let (elapsed, lat) = drive_with(1, SCALE_QUERIES, move |_| {
+            let (a, admin, p) = (a.clone(), admin.clone(), p.clone());
+            async move {
+                let r = a.read(&p, &admin).await;
+                assert!(r.get("success") != Some(&json!(false)), "{r}");
+            }
+        })
+        .await;
+        let f = report(name, SCALE_QUERIES, elapsed, lat);
+        table.push(Line {
+            what: name,
+            measured: format!("p50 {:.1} ms, p95 {:.1} ms", f.p50, f.p95),
+            target,
+        });
+    }
 }

@@ -52,6 +52,19 @@ enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// Fill a SQLite store with a large, made-up history for benchmarks (`make bench` uses it):
+    /// finished videos and webhook events spread over the last --days days.
+    SeedBench {
+        /// Where the store goes (its `videos.db`); it should be empty or a bench store.
+        #[arg(long, env = "DATA_DIR", default_value = "./data-bench")]
+        data_dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 300_000)]
+        videos: u64,
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,9 +150,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         shutdown_signal().await;
         return Ok(());
     }
+    if let Command::SeedBench {
+        data_dir,
+        events,
+        videos,
+        days,
+    } = command
+    {
+        let started = std::time::Instant::now();
+        let seeded = tokio::task::spawn_blocking(move || {
+            app::ssr::store::sqlite::seed::seed_bench(&data_dir, events, videos, days)
+        })
+        .await?
+        .context("seeding the bench store")?;
+        println!(
+            "seeded {} events and {} videos (workspace {}) in {:.1} s",
+            seeded.events,
+            seeded.videos,
+            seeded.workspace_id,
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let config = Config::from_env()?;
     match command {
-        Command::RckSim { .. } => unreachable!("handled above"),
+        Command::RckSim { .. } | Command::SeedBench { .. } => unreachable!("handled above"),
         Command::Serve => serve(config).await,
         Command::User {
             command:

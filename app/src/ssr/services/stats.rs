@@ -263,7 +263,6 @@ mod tests {
     fn processing_from_the_rollup() {
         use crate::model::stats::processing_bucket;
         let row = |status, ms: u64, count| ProcessingCount {
-            hour: Timestamp::from_millis(0),
             status,
             bucket: processing_bucket(ms),
             count,

@@ -281,11 +281,25 @@ pub fn hour_of(t: Timestamp) -> Timestamp {
     Timestamp::from_millis(t.millis() - t.millis().rem_euclid(3_600_000))
 }
 
-/// Finished videos of one hour (by when they finished) and status, in one processing-time bucket
-/// (`model::stats::processing_bucket`).
+/// The whole hours of `[from, to)` the event rollup answers for: from the first hour starting at or
+/// after `from`, to the last one ending at or before `to`, except that a range ending within the
+/// last minute (as "until now" does) takes its last hour whole, since nothing is recorded after now
+/// but that minute. The part-hours outside are counted from the events.
+pub fn whole_hours(from: Timestamp, to: Timestamp) -> (Timestamp, Timestamp) {
+    let first = hour_of(Timestamp::from_millis(from.millis() + 3_599_999));
+    let until_now = to.millis() + 60_000 >= Timestamp::now().millis();
+    let last = if until_now {
+        hour_of(Timestamp::from_millis(to.millis() + 3_599_999))
+    } else {
+        hour_of(to)
+    };
+    (first, last)
+}
+
+/// Finished videos of a range (by the hour they finished in) of one status, in one processing-time
+/// bucket (`model::stats::processing_bucket`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessingCount {
-    pub hour: Timestamp,
     pub status: VideoStatus,
     pub bucket: u32,
     pub count: u64,
@@ -519,7 +533,8 @@ pub trait Reports {
     /// counters maintained with every write: O(statuses).
     async fn video_status_counts(&self) -> StoreResult<Vec<(VideoStatus, u64)>>;
     /// The processing rollup of the hours from `from`'s to `to`'s (videos by the hour they became
-    /// `completed` or `failed`, `queuedAt` to `completedAt`/`failedAt`): O(hours × buckets).
+    /// `completed` or `failed`, `queuedAt` to `completedAt`/`failedAt`), summed per status and
+    /// bucket: reads O(hours × buckets), answers O(buckets).
     async fn processing_counts(
         &self,
         from: Timestamp,

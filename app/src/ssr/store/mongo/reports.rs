@@ -7,7 +7,8 @@ use super::rollups::{EVENTS, PROCESSING, VIDEOS};
 use super::{collect, MongoStore};
 use crate::model::{Timestamp, VideoStatus};
 use crate::ssr::store::{
-    hour_of, known_statuses, HourlyCount, ProcessingCount, Reports, StoreError, StoreResult,
+    hour_of, known_statuses, whole_hours, HourlyCount, ProcessingCount, Reports, StoreError,
+    StoreResult,
 };
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
@@ -71,8 +72,7 @@ impl Reports for MongoStore {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<HourlyCount>> {
-        let first = hour_of(Timestamp::from_millis(from.millis() + 3_599_999));
-        let last = hour_of(to);
+        let (first, last) = whole_hours(from, to);
         if first >= last {
             return self.raw_counts(from, to).await;
         }
@@ -100,7 +100,9 @@ impl Reports for MongoStore {
                 count: n as u64,
             },
         ));
-        rows.extend(self.raw_counts(last, to).await?);
+        if last < to {
+            rows.extend(self.raw_counts(last, to).await?);
+        }
         Ok(rows)
     }
 
@@ -137,10 +139,9 @@ impl Reports for MongoStore {
             .find(doc! { "h": { "$gte": date(hour_of(from)), "$lt": date(to) } })
             .await?;
         let shards = collect(cursor, Ok).await?;
-        let mut summed: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
+        let mut summed: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
         for d in &shards {
             let key = (
-                hour(d)?.millis(),
                 d.get_str("st").unwrap_or_default().to_string(),
                 count(d, "b"),
             );
@@ -151,9 +152,8 @@ impl Reports for MongoStore {
         Ok(summed
             .into_iter()
             .filter(|(_, (n, _))| *n > 0)
-            .filter_map(|((h, st, b), (n, sum))| {
+            .filter_map(|((st, b), (n, sum))| {
                 Some(ProcessingCount {
-                    hour: Timestamp::from_millis(h),
                     status: st.parse().ok()?,
                     bucket: u32::try_from(b).ok()?,
                     count: n as u64,

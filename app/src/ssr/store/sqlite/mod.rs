@@ -12,6 +12,7 @@ mod events;
 mod idempotency;
 mod products;
 mod reports;
+pub mod seed;
 mod sessions;
 mod users;
 mod videos;

@@ -5,7 +5,7 @@
 use super::{all, parsed, ts, SqliteStore};
 use crate::model::{Timestamp, VideoStatus};
 use crate::ssr::store::{
-    hour_of, known_statuses, HourlyCount, ProcessingCount, Reports, StoreResult,
+    hour_of, known_statuses, whole_hours, HourlyCount, ProcessingCount, Reports, StoreResult,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, ToSql};
@@ -18,8 +18,8 @@ const RAW_COUNTS: &str = "SELECT substr(created_at, 1, 13) AS hour, endpoint,
      FROM webhook_events WHERE created_at >= :from AND created_at < :to
      GROUP BY hour, endpoint, accepted ORDER BY hour";
 const STATUS_COUNTS: &str = "SELECT status, n FROM video_counts WHERE n > 0";
-const PROCESSING: &str = "SELECT hour, status, bucket, n, sum_ms FROM processing_rollup
-     WHERE hour >= :from AND hour < :to AND n > 0";
+const PROCESSING: &str = "SELECT status, bucket, SUM(n), SUM(sum_ms) FROM processing_rollup
+     WHERE hour >= :from AND hour < :to GROUP BY status, bucket HAVING SUM(n) > 0";
 
 fn hourly_rows(
     c: &Connection,
@@ -57,15 +57,16 @@ impl Reports for SqliteStore {
         to: Timestamp,
     ) -> StoreResult<Vec<HourlyCount>> {
         self.read(move |c| {
-            // [from, first whole hour) and [last whole hour, to) from the events; between, the rollup.
-            let first = hour_of(Timestamp::from_millis(from.millis() + 3_599_999));
-            let last = hour_of(to);
+            // The whole hours from the rollup; the part-hours around them from the events.
+            let (first, last) = whole_hours(from, to);
             if first >= last {
                 return hourly_rows(c, RAW_COUNTS, from, to);
             }
             let mut rows = hourly_rows(c, RAW_COUNTS, from, first)?;
             rows.extend(hourly_rows(c, ROLLUP, first, last)?);
-            rows.extend(hourly_rows(c, RAW_COUNTS, last, to)?);
+            if last < to {
+                rows.extend(hourly_rows(c, RAW_COUNTS, last, to)?);
+            }
             Ok(rows)
         })
         .await
@@ -95,11 +96,10 @@ impl Reports for SqliteStore {
                 &[(":from", &from as &dyn ToSql), (":to", &to)],
                 |r| {
                     Ok(ProcessingCount {
-                        hour: ts(r.get(0)?)?,
-                        status: parsed::<VideoStatus>(r.get(1)?, "status")?,
-                        bucket: r.get(2)?,
-                        count: r.get::<_, i64>(3)?.max(0) as u64,
-                        sum_ms: r.get::<_, i64>(4)?.max(0) as u64,
+                        status: parsed::<VideoStatus>(r.get(0)?, "status")?,
+                        bucket: r.get(1)?,
+                        count: r.get::<_, i64>(2)?.max(0) as u64,
+                        sum_ms: r.get::<_, i64>(3)?.max(0) as u64,
                     })
                 },
             )
