@@ -93,12 +93,12 @@ setup-release: setup ## Also install wasm-opt (npm binaryen@132) into target/too
 
 # --- build and run --------------------------------------------------------------------------------------
 
-build: setup ## Debug build: $CARGO_TARGET_DIR/debug/server and target/site/pkg/racky-videos.{js,wasm,css}
+build: setup ## Debug build: $CARGO_TARGET_DIR/debug/server (+ hash.txt) and target/site/pkg/racky-videos.<hash>.{js,wasm,css}
 	cargo leptos build
 
-release: setup-release ## Release build: target/release/server and target/site (optimised WASM through wasm-opt)
-	PATH="$(TOOLS_DIR)/node_modules/.bin:$$PATH" cargo leptos build --release
-	mkdir -p target/release && cp "$(CARGO_TARGET_DIR)/release/server" target/release/server
+release: setup-release ## Release build: target/release/server (+ hash.txt) and target/site (wasm-opt, hashed names, .br/.gz)
+	PATH="$(TOOLS_DIR)/node_modules/.bin:$$PATH" cargo leptos build --release --precompress
+	mkdir -p target/release && cp "$(CARGO_TARGET_DIR)/release/server" "$(CARGO_TARGET_DIR)/release/hash.txt" target/release/
 
 run: export DEV_MODE := $(DEV_MODE)
 run: export DATA_DIR := $(DATA_DIR)

@@ -21,8 +21,9 @@ CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 die() { echo "e2e: $*" >&2; exit 1; }
 
 [ -x "$SERVER_BIN" ] || die "$SERVER_BIN not found: run 'make build' (cargo leptos build) first"
-for f in "$SITE_ROOT/pkg/$OUTPUT_NAME.js" "$SITE_ROOT/pkg/$OUTPUT_NAME.wasm" "$SITE_ROOT/pkg/$OUTPUT_NAME.css"; do
-  [ -f "$f" ] || die "$f not found: run 'make build' (cargo leptos build) first"
+# The site's files carry a content hash in their names (racky-videos.<hash>.js, ...).
+for ext in js wasm css; do
+  compgen -G "$SITE_ROOT/pkg/$OUTPUT_NAME*.$ext" >/dev/null || die "$SITE_ROOT/pkg/$OUTPUT_NAME*.$ext not found: run 'make build' (cargo leptos build) first"
 done
 [ -x "$CHROMIUM" ] || die "$CHROMIUM not found: run 'make setup' or install Debian's chromium"
 [ -d "$E2E/node_modules/@playwright/test" ] || die "end2end/node_modules missing: run 'make setup'"

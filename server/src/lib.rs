@@ -1,6 +1,7 @@
 //! The server: start-up, the HTTP surface (REST, webhooks, the dashboard) and background work.
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod demo;
 pub mod extract;
 pub mod internal;
@@ -52,9 +53,21 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 }
 
 /// The Leptos options from the environment cargo-leptos sets (with defaults for a plain binary run).
+/// Hashed file names are used when `hash.txt` (written by cargo-leptos) lies next to the binary,
+/// or when `LEPTOS_HASH_FILES` says so.
 pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
     let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let hash_file = var("LEPTOS_HASH_FILE_NAME", "hash.txt");
+    let hash_files = match std::env::var("LEPTOS_HASH_FILES") {
+        Ok(v) => v == "true",
+        Err(_) => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(&hash_file)))
+            .is_some_and(|p| p.exists()),
+    };
     LeptosOptions::builder()
+        .hash_file(std::sync::Arc::from(hash_file))
+        .hash_files(hash_files)
         .output_name(var("LEPTOS_OUTPUT_NAME", "racky-videos"))
         .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
         .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
@@ -71,6 +84,7 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
 pub fn router(state: AppState, options: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let app_state = state.clone();
+    let hashed_assets = options.hash_files;
     let pages = Router::new()
         .leptos_routes_with_context(
             &options,
@@ -116,6 +130,11 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             security::request_timeout,
         ))
         .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            hashed_assets,
+            assets::cache_control,
+        ))
+        .layer(assets::compression())
         .layer(axum::middleware::from_fn_with_state(
             in_flight,
             security::in_flight_limit,

@@ -252,3 +252,33 @@ async fn refused_callbacks_keep_at_most_4_kib_of_their_body() {
     assert_eq!(kept["bytes"], huge.to_string().len());
     assert!(kept["head"].as_str().unwrap().len() <= 4096);
 }
+
+#[tokio::test]
+async fn pages_and_json_are_compressed_and_the_live_feed_is_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let get = |path: &str, encoding: &str| {
+        app.http
+            .get(app.url(path))
+            .bearer_auth(&admin)
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let page = get("/login", "br").await.unwrap();
+    assert_eq!(page.headers()["content-encoding"], "br");
+    let json = get("/api/webhook-events", "gzip").await.unwrap();
+    assert_eq!(json.headers()["content-encoding"], "gzip");
+    // Nothing asked for, nothing compressed.
+    let plain = get("/api/webhook-events", "identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["success"], true);
+    // Server-Sent Events flow as they come.
+    let live = get("/api/live", "br, gzip").await.unwrap();
+    assert_eq!(live.status(), 200);
+    assert!(live.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert!(live.headers().get("content-encoding").is_none());
+}
