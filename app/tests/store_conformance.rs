@@ -1937,6 +1937,219 @@ mod mongo_only {
         drop_db(&uri, &db).await;
     }
 
+    /// Every query the store sends while the product works (lists with each filter and by keyset,
+    /// stats, the sweeper, retries, the rollups, users, quotas) is read through an index: the
+    /// server's `explain` of each shows no collection scan.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_query_scans_a_collection() {
+        use mongodb::event::command::CommandEvent;
+        use mongodb::event::EventHandler;
+        use std::sync::Mutex;
+        let Some(uri) = mongo_uri() else {
+            return;
+        };
+        let db = unique_db("explain");
+        let seen: Arc<Mutex<Vec<Document>>> = Arc::default();
+        let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut options = mongodb::options::ClientOptions::parse(&uri).await.unwrap();
+        {
+            let (seen, watching) = (seen.clone(), watching.clone());
+            options.command_event_handler =
+                Some(EventHandler::callback(move |ev: CommandEvent| {
+                    if let CommandEvent::Started(ev) = ev {
+                        let reads = ["find", "aggregate", "count", "delete", "update"];
+                        if watching.load(std::sync::atomic::Ordering::SeqCst)
+                            && reads.contains(&ev.command_name.as_str())
+                        {
+                            seen.lock().unwrap().push(ev.command);
+                        }
+                    }
+                }));
+        }
+        let s: Arc<dyn Store> = Arc::new(
+            app::ssr::store::mongo::connect_with(options, &db, None)
+                .await
+                .unwrap(),
+        );
+        watching.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The workload: what the product does.
+        use VideoStatus::*;
+        let (ws, p, videos) = scene(&*s, &[Generating, Generating, Generating, Failed]).await;
+        s.apply_webhook(
+            videos[0].id,
+            &VideoChange::Complete(success_fields("f")),
+            &OPEN,
+            draft(WebhookKind::Success, &videos[0].id.to_string(), at(100)),
+        )
+        .await
+        .unwrap();
+        s.insert_event(&event_at("/videos/failure", Some("x"), 400, at(5)))
+            .await
+            .unwrap();
+        let after = Some(Keyset {
+            at: at(1_000_000),
+            id: ObjectId::new(),
+        });
+        for q in [
+            EventQuery::default(),
+            EventQuery {
+                endpoint: Some("/videos/success".into()),
+                ..Default::default()
+            },
+            EventQuery {
+                video_id: Some("x".into()),
+                ..Default::default()
+            },
+            EventQuery {
+                from: Some(at(0)),
+                to: Some(at(9000)),
+                ..Default::default()
+            },
+            EventQuery {
+                after,
+                ..Default::default()
+            },
+            EventQuery {
+                endpoint: Some("/videos/failure".into()),
+                after,
+                ..Default::default()
+            },
+        ] {
+            let q = EventQuery {
+                page: 2,
+                limit: 5,
+                ..q
+            };
+            s.page_events(&q).await.unwrap();
+            s.count_events(&q).await.unwrap();
+        }
+        for q in [
+            VideoQuery::default(),
+            VideoQuery {
+                status: Some(Failed),
+                ..Default::default()
+            },
+            VideoQuery {
+                workspace_id: Some(ws.id),
+                ..Default::default()
+            },
+            VideoQuery {
+                video_id: Some(videos[1].id),
+                ..Default::default()
+            },
+            VideoQuery {
+                stuck_before: Some(at(10_000)),
+                ..Default::default()
+            },
+            VideoQuery {
+                status: Some(Generating),
+                after,
+                ..Default::default()
+            },
+        ] {
+            let q = VideoQuery {
+                page: 2,
+                limit: 5,
+                ..q
+            };
+            s.page_videos(&q).await.unwrap();
+            s.count_videos(&q).await.unwrap();
+        }
+        s.event_counts_by_hour(at(-1800), at(9000)).await.unwrap();
+        s.processing_counts(at(0), at(9000)).await.unwrap();
+        s.video_status_counts().await.unwrap();
+        s.fail_timed_out(at(25), at(200), 10).await.unwrap();
+        s.retryable_failed(at(0), at(10_000), 3, 10).await.unwrap();
+        s.purge_events_before(at(1), 10).await.unwrap();
+        s.list_products(ws.id, PageSpec { page: 1, limit: 5 })
+            .await
+            .unwrap();
+        s.find_products(&[p.id]).await.unwrap();
+        s.count_users_with_role(Role::Superadmin).await.unwrap();
+        s.list_workspaces().await.unwrap();
+        s.reserve_quota(ws.id, 1).await.unwrap();
+        watching.store(false, std::sync::atomic::Ordering::SeqCst);
+
+        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        let database = client.database(&db);
+        let commands = seen.lock().unwrap().clone();
+        assert!(commands.len() > 20, "the workload ran its queries");
+        let mut checked = 0;
+        for mut command in commands {
+            // As sent, less what belongs to the session or transaction it ran in.
+            for key in [
+                "lsid",
+                "txnNumber",
+                "autocommit",
+                "startTransaction",
+                "readConcern",
+                "writeConcern",
+                "$db",
+                "$clusterTime",
+                "$readPreference",
+            ] {
+                command.remove(key);
+            }
+            let name = command.keys().next().cloned().unwrap_or_default();
+            // The change stream of the live feed follows every change, by nature.
+            if command.get_array("pipeline").is_ok_and(|p| {
+                p.iter().any(|st| {
+                    st.as_document()
+                        .is_some_and(|d| d.contains_key("$changeStream"))
+                })
+            }) {
+                continue;
+            }
+            // An update or delete is explained as the find of its filter (what selects the
+            // documents it writes).
+            let explained: Vec<Document> = match name.as_str() {
+                "update" | "delete" => {
+                    let coll = command.get_str(&name).unwrap_or_default().to_string();
+                    let list = if name == "update" {
+                        "updates"
+                    } else {
+                        "deletes"
+                    };
+                    command
+                        .get_array(list)
+                        .map(|stmts| {
+                            stmts
+                                .iter()
+                                .filter_map(|st| st.as_document())
+                                .map(|st| {
+                                    let mut find = doc! {
+                                        "find": &coll,
+                                        "filter": st.get_document("q").cloned().unwrap_or_default(),
+                                    };
+                                    if let Some(h) = st.get("hint") {
+                                        find.insert("hint", h.clone());
+                                    }
+                                    find
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }
+                _ => vec![command.clone()],
+            };
+            for cmd in explained {
+                let plan = database
+                    .run_command(doc! { "explain": cmd.clone(), "verbosity": "queryPlanner" })
+                    .await
+                    .unwrap_or_else(|e| panic!("explain {name}: {e}"));
+                let text = format!("{plan:?}");
+                assert!(
+                    !text.contains("COLLSCAN"),
+                    "{name} scans a collection: {cmd:?}\n{text}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 20);
+        drop(s);
+        drop_db(&uri, &db).await;
+    }
+
     /// The documents are what Mongoose would have stored, so an existing database reads the same.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn documents_have_the_mongoose_shape() {

@@ -2,7 +2,7 @@
 
 use super::docs::{date, delivery_doc, event_doc, oid, read, DeliveryDoc, EventDoc};
 use super::txn::{is_duplicate, payload_refused, Attempt, Step};
-use super::{all_of, collect, page_of, MongoStore};
+use super::{all_of, collect, count_of, page_of, MongoStore};
 use crate::model::plan::{plan_duplicate, plan_webhook, Delivery};
 use crate::model::webhook::{CallbackAuth, VideoChange};
 use crate::model::{ObjectId, Timestamp, WebhookEvent};
@@ -15,6 +15,15 @@ use mongodb::ClientSession;
 
 fn event(d: Document) -> StoreResult<WebhookEvent> {
     Ok(read::<EventDoc>(d, "webhook event")?.into())
+}
+
+/// The index that serves a query of the log (named as a hint).
+fn event_index(q: &EventQuery) -> Document {
+    match (&q.video_id, &q.endpoint) {
+        (Some(_), _) => doc! { "videoId": 1, "createdAt": -1, "_id": -1 },
+        (None, Some(_)) => doc! { "endpoint": 1, "createdAt": -1, "_id": -1 },
+        (None, None) => doc! { "createdAt": -1, "_id": -1 },
+    }
 }
 
 fn event_filter(q: &EventQuery) -> Document {
@@ -150,11 +159,19 @@ impl EventStore for MongoStore {
     }
 
     async fn page_events(&self, q: &EventQuery) -> StoreResult<Vec<WebhookEvent>> {
-        page_of(&self.events, event_filter(q), q.page_spec(), q.after, event).await
+        page_of(
+            &self.events,
+            event_filter(q),
+            event_index(q),
+            q.page_spec(),
+            q.after,
+            event,
+        )
+        .await
     }
 
     async fn count_events(&self, q: &EventQuery) -> StoreResult<u64> {
-        Ok(self.events.count_documents(event_filter(q)).await?)
+        count_of(&self.events, event_filter(q), event_index(q)).await
     }
 
     async fn find_event(&self, id: ObjectId) -> StoreResult<Option<WebhookEvent>> {
@@ -173,6 +190,9 @@ impl EventStore for MongoStore {
         let cursor = self
             .events
             .find(doc! { "createdAt": { "$lt": date(before) } })
+            .hint(mongodb::options::Hint::Keys(
+                doc! { "createdAt": -1, "_id": -1 },
+            ))
             .sort(doc! { "createdAt": 1 })
             .limit(i64::try_from(max).unwrap_or(i64::MAX))
             .projection(doc! { "_id": 1 })

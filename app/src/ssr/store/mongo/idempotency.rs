@@ -69,6 +69,7 @@ impl IdempotencyStore for MongoStore {
                     doc! { "_id": id(user, key), "createdAt": held.get("createdAt").cloned().unwrap_or(Bson::Null) },
                     fresh.clone(),
                 )
+                .hint(mongodb::options::Hint::Keys(doc! { "_id": 1 }))
                 .await?;
             if replaced.modified_count == 1 {
                 return Ok(Claim::Claimed);

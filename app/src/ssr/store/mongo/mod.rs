@@ -71,9 +71,18 @@ pub struct MongoStore {
 /// change streams need one), creates the indexes, applies the retention TTL index, and starts
 /// following the change stream for the live feed.
 pub async fn connect(uri: &str, db: &str, retention_days: Option<u64>) -> StoreResult<MongoStore> {
-    let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+    let options = ClientOptions::parse(uri).await.map_err(|e| {
         StoreError::setup("MONGODB_URI is not a valid MongoDB connection string", e)
     })?;
+    connect_with(options, db, retention_days).await
+}
+
+/// [`connect`] with client options already parsed (a test may add a command monitor, for one).
+pub async fn connect_with(
+    mut options: ClientOptions,
+    db: &str,
+    retention_days: Option<u64>,
+) -> StoreResult<MongoStore> {
     let hosts = options
         .hosts
         .iter()
@@ -168,12 +177,26 @@ fn newest_first() -> Document {
 async fn paged<T>(
     coll: &Collection<Document>,
     filter: Document,
+    index: Document,
     page: PageSpec,
     f: impl Fn(Document) -> StoreResult<T>,
 ) -> StoreResult<Paged<T>> {
-    let total = coll.count_documents(filter.clone()).await?;
-    let items = page_of(coll, filter, page, None, f).await?;
+    let total = count_of(coll, filter.clone(), index.clone()).await?;
+    let items = page_of(coll, filter, index, page, None, f).await?;
     Ok(Paged { items, total })
+}
+
+/// How many documents `filter` selects, read through `index` (named as a hint, so no query of the
+/// product ever scans a collection, whatever the server's planner would choose).
+async fn count_of(
+    coll: &Collection<Document>,
+    filter: Document,
+    index: Document,
+) -> StoreResult<u64> {
+    Ok(coll
+        .count_documents(filter)
+        .hint(mongodb::options::Hint::Keys(index))
+        .await?)
 }
 
 /// One page of what `filter` selects, newest first (`createdAt`, then `_id`): after `after` when
@@ -181,6 +204,7 @@ async fn paged<T>(
 async fn page_of<T>(
     coll: &Collection<Document>,
     filter: Document,
+    index: Document,
     page: PageSpec,
     after: Option<crate::model::Keyset>,
     f: impl Fn(Document) -> StoreResult<T>,
@@ -200,6 +224,7 @@ async fn page_of<T>(
     };
     let cursor = coll
         .find(filter)
+        .hint(mongodb::options::Hint::Keys(index))
         .sort(newest_first())
         .skip(if after.is_some() { 0 } else { page.offset() })
         .limit(i64::try_from(page.limit).unwrap_or(i64::MAX))

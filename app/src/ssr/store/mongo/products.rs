@@ -45,6 +45,7 @@ impl ProductStore for MongoStore {
         paged(
             &self.products,
             doc! { "workspaceId": oid(ws) },
+            doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 },
             page,
             product,
         )

@@ -47,6 +47,9 @@ impl MongoStore {
                     "count": { "$sum": 1 },
                 }},
             ])
+            .hint(mongodb::options::Hint::Keys(
+                doc! { "createdAt": -1, "_id": -1 },
+            ))
             .await?;
         collect(cursor, |d| {
             let key = d
@@ -81,6 +84,7 @@ impl Reports for MongoStore {
             .database
             .collection::<Document>(EVENTS)
             .find(doc! { "h": { "$gte": date(first), "$lt": date(last) } })
+            .hint(mongodb::options::Hint::Keys(doc! { "h": 1 }))
             .await?;
         let shards = collect(cursor, Ok).await?;
         let mut summed: BTreeMap<(i64, String, bool), i64> = BTreeMap::new();
@@ -111,6 +115,7 @@ impl Reports for MongoStore {
             .database
             .collection::<Document>(VIDEOS)
             .find(doc! {})
+            .hint(mongodb::options::Hint::Keys(doc! { "_id": 1 }))
             .await?;
         let shards = collect(cursor, Ok).await?;
         let mut summed: BTreeMap<String, i64> = BTreeMap::new();
@@ -137,6 +142,7 @@ impl Reports for MongoStore {
             .database
             .collection::<Document>(PROCESSING)
             .find(doc! { "h": { "$gte": date(hour_of(from)), "$lt": date(to) } })
+            .hint(mongodb::options::Hint::Keys(doc! { "h": 1 }))
             .await?;
         let shards = collect(cursor, Ok).await?;
         let mut summed: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();

@@ -41,6 +41,7 @@ impl UserStore for MongoStore {
         Ok(self
             .users
             .count_documents(doc! { "role": role.as_str() })
+            .hint(mongodb::options::Hint::Keys(doc! { "role": 1 }))
             .await?)
     }
 }

@@ -8,7 +8,7 @@ use super::docs::{
     entry_doc, entry_update, oid, read, video_doc, video_update, ProductEntriesDoc, VideoDoc,
 };
 use super::txn::{Attempt, Step, TxnError};
-use super::{all_of, page_of, MongoStore};
+use super::{all_of, count_of, page_of, MongoStore};
 use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, ObjectId, ProductVideo, Timestamp, VideoStatus};
 use crate::ssr::store::{CounterDelta, StoreError, StoreResult, VideoQuery, VideoStore};
@@ -25,6 +25,20 @@ struct IdDoc {
 
 pub(super) fn video(d: Document) -> StoreResult<AiVideo> {
     Ok(read::<VideoDoc>(d, "video")?.into())
+}
+
+/// The index that serves a query of the list (named as a hint).
+fn video_index(q: &VideoQuery) -> Document {
+    match (
+        q.workspace_id,
+        q.status.is_some() || q.stuck_before.is_some(),
+        q.video_id,
+    ) {
+        (Some(_), _, _) => doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 },
+        (None, _, Some(_)) => doc! { "_id": 1 },
+        (None, true, None) => doc! { "status": 1, "createdAt": -1, "_id": -1 },
+        (None, false, None) => doc! { "createdAt": -1, "_id": -1 },
+    }
 }
 
 fn video_filter(q: &VideoQuery) -> Document {
@@ -89,6 +103,7 @@ impl MongoStore {
                 doc! { "_id": oid(w.video.id), "status": w.expected.as_str() },
                 video_update(&w.video),
             )
+            .hint(mongodb::options::Hint::Keys(doc! { "_id": 1 }))
             .session(&mut *s)
             .await?;
         if r.matched_count == 0 {
@@ -262,6 +277,9 @@ impl VideoStore for MongoStore {
                 "status": { "$in": [VideoStatus::Pending.as_str(), VideoStatus::Generating.as_str()] },
                 "updatedAt": { "$lt": super::docs::date(before) },
             })
+            .hint(mongodb::options::Hint::Keys(
+                doc! { "status": 1, "updatedAt": 1 },
+            ))
             .sort(doc! { "updatedAt": 1 })
             .limit(i64::try_from(max).unwrap_or(i64::MAX))
             .projection(doc! { "_id": 1 })
@@ -303,6 +321,9 @@ impl VideoStore for MongoStore {
                     { "metadata.retryCount": { "$lt": max_retries as i64 } },
                 ],
             })
+            .hint(mongodb::options::Hint::Keys(
+                doc! { "status": 1, "updatedAt": 1 },
+            ))
             .sort(doc! { "updatedAt": 1 })
             .limit(i64::try_from(max).unwrap_or(i64::MAX))
             .await?;
@@ -310,10 +331,18 @@ impl VideoStore for MongoStore {
     }
 
     async fn page_videos(&self, q: &VideoQuery) -> StoreResult<Vec<AiVideo>> {
-        page_of(&self.videos, video_filter(q), q.page_spec(), q.after, video).await
+        page_of(
+            &self.videos,
+            video_filter(q),
+            video_index(q),
+            q.page_spec(),
+            q.after,
+            video,
+        )
+        .await
     }
 
     async fn count_videos(&self, q: &VideoQuery) -> StoreResult<u64> {
-        Ok(self.videos.count_documents(video_filter(q)).await?)
+        count_of(&self.videos, video_filter(q), video_index(q)).await
     }
 }

@@ -30,6 +30,7 @@ impl WorkspaceStore for MongoStore {
         let cursor = self
             .workspaces
             .find(doc! {})
+            .hint(mongodb::options::Hint::Keys(doc! { "_id": 1 }))
             .sort(doc! { "name": 1, "_id": 1 })
             .await?;
         collect(cursor, workspace).await
