@@ -99,18 +99,15 @@ fn event_row(r: &Row) -> rusqlite::Result<WebhookEvent> {
 
 /// Inserts the event unless one with its id is stored; whether it did.
 fn insert(c: &Connection, e: &WebhookEvent) -> StoreResult<bool> {
-    let n = c.execute(
-        INSERT,
-        named_params! {
-            ":id": e.id.to_string(),
-            ":endpoint": e.endpoint,
-            ":payload": to_json(&e.payload),
-            ":video_id": e.video_id,
-            ":status_code": e.status_code,
-            ":outcome": e.outcome,
-            ":created_at": e.created_at.to_string(),
-        },
-    )?;
+    let n = c.prepare_cached(INSERT)?.execute(named_params! {
+        ":id": e.id.to_string(),
+        ":endpoint": e.endpoint,
+        ":payload": to_json(&e.payload),
+        ":video_id": e.video_id,
+        ":status_code": e.status_code,
+        ":outcome": e.outcome,
+        ":created_at": e.created_at.to_string(),
+    })?;
     if n == 1 {
         super::bump_events(c, e.created_at, &e.endpoint, e.status_code, 1)?;
     }
@@ -151,16 +148,14 @@ impl EventStore for SqliteStore {
                     let plan = plan_webhook(loaded, &change, &auth, draft);
                     if let Some(id) = auth.delivery_id() {
                         let d = Delivery::answered(id, &plan.event);
-                        tx.execute(
-                            INSERT_DELIVERY,
-                            named_params! {
-                                ":id": d.id,
-                                ":status_code": d.status_code,
-                                ":outcome": d.outcome,
-                                ":created_at": at.to_string(),
-                            },
-                        )?;
-                        tx.execute(FORGET_DELIVERIES, named_params! { ":since": since })?;
+                        tx.prepare_cached(INSERT_DELIVERY)?.execute(named_params! {
+                            ":id": d.id,
+                            ":status_code": d.status_code,
+                            ":outcome": d.outcome,
+                            ":created_at": at.to_string(),
+                        })?;
+                        tx.prepare_cached(FORGET_DELIVERIES)?
+                            .execute(named_params! { ":since": since })?;
                     }
                     plan
                 }
@@ -247,10 +242,9 @@ impl EventStore for SqliteStore {
     async fn purge_events_before(&self, before: Timestamp, max: u64) -> StoreResult<u64> {
         self.write(move |c| {
             let max = i64::try_from(max).unwrap_or(i64::MAX);
-            let n = c.execute(
-                PURGE,
-                named_params! { ":before": before.to_string(), ":max": max },
-            )?;
+            let n = c
+                .prepare_cached(PURGE)?
+                .execute(named_params! { ":before": before.to_string(), ":max": max })?;
             Ok(n as u64)
         })
         .await

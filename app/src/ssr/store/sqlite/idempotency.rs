@@ -54,11 +54,9 @@ impl IdempotencyStore for SqliteStore {
                     });
                 }
             }
-            t.execute(
-                TAKE,
-                named_params! { ":user": user, ":key": key, ":fingerprint": fingerprint, ":now": now.to_string() },
+            t.prepare_cached(TAKE)?.execute(named_params! { ":user": user, ":key": key, ":fingerprint": fingerprint, ":now": now.to_string() },
             )?;
-            t.execute(FORGET_EXPIRED, named_params! { ":before": before })?;
+            t.prepare_cached(FORGET_EXPIRED)?.execute(named_params! { ":before": before })?;
             Ok(Claim::Claimed)
         })
         .await
@@ -67,13 +65,10 @@ impl IdempotencyStore for SqliteStore {
     async fn answer_key(&self, user: ObjectId, key: &str, answer: &KeptAnswer) -> StoreResult<()> {
         let (key, answer) = (key.to_string(), answer.clone());
         self.write(move |t| {
-            t.execute(
-                ANSWER,
-                named_params! {
-                    ":user": user.to_string(), ":key": key,
-                    ":status": answer.status, ":body": answer.body,
-                },
-            )?;
+            t.prepare_cached(ANSWER)?.execute(named_params! {
+                ":user": user.to_string(), ":key": key,
+                ":status": answer.status, ":body": answer.body,
+            })?;
             Ok(())
         })
         .await
@@ -82,10 +77,8 @@ impl IdempotencyStore for SqliteStore {
     async fn release_key(&self, user: ObjectId, key: &str) -> StoreResult<()> {
         let key = key.to_string();
         self.write(move |t| {
-            t.execute(
-                RELEASE,
-                named_params! { ":user": user.to_string(), ":key": key },
-            )?;
+            t.prepare_cached(RELEASE)?
+                .execute(named_params! { ":user": user.to_string(), ":key": key })?;
             Ok(())
         })
         .await

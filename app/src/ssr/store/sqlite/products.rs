@@ -48,19 +48,16 @@ impl ProductStore for SqliteStore {
     async fn insert_product(&self, p: &Product) -> StoreResult<()> {
         let p = p.clone();
         self.write(move |c| {
-            c.execute(
-                INSERT,
-                named_params! {
-                    ":id": p.id.to_string(),
-                    ":workspace_id": p.workspace_id.to_string(),
-                    ":user_id": p.user_id.map(|u| u.to_string()),
-                    ":title": p.title,
-                    ":sku": p.sku,
-                    ":img_urls": to_json(&p.img_urls),
-                    ":created_at": p.created_at.to_string(),
-                    ":updated_at": p.updated_at.to_string(),
-                },
-            )?;
+            c.prepare_cached(INSERT)?.execute(named_params! {
+                ":id": p.id.to_string(),
+                ":workspace_id": p.workspace_id.to_string(),
+                ":user_id": p.user_id.map(|u| u.to_string()),
+                ":title": p.title,
+                ":sku": p.sku,
+                ":img_urls": to_json(&p.img_urls),
+                ":created_at": p.created_at.to_string(),
+                ":updated_at": p.updated_at.to_string(),
+            })?;
             Ok(())
         })
         .await

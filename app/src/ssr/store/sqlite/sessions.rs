@@ -18,14 +18,10 @@ impl SessionStore for SqliteStore {
     async fn revoke_session(&self, jti: &str, expires_at: Timestamp) -> StoreResult<()> {
         let jti = jti.to_string();
         self.write(move |t| {
-            t.execute(
-                REVOKE,
-                named_params! { ":jti": jti, ":expires_at": expires_at.to_string() },
-            )?;
-            t.execute(
-                FORGET_EXPIRED,
-                named_params! { ":now": Timestamp::now().to_string() },
-            )?;
+            t.prepare_cached(REVOKE)?
+                .execute(named_params! { ":jti": jti, ":expires_at": expires_at.to_string() })?;
+            t.prepare_cached(FORGET_EXPIRED)?
+                .execute(named_params! { ":now": Timestamp::now().to_string() })?;
             Ok(())
         })
         .await

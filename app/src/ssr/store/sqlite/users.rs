@@ -35,9 +35,8 @@ impl UserStore for SqliteStore {
         let rec = rec.clone();
         self.write(move |c| {
             let u = &rec.user;
-            c.execute(
-                INSERT,
-                named_params! {
+            c.prepare_cached(INSERT)?
+                .execute(named_params! {
                     ":id": u.id.to_string(),
                     ":email": u.email,
                     ":role": u.role.as_str(),
@@ -45,16 +44,15 @@ impl UserStore for SqliteStore {
                     ":created_at": u.created_at.to_string(),
                     ":updated_at": u.updated_at.to_string(),
                     ":password_hash": rec.password_hash,
-                },
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StoreError::Conflict("Email already registered".into())
-                }
-                other => other.into(),
-            })?;
+                })
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        StoreError::Conflict("Email already registered".into())
+                    }
+                    other => other.into(),
+                })?;
             Ok(())
         })
         .await

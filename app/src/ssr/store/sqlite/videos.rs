@@ -187,9 +187,9 @@ pub(super) fn load(c: &Connection, id: ObjectId) -> StoreResult<Option<Loaded>> 
 /// Writes a planned change: the video only if its status is still `expected`, then its entry.
 pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
     let v = &w.video;
-    let changed = tx.execute(
-        UPDATE_IF_STATUS,
-        named_params! {
+    let changed = tx
+        .prepare_cached(UPDATE_IF_STATUS)?
+        .execute(named_params! {
             ":id": v.id.to_string(),
             ":status": v.status.as_str(),
             ":error": v.error,
@@ -197,22 +197,17 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
             ":updated_at": v.updated_at.to_string(),
             ":callback_token_hash": v.callback_token_hash,
             ":expected": w.expected.as_str(),
-        },
-    )?;
+        })?;
     if changed != 1 {
         // Cannot happen inside an IMMEDIATE transaction, which read the status under the same lock.
         return Err(StoreError::Contended(1));
     }
     super::bump_videos(tx, &CounterDelta::of_write(w))?;
     if let Some(e) = &w.entry {
-        tx.execute(
-            UPDATE_ENTRY,
-            named_params! { ":video_id": e.video_id.to_string(), ":entry": to_json(e) },
-        )?;
-        tx.execute(
-            TOUCH_PRODUCT,
-            named_params! { ":id": v.product_id.to_string(), ":at": w.at.to_string() },
-        )?;
+        tx.prepare_cached(UPDATE_ENTRY)?
+            .execute(named_params! { ":video_id": e.video_id.to_string(), ":entry": to_json(e) })?;
+        tx.prepare_cached(TOUCH_PRODUCT)?
+            .execute(named_params! { ":id": v.product_id.to_string(), ":at": w.at.to_string() })?;
     }
     Ok(())
 }
@@ -244,37 +239,28 @@ impl VideoStore for SqliteStore {
         let videos = videos.to_vec();
         self.write_tx(move |tx| {
             for v in &videos {
-                tx.execute(
-                    INSERT,
-                    named_params! {
-                        ":id": v.id.to_string(),
-                        ":user_id": v.user_id.to_string(),
-                        ":workspace_id": v.workspace_id.to_string(),
-                        ":product_id": v.product_id.to_string(),
-                        ":template": v.template,
-                        ":status": v.status.as_str(),
-                        ":error": v.error,
-                        ":metadata": to_json(&v.metadata),
-                        ":created_at": v.created_at.to_string(),
-                        ":updated_at": v.updated_at.to_string(),
-                        ":callback_token_hash": v.callback_token_hash,
-                    },
-                )?;
-                tx.execute(
-                    INSERT_ENTRY,
-                    named_params! {
-                        ":video_id": v.id.to_string(),
-                        ":product_id": v.product_id.to_string(),
-                        ":entry": to_json(&ProductVideo::pending_for(v)),
-                    },
-                )?;
-                tx.execute(
-                    TOUCH_PRODUCT,
-                    named_params! {
-                        ":id": v.product_id.to_string(),
-                        ":at": v.created_at.to_string(),
-                    },
-                )?;
+                tx.prepare_cached(INSERT)?.execute(named_params! {
+                    ":id": v.id.to_string(),
+                    ":user_id": v.user_id.to_string(),
+                    ":workspace_id": v.workspace_id.to_string(),
+                    ":product_id": v.product_id.to_string(),
+                    ":template": v.template,
+                    ":status": v.status.as_str(),
+                    ":error": v.error,
+                    ":metadata": to_json(&v.metadata),
+                    ":created_at": v.created_at.to_string(),
+                    ":updated_at": v.updated_at.to_string(),
+                    ":callback_token_hash": v.callback_token_hash,
+                })?;
+                tx.prepare_cached(INSERT_ENTRY)?.execute(named_params! {
+                    ":video_id": v.id.to_string(),
+                    ":product_id": v.product_id.to_string(),
+                    ":entry": to_json(&ProductVideo::pending_for(v)),
+                })?;
+                tx.prepare_cached(TOUCH_PRODUCT)?.execute(named_params! {
+                    ":id": v.product_id.to_string(),
+                    ":at": v.created_at.to_string(),
+                })?;
             }
             super::bump_videos(tx, &CounterDelta::of_insert(&videos))?;
             let changes = videos
@@ -291,10 +277,8 @@ impl VideoStore for SqliteStore {
         self.write_tx(move |tx| {
             let mut changes = Vec::new();
             for (id, job) in &jobs {
-                tx.execute(
-                    SET_JOB_ID,
-                    named_params! { ":id": id.to_string(), ":job": job },
-                )?;
+                tx.prepare_cached(SET_JOB_ID)?
+                    .execute(named_params! { ":id": id.to_string(), ":job": job })?;
                 if let Some(video) = find_one(tx, BY_ID, *id, video_row)? {
                     changes.push(LiveChange::Video { video });
                 }

@@ -37,17 +37,14 @@ impl WorkspaceStore for SqliteStore {
     async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()> {
         let ws = ws.clone();
         self.write(move |c| {
-            c.execute(
-                INSERT,
-                named_params! {
-                    ":id": ws.id.to_string(),
-                    ":name": ws.name,
-                    ":video_limit": ws.video_limit,
-                    ":videos_used": ws.videos_used,
-                    ":created_at": ws.created_at.to_string(),
-                    ":updated_at": ws.updated_at.to_string(),
-                },
-            )?;
+            c.prepare_cached(INSERT)?.execute(named_params! {
+                ":id": ws.id.to_string(),
+                ":name": ws.name,
+                ":video_limit": ws.video_limit,
+                ":videos_used": ws.videos_used,
+                ":created_at": ws.created_at.to_string(),
+                ":updated_at": ws.updated_at.to_string(),
+            })?;
             Ok(())
         })
         .await
@@ -64,8 +61,7 @@ impl WorkspaceStore for SqliteStore {
     async fn reserve_quota(&self, ws: ObjectId, n: u32) -> StoreResult<Quota> {
         self.write(move |c| {
             let id = ws.to_string();
-            let changed = c.execute(
-                RESERVE,
+            let changed = c.prepare_cached(RESERVE)?.execute(
                 named_params! { ":id": id, ":n": n, ":now": Timestamp::now().to_string() },
             )?;
             if changed == 1 {
@@ -85,14 +81,11 @@ impl WorkspaceStore for SqliteStore {
 
     async fn release_quota(&self, ws: ObjectId, n: u32) -> StoreResult<()> {
         self.write(move |c| {
-            c.execute(
-                RELEASE,
-                named_params! {
-                    ":id": ws.to_string(),
-                    ":n": n,
-                    ":now": Timestamp::now().to_string(),
-                },
-            )?;
+            c.prepare_cached(RELEASE)?.execute(named_params! {
+                ":id": ws.to_string(),
+                ":n": n,
+                ":now": Timestamp::now().to_string(),
+            })?;
             Ok(())
         })
         .await

@@ -105,12 +105,12 @@ fn in_savepoint<T>(
     t: &Transaction,
     f: impl FnOnce(&Transaction) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    t.execute_batch("SAVEPOINT job")?;
+    t.prepare_cached("SAVEPOINT job")?.execute([])?;
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t)))
         .unwrap_or(Err(StoreError::WritePanicked));
     match out {
         Ok(out) => {
-            t.execute_batch("RELEASE job")?;
+            t.prepare_cached("RELEASE job")?.execute([])?;
             Ok(out)
         }
         Err(e) => {
