@@ -1713,6 +1713,15 @@ async fn processing_rollup(s: Arc<dyn Store>) {
         .unwrap();
     let got = sorted(s.processing_counts(at(900), at(2000)).await.unwrap());
     assert_eq!(got, [row(0, Completed, 1000)]);
+    // Over days: the whole days from the daily rollup, the same answer.
+    let days = sorted(
+        s.processing_counts(at(-2 * 86_400 + 1234), at(3 * 86_400 + 99))
+            .await
+            .unwrap(),
+    );
+    let hours = sorted(s.processing_counts(at(0), at(7200)).await.unwrap());
+    assert_eq!(days, hours);
+    assert_eq!(days.len(), 2);
     let mut counts = s.video_status_counts().await.unwrap();
     counts.retain(|(_, n)| *n > 0);
     counts.sort_by_key(|(st, _)| st.as_str());
@@ -2304,6 +2313,7 @@ mod upgrades {
         let c = rusqlite::Connection::open(dir.path().join("videos.db")).unwrap();
         c.execute_batch(
             "DROP TABLE event_rollup; DROP TABLE video_counts; DROP TABLE processing_rollup;
+             DROP TABLE processing_daily;
              DROP INDEX aivideos_by_status_created; DROP INDEX aivideos_by_workspace;
              CREATE INDEX aivideos_by_workspace ON aivideos(workspace_id, created_at DESC);
              PRAGMA user_version = 7;",

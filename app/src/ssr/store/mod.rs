@@ -281,6 +281,32 @@ pub fn hour_of(t: Timestamp) -> Timestamp {
     Timestamp::from_millis(t.millis() - t.millis().rem_euclid(3_600_000))
 }
 
+/// The start of the day (UTC) holding `t`: the key of the daily rollup.
+pub fn day_of(t: Timestamp) -> Timestamp {
+    Timestamp::from_millis(t.millis() - t.millis().rem_euclid(86_400_000))
+}
+
+/// The hours `[from's, to)` of the processing rollup as spans to read: whole days from the daily
+/// rollup, the hours before the first and after the last whole day from the hourly one. `(daily,
+/// start, end)`.
+pub fn processing_spans(from: Timestamp, to: Timestamp) -> Vec<(bool, Timestamp, Timestamp)> {
+    let start = hour_of(from);
+    let first_day = day_of(Timestamp::from_millis(start.millis() + 86_399_999));
+    let last_day = day_of(to);
+    if first_day >= last_day {
+        return vec![(false, start, to)];
+    }
+    let mut spans = Vec::new();
+    if start < first_day {
+        spans.push((false, start, first_day));
+    }
+    spans.push((true, first_day, last_day));
+    if last_day < to {
+        spans.push((false, last_day, to));
+    }
+    spans
+}
+
 /// The whole hours of `[from, to)` the event rollup answers for: from the first hour starting at or
 /// after `from`, to the last one ending at or before `to`, except that a range ending within the
 /// last minute (as "until now" does) takes its last hour whole, since nothing is recorded after now
@@ -570,4 +596,30 @@ pub trait Store:
     /// Proves the store can take a write now (SQLite: a one-row write through the writer; MongoDB:
     /// a `ping` to the primary).
     async fn ping(&self) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processing_spans_split_whole_days_from_hours() {
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        assert_eq!(
+            processing_spans(t("2025-01-01T10:30:00Z"), t("2025-01-03T05:00:00Z")),
+            [
+                (false, t("2025-01-01T10:00:00Z"), t("2025-01-02T00:00:00Z")),
+                (true, t("2025-01-02T00:00:00Z"), t("2025-01-03T00:00:00Z")),
+                (false, t("2025-01-03T00:00:00Z"), t("2025-01-03T05:00:00Z")),
+            ]
+        );
+        assert_eq!(
+            processing_spans(t("2025-01-01T10:30:00Z"), t("2025-01-01T12:00:00Z")),
+            [(false, t("2025-01-01T10:00:00Z"), t("2025-01-01T12:00:00Z"))]
+        );
+        assert_eq!(
+            processing_spans(t("2025-01-01T00:00:00Z"), t("2025-01-03T00:00:00Z")),
+            [(true, t("2025-01-01T00:00:00Z"), t("2025-01-03T00:00:00Z"))]
+        );
+    }
 }

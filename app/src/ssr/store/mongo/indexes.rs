@@ -72,10 +72,14 @@ impl MongoStore {
             (&self.sessions, vec![forget_sessions]),
             (&self.idempotency, vec![forget_keys]),
         ];
-        // The rollups are read by hour range.
-        for name in [super::rollups::EVENTS, super::rollups::PROCESSING] {
+        // The rollups are read by hour range (and the processing one by day range too).
+        for (name, key) in [
+            (super::rollups::EVENTS, "h"),
+            (super::rollups::PROCESSING, "h"),
+            (super::rollups::PROCESSING, "day"),
+        ] {
             let coll = self.database.collection::<Document>(name);
-            coll.create_index(ix(doc! { "h": 1 }))
+            coll.create_index(ix(doc! { key: 1 }))
                 .await
                 .map_err(|e| StoreError::setup(format!("creating the indexes of {name}"), e))?;
         }

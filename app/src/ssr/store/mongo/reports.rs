@@ -7,8 +7,8 @@ use super::rollups::{EVENTS, PROCESSING, VIDEOS};
 use super::{collect, MongoStore};
 use crate::model::{Timestamp, VideoStatus};
 use crate::ssr::store::{
-    hour_of, known_statuses, whole_hours, HourlyCount, ProcessingCount, Reports, StoreError,
-    StoreResult,
+    known_statuses, processing_spans, whole_hours, HourlyCount, ProcessingCount, Reports,
+    StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
@@ -138,13 +138,17 @@ impl Reports for MongoStore {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<ProcessingCount>> {
-        let cursor = self
-            .database
-            .collection::<Document>(PROCESSING)
-            .find(doc! { "h": { "$gte": date(hour_of(from)), "$lt": date(to) } })
-            .hint(mongodb::options::Hint::Keys(doc! { "h": 1 }))
-            .await?;
-        let shards = collect(cursor, Ok).await?;
+        let mut shards = Vec::new();
+        for (daily, start, end) in processing_spans(from, to) {
+            let key = if daily { "day" } else { "h" };
+            let cursor = self
+                .database
+                .collection::<Document>(PROCESSING)
+                .find(doc! { key: { "$gte": date(start), "$lt": date(end) } })
+                .hint(mongodb::options::Hint::Keys(doc! { key: 1 }))
+                .await?;
+            shards.extend(collect(cursor, Ok).await?);
+        }
         let mut summed: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
         for d in &shards {
             let key = (

@@ -13,7 +13,7 @@ use super::txn::{is_duplicate, TxnError};
 use super::{collect, MongoStore};
 use crate::model::stats::processing_bucket;
 use crate::model::{Timestamp, VideoStatus, WebhookEvent};
-use crate::ssr::store::{hour_of, CounterDelta, FinishedVideo, StoreResult};
+use crate::ssr::store::{day_of, hour_of, CounterDelta, FinishedVideo, StoreResult};
 use mongodb::bson::{doc, Document};
 use mongodb::ClientSession;
 use std::collections::HashMap;
@@ -96,23 +96,27 @@ impl MongoStore {
             }
         }
         for (hour, status, bucket, n, sum_ms) in &d.processing {
-            if !self
-                .bump(
-                    s,
-                    PROCESSING,
-                    format!(
-                        "{}|{}|{}|{}",
-                        hour.millis(),
-                        status.as_str(),
-                        bucket,
-                        shard()
-                    ),
-                    doc! { "h": date(*hour), "st": status.as_str(), "b": *bucket as i64 },
-                    doc! { "n": n, "sum": sum_ms },
-                )
-                .await?
-            {
-                return Ok(false);
+            let day = day_of(*hour);
+            // The hour's counter and the day's (`h` or `day`: a query reads one kind).
+            for (key, at) in [
+                (format!("{}", hour.millis()), doc! { "h": date(*hour) }),
+                (format!("d{}", day.millis()), doc! { "day": date(day) }),
+            ] {
+                let mut on_insert = at;
+                on_insert.insert("st", status.as_str());
+                on_insert.insert("b", *bucket as i64);
+                if !self
+                    .bump(
+                        s,
+                        PROCESSING,
+                        format!("{key}|{}|{}|{}", status.as_str(), bucket, shard()),
+                        on_insert,
+                        doc! { "n": n, "sum": sum_ms },
+                    )
+                    .await?
+                {
+                    return Ok(false);
+                }
             }
         }
         Ok(true)
@@ -180,19 +184,20 @@ impl MongoStore {
         .await?;
         let mut statuses: HashMap<VideoStatus, i64> = HashMap::new();
         let mut processing: HashMap<(i64, VideoStatus, u32), (i64, i64)> = HashMap::new();
+        let mut daily: HashMap<(i64, VideoStatus, u32), (i64, i64)> = HashMap::new();
         for (status, finished) in videos {
             *statuses.entry(status).or_default() += 1;
             if let Some(f) = finished {
                 let ms = f.ms();
-                let slot = processing
-                    .entry((
-                        hour_of(f.finished_at).millis(),
-                        status,
-                        processing_bucket(ms),
-                    ))
-                    .or_default();
-                slot.0 += 1;
-                slot.1 += ms as i64;
+                let bucket = processing_bucket(ms);
+                for (map, at) in [
+                    (&mut processing, hour_of(f.finished_at)),
+                    (&mut daily, day_of(f.finished_at)),
+                ] {
+                    let slot = map.entry((at.millis(), status, bucket)).or_default();
+                    slot.0 += 1;
+                    slot.1 += ms as i64;
+                }
             }
         }
         let docs: Vec<Document> = statuses
@@ -211,6 +216,13 @@ impl MongoStore {
                     "n": n, "sum": sum,
                 }
             })
+            .chain(daily.into_iter().map(|((d, st, b), (n, sum))| {
+                doc! {
+                    "_id": format!("d{d}|{}|{b}|0", st.as_str()),
+                    "day": date(Timestamp::from_millis(d)), "st": st.as_str(), "b": b as i64,
+                    "n": n, "sum": sum,
+                }
+            }))
             .collect();
         if !docs.is_empty() {
             db.collection::<Document>(PROCESSING)

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_store_probe.sql"),
     include_str!("migrations/008_rollups.sql"),
     include_str!("migrations/009_video_list_indexes.sql"),
+    include_str!("migrations/010_processing_daily.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files
@@ -228,6 +229,9 @@ const BUMP_STATUS: &str = "INSERT INTO video_counts (status, n) VALUES (:status,
 const BUMP_PROCESSING: &str = "INSERT INTO processing_rollup (hour, status, bucket, n, sum_ms)
      VALUES (:hour, :status, :bucket, :n, :sum_ms)
      ON CONFLICT (hour, status, bucket) DO UPDATE SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms";
+const BUMP_PROCESSING_DAILY: &str = "INSERT INTO processing_daily (day, status, bucket, n, sum_ms)
+     VALUES (:day, :status, :bucket, :n, :sum_ms)
+     ON CONFLICT (day, status, bucket) DO UPDATE SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms";
 
 /// Counts `n` more (or fewer) calls of the event's hour, endpoint and acceptance.
 fn bump_events(
@@ -258,6 +262,11 @@ fn bump_videos(t: &Connection, d: &super::CounterDelta) -> rusqlite::Result<()> 
             .execute(rusqlite::named_params! {
                 ":hour": hour.to_string(), ":status": status.as_str(), ":bucket": bucket,
                 ":n": n, ":sum_ms": sum_ms,
+            })?;
+        t.prepare_cached(BUMP_PROCESSING_DAILY)?
+            .execute(rusqlite::named_params! {
+                ":day": super::day_of(*hour).to_string(), ":status": status.as_str(),
+                ":bucket": bucket, ":n": n, ":sum_ms": sum_ms,
             })?;
     }
     Ok(())

@@ -5,10 +5,12 @@
 use super::{all, parsed, ts, SqliteStore};
 use crate::model::{Timestamp, VideoStatus};
 use crate::ssr::store::{
-    hour_of, known_statuses, whole_hours, HourlyCount, ProcessingCount, Reports, StoreResult,
+    known_statuses, processing_spans, whole_hours, HourlyCount, ProcessingCount, Reports,
+    StoreResult,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, ToSql};
+use std::collections::BTreeMap;
 
 const ROLLUP: &str = "SELECT hour, endpoint, accepted, n FROM event_rollup
      WHERE hour >= :from AND hour < :to AND n <> 0 ORDER BY hour";
@@ -19,7 +21,9 @@ const RAW_COUNTS: &str = "SELECT substr(created_at, 1, 13) AS hour, endpoint,
      GROUP BY hour, endpoint, accepted ORDER BY hour";
 const STATUS_COUNTS: &str = "SELECT status, n FROM video_counts WHERE n > 0";
 const PROCESSING: &str = "SELECT status, bucket, SUM(n), SUM(sum_ms) FROM processing_rollup
-     WHERE hour >= :from AND hour < :to GROUP BY status, bucket HAVING SUM(n) > 0";
+     WHERE hour >= :from AND hour < :to GROUP BY status, bucket";
+const PROCESSING_DAILY: &str = "SELECT status, bucket, SUM(n), SUM(sum_ms) FROM processing_daily
+     WHERE day >= :from AND day < :to GROUP BY status, bucket";
 
 fn hourly_rows(
     c: &Connection,
@@ -89,20 +93,41 @@ impl Reports for SqliteStore {
         to: Timestamp,
     ) -> StoreResult<Vec<ProcessingCount>> {
         self.read(move |c| {
-            let (from, to) = (hour_of(from).to_string(), to.to_string());
-            all(
-                c,
-                PROCESSING,
-                &[(":from", &from as &dyn ToSql), (":to", &to)],
-                |r| {
+            let mut summed: BTreeMap<(String, u32), (i64, i64)> = BTreeMap::new();
+            for (daily, start, end) in processing_spans(from, to) {
+                let (start, end) = (start.to_string(), end.to_string());
+                let sql = if daily { PROCESSING_DAILY } else { PROCESSING };
+                let rows = all(
+                    c,
+                    sql,
+                    &[(":from", &start as &dyn ToSql), (":to", &end)],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, u32>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    },
+                )?;
+                for (status, bucket, n, sum) in rows {
+                    let slot = summed.entry((status, bucket)).or_default();
+                    slot.0 += n;
+                    slot.1 += sum;
+                }
+            }
+            summed
+                .into_iter()
+                .filter(|(_, (n, _))| *n > 0)
+                .map(|((status, bucket), (n, sum))| {
                     Ok(ProcessingCount {
-                        status: parsed::<VideoStatus>(r.get(0)?, "status")?,
-                        bucket: r.get(1)?,
-                        count: r.get::<_, i64>(2)?.max(0) as u64,
-                        sum_ms: r.get::<_, i64>(3)?.max(0) as u64,
+                        status: parsed::<VideoStatus>(status, "status")?,
+                        bucket,
+                        count: n as u64,
+                        sum_ms: sum.max(0) as u64,
                     })
-                },
-            )
+                })
+                .collect()
         })
         .await
     }

@@ -21,7 +21,8 @@ pub struct Seeded {
 }
 
 const REBUILD_ROLLUPS: &str =
-    "DELETE FROM event_rollup; DELETE FROM video_counts; DELETE FROM processing_rollup;";
+    "DELETE FROM event_rollup; DELETE FROM video_counts; DELETE FROM processing_rollup;
+     DELETE FROM processing_daily;";
 
 pub fn seed_bench(data_dir: &Path, events: u64, videos: u64, days: u64) -> StoreResult<Seeded> {
     std::fs::create_dir_all(data_dir)
@@ -157,10 +158,14 @@ pub fn seed_bench(data_dir: &Path, events: u64, videos: u64, days: u64) -> Store
         tx.commit()?;
     }
 
-    // The rollups, as the migration fills them for an existing database.
-    let fill = include_str!("migrations/008_rollups.sql");
+    // The rollups, as the migrations fill them for an existing database.
+    let fill = [
+        include_str!("migrations/008_rollups.sql"),
+        include_str!("migrations/010_processing_daily.sql"),
+    ];
     let inserts: Vec<&str> = fill
-        .split(';')
+        .iter()
+        .flat_map(|f| f.split(';'))
         .filter(|stmt| stmt.contains("INSERT INTO"))
         .collect();
     let tx = c.transaction()?;
