@@ -475,6 +475,8 @@ async fn main() {
         report(name, QUERIES, elapsed, lat);
     }
 
+    live_latency(&app, &admin, &user, &products, &mut table).await;
+
     // End to end: 100 videos through the simulator (callbacks after 0-50 ms) until all are final.
     let sim = server::rck_sim::spawn(
         "127.0.0.1:0".parse().unwrap(),
@@ -518,7 +520,6 @@ async fn main() {
         t.elapsed().as_secs_f64() * 1e3
     );
 
-    live_latency(&app, &admin, &user, &products, &mut table).await;
     at_scale(&mut table).await;
 
     println!("\n{:<58} {:<40} target", "what", "measured");
@@ -552,6 +553,7 @@ async fn live_latency(
                 json!({"productIds": products, "templateId": "t", "templateName": "Live"}),
             )
             .await;
+        assert_eq!(r["success"], true, "{r}");
         videos.extend(
             r["data"]["videoIds"]
                 .as_array()
