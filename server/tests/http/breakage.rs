@@ -134,6 +134,50 @@ async fn events_of(app: &TestApp, admin: &str, video: &str) -> Vec<Value> {
     app.events_for(admin, video).await
 }
 
+/// Waits (at most `tries` × 200 ms) until `/api/health` says the store takes writes again and the
+/// spool is written.
+async fn wait_recovered(app: &TestApp, tries: usize) -> bool {
+    let http = Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    for _ in 0..tries {
+        if let Ok(r) = http.get(app.url("/api/health")).send().await {
+            if r.status() == 200 && r.json::<Value>().await.unwrap()["data"]["spooled"] == false {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// RCK calls again for each video answered 503 during the outage: now accepted, and both calls are
+/// in the log, once each.
+async fn assert_retries_accepted_and_every_call_recorded(
+    app: &TestApp,
+    admin: &str,
+    rck: &RecordingRck,
+    ids: &[String],
+) {
+    let http = Client::new();
+    for id in ids {
+        let r = success(&http, app.addr, rck, id).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let events = events_of(app, admin, id).await;
+        let mut codes: Vec<u64> = events
+            .iter()
+            .map(|e| e["statusCode"].as_u64().unwrap())
+            .collect();
+        codes.sort();
+        assert_eq!(
+            codes,
+            [200, 503],
+            "both calls recorded, once each: {events:?}"
+        );
+    }
+}
+
 /// Every acknowledged callback survived the crash: the video is completed and its event is there.
 async fn assert_kept(app: &TestApp, admin: &str, acked: &HashSet<String>) {
     for id in acked {
@@ -292,31 +336,11 @@ async fn sqlite_locked_under_load_answers_503_in_time_and_loses_no_call() {
     let _ = lock.wait();
 
     // Back without a restart: healthy, the spool written, RCK's retries accepted.
-    let mut healthy = false;
-    for _ in 0..100 {
-        let r = bounded.get(app.url("/api/health")).send().await.unwrap();
-        if r.status() == 200 && r.json::<Value>().await.unwrap()["data"]["spooled"] == false {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(healthy, "healthy again within 10 s of the lock's end");
-    for id in &ids[..8] {
-        let r = success(&bounded, server.addr, &rck, id).await.unwrap();
-        assert_eq!(r.status(), 200);
-        let events = events_of(&app, &admin, id).await;
-        let mut codes: Vec<u64> = events
-            .iter()
-            .map(|e| e["statusCode"].as_u64().unwrap())
-            .collect();
-        codes.sort();
-        assert_eq!(
-            codes,
-            [200, 503],
-            "both calls recorded, once each: {events:?}"
-        );
-    }
+    assert!(
+        wait_recovered(&app, 50).await,
+        "healthy again within 10 s of the lock's end"
+    );
+    assert_retries_accepted_and_every_call_recorded(&app, &admin, &rck, &ids[..8]).await;
     // The others never noticed.
     let r = success(&bounded, server.addr, &rck, &ids[9]).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -443,31 +467,9 @@ async fn mongodb_stopped_under_load_answers_503_in_time_and_loses_no_call() {
 
     // MongoDB comes back; the server recovers by itself.
     mongo.up().await;
-    let mut healthy = false;
-    for _ in 0..300 {
-        if let Ok(r) = bounded.get(app.url("/api/health")).send().await {
-            if r.status() == 200 && r.json::<Value>().await.unwrap()["data"]["spooled"] == false {
-                healthy = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(healthy, "healthy again within 60 s of MongoDB's return");
-    let patient = Client::new();
-    for id in &ids[..6] {
-        let r = success(&patient, server.addr, &rck, id).await.unwrap();
-        assert_eq!(r.status(), 200);
-        let events = events_of(&app, &admin, id).await;
-        let mut codes: Vec<u64> = events
-            .iter()
-            .map(|e| e["statusCode"].as_u64().unwrap())
-            .collect();
-        codes.sort();
-        assert_eq!(
-            codes,
-            [200, 503],
-            "both calls recorded, once each: {events:?}"
-        );
-    }
+    assert!(
+        wait_recovered(&app, 300).await,
+        "healthy again within 60 s of MongoDB's return"
+    );
+    assert_retries_accepted_and_every_call_recorded(&app, &admin, &rck, &ids[..6]).await;
 }
