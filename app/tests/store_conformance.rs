@@ -232,6 +232,29 @@ async fn idempotency_keys(s: Arc<dyn Store>) {
     assert_eq!(all.iter().filter(|c| **c == Claim::Claimed).count(), 1);
 }
 
+/// A list walked page by page by keyset (`page(limit, after)`, pages of `size`), and the same list
+/// read at once.
+async fn walk_by_keyset<T, F, Fut>(
+    page: F,
+    key: impl Fn(&T) -> Keyset,
+    size: u64,
+) -> (Vec<T>, Vec<T>)
+where
+    F: Fn(u64, Option<Keyset>) -> Fut,
+    Fut: Future<Output = Vec<T>>,
+{
+    let all = page(1000, None).await;
+    let mut walked = Vec::new();
+    let mut after = None;
+    for _ in 0..100 {
+        let items = page(size, after).await;
+        let Some(last) = items.last() else { break };
+        after = Some(key(last));
+        walked.extend(items);
+    }
+    (walked, all)
+}
+
 /// Paging by keyset walks the same rows, in the same order, as paging by number: ties on
 /// `createdAt` broken by id, filters kept, `to` exclusive.
 async fn keyset_pages(s: Arc<dyn Store>) {
@@ -250,31 +273,25 @@ async fn keyset_pages(s: Arc<dyn Store>) {
     let walk_events = |q: EventQuery| {
         let s = s.clone();
         async move {
-            let all = s
-                .page_events(&EventQuery {
-                    limit: 1000,
-                    ..q.clone()
-                })
-                .await
-                .unwrap();
-            let mut walked = Vec::new();
-            let mut after = None;
-            for _ in 0..100 {
-                let page = s
-                    .page_events(&EventQuery {
-                        limit: 4,
-                        after,
-                        ..q.clone()
-                    })
-                    .await
-                    .unwrap();
-                let Some(last) = page.last() else { break };
-                after = Some(Keyset {
-                    at: last.created_at,
-                    id: last.id,
-                });
-                walked.extend(page);
-            }
+            let (walked, all) = walk_by_keyset(
+                |limit, after| {
+                    let (s, q) = (
+                        s.clone(),
+                        EventQuery {
+                            limit,
+                            after,
+                            ..q.clone()
+                        },
+                    );
+                    async move { s.page_events(&q).await.unwrap() }
+                },
+                |e: &WebhookEvent| Keyset {
+                    at: e.created_at,
+                    id: e.id,
+                },
+                4,
+            )
+            .await;
             assert_eq!(walked, all, "{q:?}");
             assert_eq!(s.count_events(&q).await.unwrap(), all.len() as u64);
             all.len()
@@ -323,31 +340,25 @@ async fn keyset_pages(s: Arc<dyn Store>) {
     let walk_videos = |q: VideoQuery| {
         let s = s.clone();
         async move {
-            let all = s
-                .page_videos(&VideoQuery {
-                    limit: 1000,
-                    ..q.clone()
-                })
-                .await
-                .unwrap();
-            let mut walked = Vec::new();
-            let mut after = None;
-            for _ in 0..100 {
-                let page = s
-                    .page_videos(&VideoQuery {
-                        limit: 2,
-                        after,
-                        ..q.clone()
-                    })
-                    .await
-                    .unwrap();
-                let Some(last) = page.last() else { break };
-                after = Some(Keyset {
-                    at: last.created_at,
-                    id: last.id,
-                });
-                walked.extend(page);
-            }
+            let (walked, all) = walk_by_keyset(
+                |limit, after| {
+                    let (s, q) = (
+                        s.clone(),
+                        VideoQuery {
+                            limit,
+                            after,
+                            ..q.clone()
+                        },
+                    );
+                    async move { s.page_videos(&q).await.unwrap() }
+                },
+                |v: &AiVideo| Keyset {
+                    at: v.created_at,
+                    id: v.id,
+                },
+                2,
+            )
+            .await;
             assert_eq!(walked, all, "{q:?}");
             assert_eq!(s.count_videos(&q).await.unwrap(), all.len() as u64);
             all.len()

@@ -169,6 +169,29 @@ async fn login(app: &App, email: &str) -> String {
         .to_string()
 }
 
+/// Starts at least `n` videos of `products` (100 per request); their ids.
+async fn start_videos(app: &App, user: &str, products: &[String], n: usize) -> Vec<String> {
+    let mut videos = Vec::new();
+    while videos.len() < n {
+        let r = app
+            .post(
+                "/api/videos/bulk-generate",
+                Some(user),
+                json!({"productIds": products, "templateId": "t", "templateName": "Bench"}),
+            )
+            .await;
+        assert_eq!(r["success"], true, "{r}");
+        videos.extend(
+            r["data"]["videoIds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string()),
+        );
+    }
+    videos
+}
+
 /// `n` products of the user's workspace.
 async fn make_products(app: &App, user: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
@@ -347,23 +370,7 @@ async fn main() {
 
     // Videos to call back: CALLBACKS of them, in batches of 100.
     let t = Instant::now();
-    let mut videos = Vec::new();
-    while videos.len() < CALLBACKS {
-        let r = app
-            .post(
-                "/api/videos/bulk-generate",
-                Some(&user),
-                json!({"productIds": products, "templateId": "t", "templateName": "Bench"}),
-            )
-            .await;
-        videos.extend(
-            r["data"]["videoIds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string()),
-        );
-    }
+    let videos = start_videos(&app, &user, &products, CALLBACKS).await;
     let batches = CALLBACKS / 100;
     report(
         "bulk-generate (100 videos/request)",
@@ -544,24 +551,7 @@ async fn live_latency(
     use futures::StreamExt;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    let mut videos = Vec::new();
-    while videos.len() < LIVE_CALLBACKS {
-        let r = app
-            .post(
-                "/api/videos/bulk-generate",
-                Some(user),
-                json!({"productIds": products, "templateId": "t", "templateName": "Live"}),
-            )
-            .await;
-        assert_eq!(r["success"], true, "{r}");
-        videos.extend(
-            r["data"]["videoIds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string()),
-        );
-    }
+    let videos = start_videos(app, user, products, LIVE_CALLBACKS).await;
     // Each subscriber notes when it read each video's change to `completed`.
     let seen: Arc<Mutex<Vec<HashMap<String, Instant>>>> =
         Arc::new(Mutex::new(vec![HashMap::new(); LIVE_CLIENTS]));

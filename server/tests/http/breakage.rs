@@ -134,13 +134,35 @@ async fn events_of(app: &TestApp, admin: &str, video: &str) -> Vec<Value> {
     app.events_for(admin, video).await
 }
 
+/// A client that gives up after 3 s: an answer slower than the outage bound fails the test.
+fn bounded() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+/// During an outage: every callback is answered 503 `Storage unavailable` with `Retry-After`, in time.
+async fn assert_refused_in_time(app: &TestApp, rck: &RecordingRck, ids: &[String]) {
+    let http = bounded();
+    let during =
+        futures::future::join_all(ids.iter().map(|id| success(&http, app.addr, rck, id))).await;
+    for r in during {
+        let r = r.expect("answered within 3 s");
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({ "success": false, "message": "Storage unavailable" })
+        );
+    }
+}
+
 /// Waits (at most `tries` × 200 ms) until `/api/health` says the store takes writes again and the
 /// spool is written.
 async fn wait_recovered(app: &TestApp, tries: usize) -> bool {
-    let http = Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
+    let http = bounded();
     for _ in 0..tries {
         if let Ok(r) = http.get(app.url("/api/health")).send().await {
             if r.status() == 200 && r.json::<Value>().await.unwrap()["data"]["spooled"] == false {
@@ -295,31 +317,11 @@ async fn sqlite_locked_under_load_answers_503_in_time_and_loses_no_call() {
     let server = Process::start(dir.path(), rck_addr, None).await;
     let app = server.app();
     let (admin, ids) = videos(&app, 12).await;
-    // Within the bound or not at all: a call that takes longer than 3 s fails the test.
-    let bounded = Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
-
+    let bounded = bounded();
     let mut lock = lock_sqlite(&dir.path().join("data/videos.db"), 8.0);
     let health = bounded.get(app.url("/api/health")).send().await.unwrap();
     assert_eq!(health.status(), 503);
-    let during: Vec<_> = futures::future::join_all(
-        ids[..8]
-            .iter()
-            .map(|id| success(&bounded, server.addr, &rck, id)),
-    )
-    .await;
-    for r in during {
-        let r = r.expect("answered within 3 s");
-        assert_eq!(r.status(), 503);
-        assert_eq!(r.headers()["retry-after"], "5");
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(
-            body,
-            json!({ "success": false, "message": "Storage unavailable" })
-        );
-    }
+    assert_refused_in_time(&app, &rck, &ids[..8]).await;
     // REST writes and the health check say the same.
     let r = bounded
         .post(app.url("/api/workspaces"))
@@ -441,23 +443,9 @@ async fn mongodb_stopped_under_load_answers_503_in_time_and_loses_no_call() {
     let server = Process::start(dir.path(), rck_addr, Some((&uri, "outage"))).await;
     let app = server.app();
     let (admin, ids) = videos(&app, 10).await;
-    let bounded = Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
-
+    let bounded = bounded();
     mongo.down();
-    let during: Vec<_> = futures::future::join_all(
-        ids[..6]
-            .iter()
-            .map(|id| success(&bounded, server.addr, &rck, id)),
-    )
-    .await;
-    for r in during {
-        let r = r.expect("answered within 3 s");
-        assert_eq!(r.status(), 503);
-        assert_eq!(r.headers()["retry-after"], "5");
-    }
+    assert_refused_in_time(&app, &rck, &ids[..6]).await;
     let health = bounded
         .get(app.url("/api/health"))
         .send()
