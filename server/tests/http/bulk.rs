@@ -91,6 +91,12 @@ fn bulk_body(ids: &[String]) -> Value {
     json!({ "productIds": ids, "templateId": "template_001", "templateName": "Product Showcase", "aspect_ratio": "16:9" })
 }
 
+/// `POST /api/videos/bulk-generate` of `products` (the usual body) as `user`.
+async fn bulk(app: &TestApp, user: &str, products: &[String]) -> crate::support::Res {
+    app.post("/api/videos/bulk-generate", Some(user), bulk_body(products))
+        .await
+}
+
 async fn used(app: &TestApp, admin: &str, ws: &str) -> u64 {
     let r = app.get("/api/workspaces", admin).await.expect(200);
     r.data()
@@ -107,14 +113,7 @@ async fn used(app: &TestApp, admin: &str, ws: &str) -> u64 {
 async fn the_outbound_request_has_the_contract_shape() {
     let (rck, fake) = fake_rck(vec![]).await;
     let (app, _admin, _ws, user, products) = shop(&rck, 10, 2).await;
-    let r = app
-        .post(
-            "/api/videos/bulk-generate",
-            Some(&user),
-            bulk_body(&products),
-        )
-        .await
-        .expect(202);
+    let r = bulk(&app, &user, &products).await.expect(202);
     let video_ids: Vec<String> = r.data()["videoIds"]
         .as_array()
         .unwrap()
@@ -200,14 +199,7 @@ async fn full_flow_against_the_simulator() {
     .await
     .unwrap();
     let (app, admin, ws, user, products) = shop(&format!("http://{sim}"), 50, 6).await;
-    let r = app
-        .post(
-            "/api/videos/bulk-generate",
-            Some(&user),
-            bulk_body(&products),
-        )
-        .await
-        .expect(202);
+    let r = bulk(&app, &user, &products).await.expect(202);
     assert_eq!(r.msg(), "Video generation started");
     let ids: Vec<String> = r.data()["videoIds"]
         .as_array()
@@ -329,21 +321,8 @@ async fn validation_ownership_and_quota() {
     assert_eq!(r.msg(), "Products not found");
     assert_eq!(r.data()["productIds"], json!([foreign, missing]));
 
-    app.post(
-        "/api/videos/bulk-generate",
-        Some(&user),
-        bulk_body(&products),
-    )
-    .await
-    .expect(202);
-    let r = app
-        .post(
-            "/api/videos/bulk-generate",
-            Some(&user),
-            bulk_body(&products),
-        )
-        .await
-        .expect(403);
+    bulk(&app, &user, &products).await.expect(202);
+    let r = bulk(&app, &user, &products).await.expect(403);
     assert_eq!(
         r.body,
         json!({ "success": false, "message": "Video limit exceeded", "data": { "limit": 3, "used": 2, "requested": 2 } })
@@ -402,14 +381,7 @@ async fn assert_refused(
 ) {
     let (rck, fake) = fake_rck(script).await;
     let (app, admin, ws, user, products) = shop(rck_override.unwrap_or(&rck), 10, 2).await;
-    let r = app
-        .post(
-            "/api/videos/bulk-generate",
-            Some(&user),
-            bulk_body(&products),
-        )
-        .await
-        .expect(502);
+    let r = bulk(&app, &user, &products).await.expect(502);
     assert!(
         r.msg().starts_with("Video generation service unavailable"),
         "{}",
@@ -463,14 +435,7 @@ async fn rck_answers_a_2xx_of_the_wrong_shape() {
 /// counted, the caller gets a 202 saying so, and a late callback completes them.
 async fn assert_unconfirmed(rck: &str, fake: Option<&Fake>) {
     let (app, admin, ws, user, products) = shop(rck, 10, 2).await;
-    let r = app
-        .post(
-            "/api/videos/bulk-generate",
-            Some(&user),
-            bulk_body(&products),
-        )
-        .await
-        .expect(202);
+    let r = bulk(&app, &user, &products).await.expect(202);
     assert!(r.msg().contains("did not confirm"), "{}", r.msg());
     assert_eq!(r.data()["videos"][0]["externalJobId"], Value::Null);
     let ids: Vec<String> = r.data()["videoIds"]
@@ -573,14 +538,7 @@ async fn rck_answers_the_wrong_number_of_job_ids() {
 async fn a_500_then_success_makes_exactly_one_batch() {
     let (rck, fake) = fake_rck(vec![Next::Status(500), Next::Status(429)]).await;
     let (app, admin, ws, user, products) = shop(&rck, 10, 2).await;
-    let r = app
-        .post(
-            "/api/videos/bulk-generate",
-            Some(&user),
-            bulk_body(&products),
-        )
-        .await
-        .expect(202);
+    let r = bulk(&app, &user, &products).await.expect(202);
     let seen = fake.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3, "two refused attempts, then the accepted one");
     let keys: Vec<_> = seen
