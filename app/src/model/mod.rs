@@ -143,12 +143,15 @@ pub struct Product {
     pub updated_at: Timestamp,
 }
 
-/// One entry of `Product.videos`. It carries the `videoId`, so the right entry is updated even when a
-/// product has several videos of one template.
+/// One entry of `Product.videos`. Ours carry the `videoId`, so the right entry is updated even when a
+/// product has several videos of one template. Entries written by the platform's original service
+/// have none (`None`): a callback takes the first of the video's template that is still `pending` or
+/// `generating`, as the original service did, and links it to the video from then on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductVideo {
-    pub video_id: ObjectId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub video_id: Option<ObjectId>,
     pub template_id: String,
     pub template_name: String,
     pub status: VideoStatus,

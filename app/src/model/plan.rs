@@ -293,7 +293,7 @@ impl ProductVideo {
     /// The `Product.videos` entry a new video starts with.
     pub fn pending_for(video: &AiVideo) -> Self {
         ProductVideo {
-            video_id: video.id,
+            video_id: Some(video.id),
             template_id: video.metadata.template_id.clone(),
             template_name: video.template.clone(),
             status: video.status,

@@ -260,7 +260,12 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::internal("hashing a password", e.to_string()))
 }
 
+/// Checks a password against an argon2 hash (ours) or a bcrypt one (`$2a$`, `$2b$`, `$2y$`: users
+/// written by the platform's original service). Anything else never verifies.
 pub fn verify_password(password: &str, hash: &str) -> bool {
+    if is_bcrypt(hash) {
+        return bcrypt::verify(password, hash).unwrap_or(false);
+    }
     PasswordHash::new(hash)
         .map(|h| {
             Argon2::default()
@@ -268,6 +273,16 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// A bcrypt hash, as bcryptjs writes it.
+pub fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
+}
+
+/// Whether a hash that just verified should be replaced by an argon2 one.
+pub fn needs_rehash(hash: &str) -> bool {
+    is_bcrypt(hash)
 }
 
 #[cfg(test)]
@@ -350,5 +365,21 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
+        assert!(!needs_rehash(&h));
+    }
+
+    #[test]
+    fn bcrypt_hashes_of_the_original_service_verify() {
+        // As bcryptjs writes them ($2a$ and $2b$), cost 4 to keep the test fast.
+        let b = bcrypt::hash_with_salt("correct horse", 4, [7; 16]).unwrap();
+        for h in [
+            b.format_for_version(bcrypt::Version::TwoA),
+            b.format_for_version(bcrypt::Version::TwoB),
+            b.format_for_version(bcrypt::Version::TwoY),
+        ] {
+            assert!(verify_password("correct horse", &h), "{h}");
+            assert!(!verify_password("wrong", &h));
+            assert!(needs_rehash(&h));
+        }
     }
 }

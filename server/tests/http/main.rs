@@ -8,6 +8,7 @@ mod callback_auth;
 mod dashboard;
 mod events;
 mod fuzz;
+mod legacy;
 mod lifecycle;
 mod products;
 mod security;

@@ -1,7 +1,7 @@
 //! Accounts: login, superadmin-managed users and workspaces, and the first superadmin.
 
 use crate::model::{ObjectId, Role, Timestamp, User, Workspace};
-use crate::ssr::auth::{hash_password, verify_password, Caller};
+use crate::ssr::auth::{hash_password, needs_rehash, verify_password, Caller};
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
 use crate::ssr::store::UserRecord;
@@ -93,8 +93,14 @@ pub async fn login(
         .acquire()
         .await
         .map_err(|e| AppError::internal("waiting to hash", e))?;
+    // A bcrypt hash (the original service's) that verifies is replaced by an argon2 one.
     let ok = tokio::task::spawn_blocking(move || match rec {
-        Some(r) if verify_password(&password, &r.password_hash) => Some(r.user),
+        Some(r) if verify_password(&password, &r.password_hash) => {
+            let rehashed = needs_rehash(&r.password_hash)
+                .then(|| hash_password(&password).ok())
+                .flatten();
+            Some((r.user, rehashed))
+        }
         Some(_) => None,
         None => {
             burn_a_hash(&password);
@@ -103,11 +109,22 @@ pub async fn login(
     })
     .await
     .map_err(|e| AppError::internal("login", e))?;
-    let Some(user) = ok else {
+    let Some((user, rehashed)) = ok else {
         state.login_throttle.failed(client, &email, Instant::now());
         return Err(AppError::Unauthorized(MSG_BAD_LOGIN.into()));
     };
     state.login_throttle.succeeded(client, &email);
+    if let Some(hash) = rehashed {
+        // The login stands either way; the next one tries again.
+        match state.store.set_password_hash(user.id, &hash).await {
+            Ok(()) => {
+                tracing::info!(target: "video_service", user = %user.id, "password hash moved from bcrypt to argon2")
+            }
+            Err(e) => {
+                tracing::warn!(target: "video_service", user = %user.id, "keeping the bcrypt hash for now: {e}")
+            }
+        }
+    }
     let (token, _) = state.jwt.issue(&user)?;
     tracing::info!(target: "video_service", user = %user.id, role = %user.role, "login");
     Ok(LoginResult { token, user })

@@ -389,6 +389,8 @@ pub trait UserStore {
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn find_user(&self, id: ObjectId) -> StoreResult<Option<User>>;
     async fn count_users_with_role(&self, role: Role) -> StoreResult<u64>;
+    /// Replaces the user's password hash (a bcrypt one moved to argon2 at login).
+    async fn set_password_hash(&self, id: ObjectId, hash: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

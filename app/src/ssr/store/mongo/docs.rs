@@ -154,7 +154,12 @@ pub(super) struct UserDoc {
     created_at: Timestamp,
     #[serde(deserialize_with = "form::date")]
     updated_at: Timestamp,
-    password_hash: String,
+    /// Ours (argon2).
+    #[serde(default)]
+    password_hash: Option<String>,
+    /// The original service's field (bcrypt), used until a login moves it to `passwordHash`.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 impl From<UserDoc> for UserRecord {
@@ -168,7 +173,10 @@ impl From<UserDoc> for UserRecord {
                 created_at: d.created_at,
                 updated_at: d.updated_at,
             },
-            password_hash: d.password_hash,
+            password_hash: d
+                .password_hash
+                .or(d.password.filter(|p| crate::ssr::auth::is_bcrypt(p)))
+                .unwrap_or_default(),
         }
     }
 }
@@ -205,7 +213,7 @@ impl From<WorkspaceDoc> for Workspace {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct EntryDoc {
-    /// Entries written by the original service have none; they are never matched to a video.
+    /// Entries written by the original service have none (see [`ProductEntriesDoc::entry_of`]).
     #[serde(default, deserialize_with = "form::opt_oid")]
     video_id: Option<ObjectId>,
     #[serde(default)]
@@ -230,10 +238,9 @@ pub(super) struct EntryDoc {
 }
 
 impl EntryDoc {
-    /// The model's entry; `None` for an entry without a `videoId`.
-    fn into_entry(self) -> Option<ProductVideo> {
-        Some(ProductVideo {
-            video_id: self.video_id?,
+    fn into_entry(self) -> ProductVideo {
+        ProductVideo {
+            video_id: self.video_id,
             template_id: self.template_id.unwrap_or_default(),
             template_name: self.template_name.unwrap_or_default(),
             status: self.status,
@@ -244,7 +251,7 @@ impl EntryDoc {
             created_at: self.created_at,
             completed_at: self.completed_at,
             failed_at: self.failed_at,
-        })
+        }
     }
 }
 
@@ -274,15 +281,7 @@ impl TryFrom<ProductDoc> for Product {
     type Error = StoreError;
 
     fn try_from(d: ProductDoc) -> StoreResult<Self> {
-        let videos = d
-            .videos
-            .into_iter()
-            .map(|e| {
-                e.into_entry().ok_or_else(|| {
-                    StoreError::Corrupt(format!("product {}: a videos entry has no videoId", d.id))
-                })
-            })
-            .collect::<StoreResult<_>>()?;
+        let videos = d.videos.into_iter().map(EntryDoc::into_entry).collect();
         Ok(Product {
             id: d.id,
             workspace_id: d.workspace_id,
@@ -304,13 +303,31 @@ pub(super) struct ProductEntriesDoc {
     pub videos: Vec<EntryDoc>,
 }
 
+/// Where a video's entry was found in its product's `videos`.
+pub(super) enum EntryAt {
+    /// It carries the video's id (ours, or one linked before).
+    Linked(ProductVideo),
+    /// At this position, without a `videoId` (written by the original service): the first entry of
+    /// the video's template that is still `pending` or `generating`, as the original service finds it.
+    Unlinked(usize, ProductVideo),
+}
+
 impl ProductEntriesDoc {
-    /// The entry of `video`, if the product has one.
-    pub fn entry_of(self, video: ObjectId) -> Option<ProductVideo> {
-        self.videos
-            .into_iter()
-            .find(|e| e.video_id == Some(video))
-            .and_then(EntryDoc::into_entry)
+    /// The entry of `video` (with template `template_id`), if the product has one.
+    pub fn entry_of(self, video: ObjectId, template_id: &str) -> Option<EntryAt> {
+        let linked = self.videos.iter().position(|e| e.video_id == Some(video));
+        if let Some(i) = linked {
+            return Some(EntryAt::Linked(
+                self.videos.into_iter().nth(i)?.into_entry(),
+            ));
+        }
+        let i = self.videos.iter().position(|e| {
+            e.video_id.is_none()
+                && e.template_id.as_deref() == Some(template_id)
+                && matches!(e.status, VideoStatus::Pending | VideoStatus::Generating)
+        })?;
+        let entry = self.videos.into_iter().nth(i)?.into_entry();
+        Some(EntryAt::Unlinked(i, entry))
     }
 }
 
@@ -552,12 +569,15 @@ pub(super) fn ws_doc(w: &Workspace) -> Document {
 }
 
 pub(super) fn entry_doc(e: &ProductVideo) -> Document {
-    let mut d = doc! {
-        "videoId": oid(e.video_id),
+    let mut d = Document::new();
+    if let Some(v) = e.video_id {
+        d.insert("videoId", oid(v));
+    }
+    d.extend(doc! {
         "templateId": &e.template_id,
         "templateName": &e.template_name,
         "status": e.status.as_str(),
-    };
+    });
     let opt = |d: &mut Document, k: &str, v: &Option<String>| {
         if let Some(v) = v {
             d.insert(k, v);

@@ -44,4 +44,15 @@ impl UserStore for MongoStore {
             .hint(mongodb::options::Hint::Keys(doc! { "role": 1 }))
             .await?)
     }
+
+    /// Into our field only: the original service's `password` stays as it was.
+    async fn set_password_hash(&self, id: ObjectId, hash: &str) -> StoreResult<()> {
+        self.users
+            .update_one(
+                doc! { "_id": oid(id) },
+                doc! { "$set": { "passwordHash": hash } },
+            )
+            .await?;
+        Ok(())
+    }
 }

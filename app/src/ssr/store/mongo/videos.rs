@@ -5,7 +5,8 @@
 //! video changed makes the transaction run again.
 
 use super::docs::{
-    entry_doc, entry_update, oid, read, video_doc, video_update, ProductEntriesDoc, VideoDoc,
+    entry_doc, entry_update, oid, read, video_doc, video_update, EntryAt, ProductEntriesDoc,
+    VideoDoc,
 };
 use super::txn::{Attempt, Step, TxnError};
 use super::{all_of, count_of, page_of, MongoStore};
@@ -83,9 +84,28 @@ impl MongoStore {
             .projection(doc! { "videos": 1 })
             .session(&mut *s)
             .await?;
-        let entry = match product {
-            Some(p) => read::<ProductEntriesDoc>(p, "product")?.entry_of(id),
+        let found = match product {
+            Some(p) => {
+                read::<ProductEntriesDoc>(p, "product")?.entry_of(id, &video.metadata.template_id)
+            }
             None => None,
+        };
+        let entry = match found {
+            None => None,
+            Some(EntryAt::Linked(e)) => Some(e),
+            // An entry of the original service: link it to this video (in this transaction), so
+            // the write below and every later change find it by id, as they find ours.
+            Some(EntryAt::Unlinked(i, mut e)) => {
+                self.products
+                    .update_one(
+                        doc! { "_id": oid(video.product_id), format!("videos.{i}.videoId"): { "$exists": false } },
+                        doc! { "$set": { format!("videos.{i}.videoId"): oid(id) } },
+                    )
+                    .session(&mut *s)
+                    .await?;
+                e.video_id = Some(id);
+                Some(e)
+            }
         };
         Ok(Some(Loaded { video, entry }))
     }
@@ -118,7 +138,7 @@ impl MongoStore {
                     doc! { "_id": oid(w.video.product_id) },
                     entry_update(e, w.at),
                 )
-                .array_filters(vec![doc! { "e.videoId": oid(e.video_id) }])
+                .array_filters(vec![doc! { "e.videoId": oid(w.video.id) }])
                 .session(&mut *s)
                 .await?;
         }

@@ -13,6 +13,7 @@ const BY_ID: &str = "SELECT id, email, role, workspace_id, created_at, updated_a
      FROM users WHERE id = :id";
 const BY_EMAIL: &str = "SELECT id, email, role, workspace_id, created_at, updated_at, password_hash
      FROM users WHERE email = :email";
+const SET_HASH: &str = "UPDATE users SET password_hash = :hash WHERE id = :id";
 const COUNT_BY_ROLE: &str = "SELECT COUNT(*) FROM users WHERE role = :role";
 
 fn user_row(r: &Row) -> rusqlite::Result<UserRecord> {
@@ -77,6 +78,16 @@ impl UserStore for SqliteStore {
         self.read(move |c| {
             Ok(c.prepare_cached(COUNT_BY_ROLE)?
                 .query_row(named_params! { ":role": role.as_str() }, |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn set_password_hash(&self, id: ObjectId, hash: &str) -> StoreResult<()> {
+        let hash = hash.to_string();
+        self.write(move |c| {
+            c.prepare_cached(SET_HASH)?
+                .execute(named_params! { ":id": id.to_string(), ":hash": hash })?;
+            Ok(())
         })
         .await
     }

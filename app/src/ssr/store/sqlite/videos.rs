@@ -205,7 +205,7 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
     super::bump_videos(tx, &CounterDelta::of_write(w))?;
     if let Some(e) = &w.entry {
         tx.prepare_cached(UPDATE_ENTRY)?
-            .execute(named_params! { ":video_id": e.video_id.to_string(), ":entry": to_json(e) })?;
+            .execute(named_params! { ":video_id": v.id.to_string(), ":entry": to_json(e) })?;
         tx.prepare_cached(TOUCH_PRODUCT)?
             .execute(named_params! { ":id": v.product_id.to_string(), ":at": w.at.to_string() })?;
     }
