@@ -818,7 +818,7 @@ async fn entry_of(s: &dyn Store, p: ObjectId, v: ObjectId) -> app::model::Produc
     product
         .videos
         .into_iter()
-        .find(|e| e.video_id == v)
+        .find(|e| e.video_id == Some(v))
         .expect("entry of the video")
 }
 
@@ -1020,7 +1020,7 @@ async fn products_and_their_video_entries(s: Arc<dyn Store>) {
     let one = s.find_product(p1.id).await.unwrap().unwrap();
     assert_eq!(one.videos.len(), 2);
     for (e, v) in one.videos.iter().zip([&v1, &v2]) {
-        assert_eq!(e.video_id, v.id);
+        assert_eq!(e.video_id, Some(v.id));
         assert_eq!(e.template_id, "template_001");
         assert_eq!(e.template_name, "Product Showcase");
         assert_eq!(e.status, VideoStatus::Generating);

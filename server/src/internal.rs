@@ -56,8 +56,10 @@ async fn callback(state: AppState, kind: WebhookKind, req: Request) -> Response 
         token: token(parts.uri.query()),
         signed: SignedHeaders::from_headers(&parts.headers),
     };
+    let started = std::time::Instant::now();
     let reply = webhooks::handle(&state, kind, incoming, creds).await;
     let mut resp = reply.into_response();
+    count(kind.endpoint(), resp.status(), started);
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(STORAGE_RETRY_AFTER_SECS));
@@ -103,6 +105,17 @@ async fn reject_and_record(
         created_at: Timestamp::now(),
     }
     .finish(status.as_u16(), &format!("{message} ({method})"));
+    let started = std::time::Instant::now();
     webhooks::record_alone(&state, event).await;
+    count("other", status, started);
     ApiResponse::refused(status, message.to_string()).into_response()
+}
+
+/// `racky_webhooks_total{endpoint,status}` and `racky_webhook_duration_seconds{endpoint}`; calls to
+/// anything but the two callbacks count as `other` (their paths are the caller's to choose).
+fn count(endpoint: &'static str, status: StatusCode, started: std::time::Instant) {
+    metrics::counter!("racky_webhooks_total", "endpoint" => endpoint, "status" => status.as_u16().to_string())
+        .increment(1);
+    metrics::histogram!("racky_webhook_duration_seconds", "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
 }

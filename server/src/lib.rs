@@ -6,6 +6,7 @@ pub mod demo;
 pub mod extract;
 pub mod internal;
 pub mod live;
+pub mod observe;
 pub mod rck_sim;
 pub mod rest;
 pub mod security;
@@ -82,6 +83,7 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState, options: LeptosOptions) -> Router {
+    observe::prometheus();
     let routes = generate_route_list(App);
     let app_state = state.clone();
     let hashed_assets = options.hash_files;
@@ -115,6 +117,7 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
         .route("/internal", axum::routing::any(internal::unknown))
         .route("/internal/", axum::routing::any(internal::unknown))
         .merge(session::router())
+        .merge(observe::router())
         .layer(DefaultBodyLimit::max(
             app::ssr::services::webhooks::MAX_BODY_BYTES,
         ))
@@ -139,13 +142,10 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
             in_flight,
             security::in_flight_limit,
         ))
-        .layer(
-        tower_http::trace::TraceLayer::new_for_http().make_span_with(
-            |req: &axum::http::Request<axum::body::Body>| {
-                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
-            },
-        ),
-    )
+        // Outermost: the request id, the access log and the HTTP metrics see every answer (the
+        // in-flight limit's 503s too). Logs name the route template, never the path or query: a
+        // query string may hold a callback token.
+        .layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// How long a client may take to send its request headers (slow clients are cut off).

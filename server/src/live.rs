@@ -49,9 +49,10 @@ async fn live(
             .max(Duration::from_secs(1)),
     );
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let open = crate::observe::LiveClient::open();
     let changes = stream::unfold(
-        (rx, recheck, state, caller),
-        |(mut rx, mut recheck, state, caller)| async move {
+        (rx, recheck, state, caller, open),
+        |(mut rx, mut recheck, state, caller, open)| async move {
             loop {
                 tokio::select! {
                     next = rx.recv() => {
@@ -63,7 +64,7 @@ async fn live(
                             }
                             Err(RecvError::Closed) => return None,
                         };
-                        return Some((Ok(event), (rx, recheck, state, caller)));
+                        return Some((Ok(event), (rx, recheck, state, caller, open)));
                     }
                     _ = recheck.tick() => {
                         if state.sessions.check(&*state.store, &caller).await.is_err() {

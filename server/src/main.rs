@@ -95,17 +95,39 @@ enum WorkspaceCommand {
     },
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG`. `LOG_FORMAT=json`: one JSON object per line, with the
+/// event's fields at the top level, the innermost span under `span` and every open span under
+/// `spans` (the outermost is the request's: `request_id`, `method`, `route`).
+fn init_tracing() -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,leptos=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let format = std::env::var("LOG_FORMAT").unwrap_or_default();
+    match format.trim() {
+        "" | "text" => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        other => anyhow::bail!("LOG_FORMAT must be text or json, not {other:?}"),
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    init_tracing();
+    if let Err(e) = init_tracing() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,6 +87,8 @@ pub struct Config {
     pub session_recheck_secs: u64,
     /// On SIGTERM/SIGINT, how long in-flight requests may take before the process exits anyway.
     pub shutdown_grace_secs: u64,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` requires it as a bearer token.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -134,6 +136,10 @@ impl std::fmt::Debug for Config {
             .field("jwt_audience", &self.jwt_audience)
             .field("session_recheck_secs", &self.session_recheck_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -266,6 +272,7 @@ impl Config {
             jwt_audience: var("JWT_AUDIENCE"),
             session_recheck_secs: parsed("SESSION_RECHECK_SECONDS", 60u64)?.min(60),
             shutdown_grace_secs: parsed("SHUTDOWN_GRACE_SECONDS", 10u64)?,
+            metrics_token: var("METRICS_TOKEN"),
         })
     }
 
@@ -302,6 +309,7 @@ impl Config {
             jwt_audience: None,
             session_recheck_secs: 60,
             shutdown_grace_secs: 10,
+            metrics_token: None,
         }
     }
 }

@@ -180,7 +180,20 @@ impl RckClient {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
+            let sent = std::time::Instant::now();
             let result = self.attempt(&url, batch, idempotency_key).await;
+            let outcome = match &result {
+                Ok(_) => "accepted",
+                Err(RckError::Unreachable(_)) => "unreachable",
+                Err(RckError::Timeout(_)) => "timeout",
+                Err(RckError::Lost(_)) => "lost",
+                Err(RckError::Refused { .. }) => "refused",
+                Err(RckError::WrongJobCount { .. } | RckError::WrongAnswer(_)) => "wrong_answer",
+                Err(RckError::Unreadable(_)) => "unreadable",
+            };
+            metrics::counter!("racky_rck_requests_total", "outcome" => outcome).increment(1);
+            metrics::histogram!("racky_rck_request_duration_seconds", "outcome" => outcome)
+                .record(sent.elapsed().as_secs_f64());
             let retryable = match &result {
                 Err(RckError::Unreachable(_)) => true,
                 Err(RckError::Refused { status, .. }) => *status == 429 || *status >= 500,

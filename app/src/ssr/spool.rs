@@ -87,6 +87,16 @@ impl Spool {
         has(DRAINING) || has(FILE)
     }
 
+    /// How many calls wait to be written to the store (lines of the spool files; they are empty
+    /// but during and just after an outage).
+    pub fn depth(&self) -> u64 {
+        [DRAINING, FILE]
+            .iter()
+            .filter_map(|name| std::fs::read(self.dir.join(name)).ok())
+            .map(|b| b.iter().filter(|c| **c == b'\n').count() as u64)
+            .sum()
+    }
+
     /// Writes every spooled event to the store; how many lines it went through. On a store error
     /// the rest stays spooled for the next drain.
     pub async fn drain(&self, store: &dyn Store) -> Result<usize, SpoolError> {

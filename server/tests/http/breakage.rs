@@ -319,8 +319,12 @@ async fn sqlite_locked_under_load_answers_503_in_time_and_loses_no_call() {
     let (admin, ids) = videos(&app, 12).await;
     let bounded = bounded();
     let mut lock = lock_sqlite(&dir.path().join("data/videos.db"), 8.0);
-    let health = bounded.get(app.url("/api/health")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
+    for probe in ["/api/health", "/readyz"] {
+        let r = bounded.get(app.url(probe)).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{probe}");
+    }
+    let live = bounded.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), 200, "the process still answers");
     assert_refused_in_time(&app, &rck, &ids[..8]).await;
     // REST writes and the health check say the same.
     let r = bounded
@@ -446,12 +450,14 @@ async fn mongodb_stopped_under_load_answers_503_in_time_and_loses_no_call() {
     let bounded = bounded();
     mongo.down();
     assert_refused_in_time(&app, &rck, &ids[..6]).await;
-    let health = bounded
-        .get(app.url("/api/health"))
-        .send()
-        .await
-        .expect("answered within 3 s");
-    assert_eq!(health.status(), 503);
+    for probe in ["/api/health", "/readyz"] {
+        let r = bounded
+            .get(app.url(probe))
+            .send()
+            .await
+            .expect("answered within 3 s");
+        assert_eq!(r.status(), 503, "{probe}");
+    }
 
     // MongoDB comes back; the server recovers by itself.
     mongo.up().await;

@@ -10,6 +10,7 @@ mod events;
 mod fuzz;
 mod legacy;
 mod lifecycle;
+mod observe;
 mod products;
 mod security;
 mod sessions;

@@ -101,6 +101,22 @@ pub async fn connect_with(
     // Acknowledged means durable: every write (transactions included, see `txn.rs`) waits for a
     // majority of the replica set to have it in its journal.
     options.write_concern = Some(durable());
+    // Every command's time, as `racky_store_operation_duration_seconds{store="mongodb",operation}`
+    // (the command's name: a small, fixed set). A test's own monitor takes precedence.
+    if options.command_event_handler.is_none() {
+        options.command_event_handler = Some(mongodb::event::EventHandler::callback(
+            |ev: mongodb::event::command::CommandEvent| {
+                use mongodb::event::command::CommandEvent;
+                let (name, took) = match ev {
+                    CommandEvent::Succeeded(e) => (e.command_name, e.duration),
+                    CommandEvent::Failed(e) => (e.command_name, e.duration),
+                    _ => return,
+                };
+                metrics::histogram!("racky_store_operation_duration_seconds", "store" => "mongodb", "operation" => name)
+                    .record(took.as_secs_f64());
+            },
+        ));
+    }
     let client = Client::with_options(options)?;
     let database = client.database(db);
     let hello = database

@@ -114,7 +114,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
     {
-        self.writer.write(f).await
+        timed("write", self.writer.write(f)).await
     }
 
     /// [`Self::write_tx`] for a write that changes nothing the live feed shows.
@@ -123,7 +123,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
     {
-        self.writer.write(move |t| Ok((f(t)?, Vec::new()))).await
+        timed("write", self.writer.write(move |t| Ok((f(t)?, Vec::new())))).await
     }
 
     /// Runs `f` on a pooled reader connection.
@@ -140,7 +140,7 @@ impl SqliteStore {
             .expect("the reader semaphore is never closed");
         let readers = self.readers.clone();
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match pooled {
@@ -150,8 +150,8 @@ impl SqliteStore {
             let out = f(&conn);
             readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             out
-        })
-        .await?
+        });
+        timed("read", async { read.await? }).await
     }
 
     /// The row of `sql` (a fixed statement taking the id as `:id`), if there is one.
@@ -163,6 +163,16 @@ impl SqliteStore {
     ) -> StoreResult<Option<T>> {
         self.read(move |c| find_one(c, sql, id, row)).await
     }
+}
+
+/// `fut`, its time recorded as `racky_store_operation_duration_seconds{store="sqlite",operation}`
+/// (a write includes its wait for the group commit and the fsync).
+async fn timed<T>(operation: &'static str, fut: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let out = fut.await;
+    metrics::histogram!("racky_store_operation_duration_seconds", "store" => "sqlite", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    out
 }
 
 fn find_one<T>(
