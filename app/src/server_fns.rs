@@ -69,6 +69,12 @@ pub async fn load_events(filter: EventFilter) -> Result<EventPage, FnError> {
     Ok(crate::ssr::services::events::list_events(&state, &caller, &filter).await?)
 }
 
+#[server(prefix = "/api/fn", endpoint = "replay")]
+pub async fn replay_event(id: String) -> Result<crate::model::webhook::Replayed, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::webhooks::replay(&state, &caller, &id).await?)
+}
+
 #[server(prefix = "/api/fn", endpoint = "event")]
 pub async fn load_event(id: String) -> Result<WebhookEvent, FnError> {
     let (state, caller) = ctx::caller().await?;

@@ -810,6 +810,7 @@ fn draft(kind: WebhookKind, video_id: &str, created: Timestamp) -> EventDraft {
         }),
         video_id: Some(video_id.into()),
         created_at: created,
+        note: None,
     }
 }
 

@@ -103,6 +103,7 @@ async fn reject_and_record(
         payload,
         video_id: None,
         created_at: Timestamp::now(),
+        note: None,
     }
     .finish(status.as_u16(), &format!("{message} ({method})"));
     let started = std::time::Instant::now();

@@ -52,6 +52,19 @@ enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// Print a bearer token for a user's account (for scripts), on stdout.
+    Token {
+        #[arg(long)]
+        email: String,
+        /// How long it lives (default: JWT_TTL_HOURS; at most a year).
+        #[arg(long)]
+        ttl_hours: Option<u64>,
+    },
+    /// The webhook event log.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Fill a SQLite store with a large, made-up history for benchmarks (`make bench` uses it):
     /// finished videos and webhook events spread over the last --days days.
     SeedBench {
@@ -81,6 +94,29 @@ enum UserCommand {
         /// Required for USER and ADMIN.
         #[arg(long)]
         workspace_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Write the events to stdout as NDJSON (one event per line, newest first), in the REST API's
+    /// shape; streamed page by page, so any size fits.
+    Export {
+        /// Only events at or after this time (RFC 3339, e.g. 2025-01-17T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time (RFC 3339; exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only calls to this endpoint (/videos/success or /videos/failure).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Apply a recorded callback again through the normal path (the state rules apply); the replay
+    /// is recorded as an event of its own. Prints what it was answered.
+    Replay {
+        /// The webhook event's id.
+        id: String,
     },
 }
 
@@ -223,6 +259,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!(e.public_message()))?;
             println!("{}", serde_json::to_string_pretty(&user)?);
+            Ok(())
+        }
+        Command::Token { email, ttl_hours } => {
+            let state = server::build_state(config).await?;
+            let token = users::token_for(&state, &email, ttl_hours)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Events {
+            command:
+                EventsCommand::Export {
+                    since,
+                    until,
+                    endpoint,
+                },
+        } => {
+            use std::io::Write;
+            let state = server::build_state(config).await?;
+            let filter = app::model::filters::EventFilter {
+                from: since,
+                to: until,
+                endpoint,
+                ..Default::default()
+            };
+            let query = app::ssr::services::events::parse_query(&filter)
+                .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let n = app::ssr::services::events::export_events(&state, &query, |page| {
+                for e in page {
+                    serde_json::to_writer(&mut out, e)?;
+                    out.write_all(b"\n")?;
+                }
+                out.flush()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            tracing::info!("exported {n} events");
+            Ok(())
+        }
+        Command::Events {
+            command: EventsCommand::Replay { id },
+        } => {
+            let state = server::build_state(config).await?;
+            let done = app::ssr::services::webhooks::replay_as(&state, &id, "the command line")
+                .await
+                .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(())
         }
         Command::Workspace {

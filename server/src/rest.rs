@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/webhook-events", get(list_events))
         .route("/webhook-events/stats", get(webhook_stats))
         .route("/webhook-events/{id}", get(get_event))
+        .route("/webhook-events/{id}/replay", post(replay_event))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -192,6 +193,16 @@ async fn get_event(
 ) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
         events::get_event(&state, &caller, &id).await?,
+    ))
+}
+
+async fn replay_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        app::ssr::services::webhooks::replay(&state, &caller, &id).await?,
     ))
 }
 

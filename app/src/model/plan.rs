@@ -40,6 +40,8 @@ pub struct EventDraft {
     pub payload: serde_json::Value,
     pub video_id: Option<String>,
     pub created_at: Timestamp,
+    /// Appended to the outcome in parentheses (a replay says whose and of what).
+    pub note: Option<String>,
 }
 
 /// The most of a refused call's body the audit log keeps.
@@ -88,7 +90,10 @@ impl EventDraft {
             payload,
             video_id: self.video_id,
             status_code,
-            outcome: outcome.to_string(),
+            outcome: match self.note {
+                Some(note) => format!("{outcome} ({note})"),
+                None => outcome.to_string(),
+            },
             created_at: self.created_at,
         }
     }
@@ -369,6 +374,7 @@ mod tests {
             payload: serde_json::json!({}),
             video_id: Some("507f1f77bcf86cd799439011".into()),
             created_at: t("2025-01-01T00:05:00Z"),
+            note: None,
         }
     }
 

@@ -397,3 +397,14 @@ mod tests {
         assert_eq!(raw_video_id(&json!("text")), None);
     }
 }
+
+/// What a replay of a recorded callback did (`POST /api/webhook-events/{id}/replay`, the event
+/// page's Replay button, `server events replay`): the event it recorded and the answer the callback
+/// got this time.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replayed {
+    pub event_id: crate::model::ObjectId,
+    pub status_code: u16,
+    pub outcome: String,
+}

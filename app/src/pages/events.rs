@@ -2,7 +2,8 @@ use crate::components::live::use_live;
 use crate::components::{CodePill, DataTable, Layout, Loaded, Pager};
 use crate::model::filters::{query_string, EventFilter};
 use crate::model::{EventPage, LiveChange, WebhookEvent};
-use crate::server_fns::{load_event, load_events};
+use crate::server_fns::{load_event, load_events, ReplayEvent};
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -145,10 +146,11 @@ pub fn EventDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(id, load_event);
+    let replay = ServerAction::<ReplayEvent>::new();
     view! {
         <Layout>
             <p><a href="/events">"← All events"</a></p>
-            <Loaded resource=data then=|e: WebhookEvent| {
+            <Loaded resource=data then=move |e: WebhookEvent| {
                 let pretty = serde_json::to_string_pretty(&e.payload).unwrap_or_default();
                 view! {
                     <h1>"Webhook event"</h1>
@@ -175,6 +177,23 @@ pub fn EventDetailPage() -> impl IntoView {
                         </dl>
                         <h2>"Payload"</h2>
                         <pre class="payload" data-testid="event-payload" tabindex="0">{pretty}</pre>
+                        <h2>"Replay"</h2>
+                        <p class="muted">"Applies this call again through the normal path (the state rules apply) and records the replay as an event of its own."</p>
+                        <ActionForm action=replay attr:class="inline-form">
+                            <input type="hidden" name="id" value=e.id.to_string()/>
+                            <button type="submit" class="btn btn-secondary" data-testid="replay" disabled=move || replay.pending().get()>"Replay"</button>
+                        </ActionForm>
+                        <div aria-live="polite" data-testid="replay-result">
+                            {move || replay.value().get().map(|r| match r {
+                                Ok(done) => view! {
+                                    <p>
+                                        "Replayed: " <CodePill code=done.status_code/> " " {done.outcome.clone()} " — "
+                                        <a href=format!("/events/{}", done.event_id) data-testid="replay-event-link">"the replay's event"</a>
+                                    </p>
+                                }.into_any(),
+                                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                            })}
+                        </div>
                     </section>
                 }
             }/>

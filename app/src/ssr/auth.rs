@@ -181,13 +181,18 @@ impl Jwt {
     }
 
     pub fn issue(&self, user: &User) -> Result<(String, Claims), AppError> {
+        self.issue_for(user, self.ttl_secs)
+    }
+
+    /// A token that lives `ttl_secs` (the command line's `server token --ttl-hours`).
+    pub fn issue_for(&self, user: &User, ttl_secs: i64) -> Result<(String, Claims), AppError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user.id.to_string(),
             role: user.role,
             workspace_id: user.workspace_id.map(|w| w.to_string()),
             iat: now,
-            exp: now + self.ttl_secs,
+            exp: now + ttl_secs,
             jti: Some(new_token_id()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),

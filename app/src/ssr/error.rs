@@ -51,6 +51,11 @@ impl<T: Serialize> ApiResponse<T> {
         self
     }
 
+    /// The envelope's `message`, if it has one.
+    pub fn message_text(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -93,3 +93,37 @@ pub async fn get_event(state: &AppState, caller: &Caller, id: &str) -> AppResult
         .await?
         .ok_or_else(|| AppError::NotFound("Webhook event not found".into()))
 }
+
+/// The events of an export page: enough to keep a store busy efficiently, small in memory.
+const EXPORT_PAGE: u64 = 500;
+
+/// Every event matching `q` (its page, limit and cursor are ignored), newest first, page by page
+/// by keyset, so memory stays flat at any size. `sink` takes each page; returns how many events.
+/// The command line's `server events export` uses it.
+pub async fn export_events(
+    state: &AppState,
+    q: &EventQuery,
+    mut sink: impl FnMut(&[WebhookEvent]) -> std::io::Result<()>,
+) -> AppResult<u64> {
+    let mut q = EventQuery {
+        page: 1,
+        limit: EXPORT_PAGE,
+        after: None,
+        ..q.clone()
+    };
+    let mut n = 0;
+    loop {
+        let events = state.store.page_events(&q).await?;
+        sink(&events).map_err(|e| AppError::internal("writing the export", e))?;
+        n += events.len() as u64;
+        match events.last() {
+            Some(last) if events.len() as u64 == EXPORT_PAGE => {
+                q.after = Some(crate::model::Keyset {
+                    at: last.created_at,
+                    id: last.id,
+                });
+            }
+            _ => return Ok(n),
+        }
+    }
+}

@@ -219,8 +219,33 @@ pub async fn create_workspace_as(
     create_workspace(state, new).await
 }
 
-/// On start-up: when `SUPERADMIN_EMAIL` and `SUPERADMIN_PASSWORD` are set and no superadmin exists,
-/// creates one. Returns whether it did.
+/// The longest a token from [`token_for`] may live: a year.
+pub const MAX_TOKEN_TTL_HOURS: u64 = 24 * 365;
+
+/// A token for `email`'s account that lives `ttl_hours` (the configured `JWT_TTL_HOURS` when
+/// `None`): the command line's `server token`, for scripts. Revocable like any other (its `jti`).
+pub async fn token_for(state: &AppState, email: &str, ttl_hours: Option<u64>) -> AppResult<String> {
+    let ttl_secs = match ttl_hours {
+        None => state.jwt.ttl_secs(),
+        Some(h) if (1..=MAX_TOKEN_TTL_HOURS).contains(&h) => h as i64 * 3600,
+        Some(_) => {
+            return Err(AppError::BadRequest(format!(
+                "--ttl-hours must be between 1 and {MAX_TOKEN_TTL_HOURS}"
+            )))
+        }
+    };
+    let email = email.trim().to_ascii_lowercase();
+    let user = state
+        .store
+        .find_user_by_email(&email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("No user with email {email}")))?
+        .user;
+    let (token, claims) = state.jwt.issue_for(&user, ttl_secs)?;
+    tracing::info!(target: "video_service", user = %user.id, role = %user.role, expires = claims.exp, "token issued on the command line");
+    Ok(token)
+}
+
 /// The caller's own account (`GET /api/auth/me`): any role.
 #[tracing::instrument(skip(state), fields(user = %caller.user_id))]
 pub async fn me(state: &AppState, caller: &Caller) -> AppResult<User> {
@@ -238,6 +263,8 @@ pub async fn list_workspaces(state: &AppState, caller: &Caller) -> AppResult<Vec
     Ok(state.store.list_workspaces().await?)
 }
 
+/// On start-up: when `SUPERADMIN_EMAIL` and `SUPERADMIN_PASSWORD` are set and no superadmin exists,
+/// creates one. Returns whether it did.
 pub async fn ensure_superadmin(state: &AppState) -> AppResult<bool> {
     let (Some(email), Some(password)) = (
         state.config.superadmin_email.clone(),

@@ -8,11 +8,12 @@
 //! `RCK_WEBHOOK_SECRET` is set; with `signature` every call must be signed; `off` is the original
 //! spec. Tokens and signatures are never logged.
 
-use crate::model::webhook::{self, CallbackAuth, Rejection, VideoChange, WebhookKind};
+use crate::model::webhook::{self, CallbackAuth, Rejection, Replayed, VideoChange, WebhookKind};
 use crate::model::{AiVideo, ObjectId, Timestamp, WebhookEvent};
+use crate::ssr::auth::Caller;
 use crate::ssr::callback_auth::{hash_token, SignatureError, SignedHeaders};
 use crate::ssr::config::{Config, WebhookAuth};
-use crate::ssr::error::{ApiResponse, MSG_STORAGE_UNAVAILABLE};
+use crate::ssr::error::{ApiResponse, AppError, AppResult, MSG_STORAGE_UNAVAILABLE};
 use crate::ssr::state::AppState;
 use crate::ssr::store::{within, Applied, EventDraft};
 use axum::http::StatusCode;
@@ -166,6 +167,7 @@ pub async fn handle(
         video_id: webhook::raw_video_id(&payload),
         payload,
         created_at: now,
+        note: None,
     };
     let body = match &incoming {
         Incoming::Body { bytes, .. } => *bytes,
@@ -179,6 +181,69 @@ pub async fn handle(
             return refused(401, webhook::MSG_INVALID_CREDENTIALS);
         }
     };
+    process(state, kind, draft, parsed, auth).await
+}
+
+/// Re-applies a recorded callback through the normal path, as a superadmin's act: the state rules
+/// apply (a replay of a success on a completed video changes nothing), credentials are not asked
+/// for (the operator is trusted; the original token is never stored), and the replay is recorded
+/// as an event of its own whose outcome ends "(replay of <id> by <email>)".
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
+pub async fn replay(state: &AppState, caller: &Caller, id: &str) -> AppResult<Replayed> {
+    caller.require_superadmin()?;
+    let who = within(state.store.find_user(caller.user_id))
+        .await?
+        .map(|u| u.email)
+        .unwrap_or_else(|| caller.user_id.to_string());
+    replay_as(state, id, &who).await
+}
+
+/// [`replay`] on behalf of `who` (the command line's `server events replay` is trusted as the
+/// operator of the machine).
+pub async fn replay_as(state: &AppState, id: &str, who: &str) -> AppResult<Replayed> {
+    let id = super::parse_id(id, "event id")?;
+    let original = within(state.store.find_event(id))
+        .await?
+        .ok_or_else(|| AppError::NotFound("Webhook event not found".into()))?;
+    let kind = [WebhookKind::Success, WebhookKind::Failure]
+        .into_iter()
+        .find(|k| k.endpoint() == original.endpoint)
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "Only calls to /videos/success and /videos/failure can be replayed".into(),
+            )
+        })?;
+    if !original.payload.is_object() {
+        return Err(AppError::BadRequest(
+            "This call's body was not a JSON object; there is nothing to replay".into(),
+        ));
+    }
+    let draft = EventDraft {
+        id: ObjectId::new(),
+        endpoint: original.endpoint.clone(),
+        video_id: original.video_id.clone(),
+        payload: original.payload.clone(),
+        created_at: Timestamp::now(),
+        note: Some(format!("replay of {} by {who}", original.id)),
+    };
+    let event_id = draft.id;
+    let reply = process(state, kind, draft, Ok(original.payload), CallbackAuth::Open).await;
+    tracing::info!(target: "internal_webhook", replay_of = %original.id, %event_id, status = reply.status().as_u16(), "callback replayed");
+    Ok(Replayed {
+        event_id,
+        status_code: reply.status().as_u16(),
+        outcome: reply.message_text().unwrap_or_default().to_string(),
+    })
+}
+
+/// A callback past authentication: validated, applied with its event in one commit, answered.
+async fn process(
+    state: &AppState,
+    kind: WebhookKind,
+    draft: EventDraft,
+    parsed: Result<Value, Rejection>,
+    auth: CallbackAuth,
+) -> Reply {
     let valid = parsed.and_then(|body| webhook::parse_payload(kind, &body));
     let (video_id, change) = match valid {
         Ok(v) => v,
