@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway MongoDB-compatible server: SecantusDB (from PyPI, in .venv-mongo)
-# on a free loopback port with its own temporary data dir. Exports
+# on a free loopback port with its own temporary data dir. The same venv holds the tests' other
+# Python tools (openapi-spec-validator). Exports
 #   MONGODB_TEST_URI=mongodb://127.0.0.1:PORT/?directConnection=true
 #   SECANTUSD_BIN=.venv-mongo/bin/secantusd-py (for tests that start and stop a server of their own)
+#   OPENAPI_SPEC_VALIDATOR=.venv-mongo/bin/openapi-spec-validator
 # runs the command, stops the server (also on failure or Ctrl-C) and exits with the command's code.
 #
 #   scripts/with-mongo.sh cargo test -p app --features ssr --test store_conformance
@@ -16,14 +18,10 @@ if [ "$#" -eq 0 ]; then
 	exit 2
 fi
 
-if [ -n "${MONGODB_TEST_URI:-}" ]; then
-	echo "with-mongo: using MONGODB_TEST_URI from the environment" >&2
-	exec "$@"
-fi
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-mongo"
 SECANTUS_VERSION="0.7.0b3"
+VALIDATOR_VERSION="0.7.2"
 WAIT_SECS="${WITH_MONGO_WAIT_SECS:-60}"
 
 # --- the venv (idempotent: only installs what is missing or of another version)
@@ -38,6 +36,17 @@ installed="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.vers
 if [ "$installed" != "$SECANTUS_VERSION" ] || [ ! -x "$VENV/bin/secantusd-py" ]; then
 	echo "with-mongo: installing secantusdb==$SECANTUS_VERSION into $VENV" >&2
 	"$VENV/bin/pip" install --quiet --disable-pip-version-check "secantusdb==$SECANTUS_VERSION"
+fi
+installed="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("openapi-spec-validator"))' 2>/dev/null || true)"
+if [ "$installed" != "$VALIDATOR_VERSION" ]; then
+	echo "with-mongo: installing openapi-spec-validator==$VALIDATOR_VERSION into $VENV" >&2
+	"$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$VALIDATOR_VERSION"
+fi
+export OPENAPI_SPEC_VALIDATOR="$VENV/bin/openapi-spec-validator"
+
+if [ -n "${MONGODB_TEST_URI:-}" ]; then
+	echo "with-mongo: using MONGODB_TEST_URI from the environment" >&2
+	exec "$@"
 fi
 
 # --- a free loopback port and a data dir of our own

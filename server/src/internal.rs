@@ -1,6 +1,7 @@
 //! `/internal/...`: RCK's callbacks, authenticated by the batch's capability token (`?token=`) or a
 //! Standard Webhooks signature (see `app::ssr::services::webhooks`); every call is recorded.
 
+use crate::openapi::{CallbackErrors, Envelope};
 use app::model::webhook::WebhookKind;
 use app::model::{ObjectId, Timestamp};
 use app::ssr::callback_auth::SignedHeaders;
@@ -22,10 +23,26 @@ pub fn router() -> Router<AppState> {
         .fallback(unknown)
 }
 
+#[utoipa::path(post, path = "/internal/videos/success", tag = "callbacks",
+    params(("token" = Option<String>, Query, description = "The batch's capability token, as in the callback URL we gave RCK")),
+    security((), ("callbackToken" = []), ("webhookSignature" = [])),
+    request_body = crate::openapi::SuccessCallback,
+    summary = "RCK: a video is ready",
+    description = "Recorded as a webhook event whatever happens. State rules: a success completes a pending, generating or failed video; a repeat changes nothing and is answered the same.",
+    responses((status = 200, description = "`message`: Video status updated successfully", body = Envelope<crate::openapi::SuccessData>),
+              CallbackErrors))]
 async fn success(State(state): State<AppState>, req: Request) -> Response {
     callback(state, WebhookKind::Success, req).await
 }
 
+#[utoipa::path(post, path = "/internal/videos/failure", tag = "callbacks",
+    params(("token" = Option<String>, Query, description = "The batch's capability token, as in the callback URL we gave RCK")),
+    security((), ("callbackToken" = []), ("webhookSignature" = [])),
+    request_body = crate::openapi::FailureCallback,
+    summary = "RCK: a video failed",
+    description = "Recorded as a webhook event whatever happens. A failure for a completed video is acknowledged and ignored.",
+    responses((status = 200, description = "`message`: Video failure recorded successfully (or: Video already completed; failure notification ignored, nothing changed)", body = Envelope<crate::openapi::FailureData>),
+              CallbackErrors))]
 async fn failure(State(state): State<AppState>, req: Request) -> Response {
     callback(state, WebhookKind::Failure, req).await
 }

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod internal;
 pub mod live;
 pub mod observe;
+pub mod openapi;
 pub mod rck_sim;
 pub mod rest;
 pub mod security;
@@ -111,7 +112,12 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
     let in_flight = Arc::new(tokio::sync::Semaphore::new(state.config.max_in_flight));
     let timeout_secs = state.config.request_timeout_secs;
     let api = Router::new()
-        .nest("/api", rest::router().merge(live::router()))
+        .nest(
+            "/api",
+            rest::router()
+                .merge(live::router())
+                .merge(openapi::router()),
+        )
         .nest("/internal", internal::router())
         // `nest` leaves the bare prefix and its trailing slash out; they are RCK's calls too.
         .route("/internal", axum::routing::any(internal::unknown))

@@ -33,6 +33,11 @@ fn to_event(change: &LiveChange) -> Event {
         .unwrap_or_else(|_| Event::default().event("resync").data("{}"))
 }
 
+#[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
+    summary = "The live feed: Server-Sent Events (SUPERADMIN)",
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`) and `event` (`{kind: \"event\", event}`, without its payload); `resync` when the subscriber fell behind. The stream ends when its session ends.",
+    responses((status = 200, description = "An event stream; each `data` is a LiveChange", content_type = "text/event-stream", body = app::model::LiveChange),
+              crate::openapi::Errors))]
 async fn live(
     State(state): State<AppState>,
     caller: Caller,

@@ -184,11 +184,16 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness: the process answers",
+    responses((status = 200, description = "`{\"status\":\"ok\"}`", body = crate::openapi::Probe)))]
 async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
 /// The store answers (a real write probe, bounded by the store deadline): 200, else 503.
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness: the store takes a write (bounded)",
+    responses((status = 200, description = "`{\"status\":\"ready\",\"store\":\"sqlite\"}`", body = crate::openapi::Probe),
+              (status = 503, description = "`{\"status\":\"unavailable\"}`", body = crate::openapi::Probe)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match within(state.store.ping()).await {
         Ok(()) => {
@@ -205,6 +210,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metricsToken" = [])),
+    summary = "Prometheus metrics (text exposition format)",
+    description = "Open unless METRICS_TOKEN is set; then that bearer token is required.",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+              (status = 401, description = "Invalid metrics token", body = crate::openapi::ErrorBody)))]
 async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(expected) = state.config.metrics_token.as_deref() {
         let given = headers

@@ -2,6 +2,7 @@
 //! call one service function each; services authorise and decide; every answer is an `ApiResponse`.
 
 use crate::extract::{ApiJson, ApiQuery, ClientAddr};
+use crate::openapi::{Envelope, ErrorBody, Errors};
 use app::model::filters::{EventFilter, ProductFilter, StatsQuery, VideoFilter};
 use app::ssr::auth::Caller;
 use app::ssr::error::{ApiResponse, AppError, AppResult};
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// What a handler answers: the envelope around `T`, or an error in the envelope.
 type Reply<T> = AppResult<ApiResponse<T>>;
@@ -52,21 +53,48 @@ async fn method_not_allowed() -> ApiResponse<Value> {
 
 /// 200 while the store takes writes (a real write probe, bounded); 503 `Storage unavailable`
 /// otherwise. `spooled`: callbacks from an outage still waiting to be written to the store.
-async fn health(State(state): State<AppState>) -> Reply<Value> {
+#[utoipa::path(get, path = "/api/health", tag = "operations",
+    summary = "Store health (a real, bounded write probe)",
+    responses((status = 200, description = "The store takes writes", body = Envelope<Health>),
+              (status = 503, description = "Storage unavailable", body = ErrorBody)))]
+async fn health(State(state): State<AppState>) -> Reply<Health> {
     within(state.store.ping()).await?;
-    Ok(ApiResponse::ok(json!({
-        "status": "ok",
-        "store": state.store.kind(),
-        "spooled": state.spool.pending(),
-    })))
+    Ok(ApiResponse::ok(Health {
+        status: "ok",
+        store: state.store.kind(),
+        spooled: state.spool.pending(),
+    }))
 }
 
-#[derive(Deserialize)]
-struct LoginBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`
+    status: &'static str,
+    /// `sqlite` or `mongodb`
+    store: &'static str,
+    /// Callbacks from a store outage still waiting to be written to the store.
+    spooled: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedOut {
+    signed_out: bool,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({"email": "admin@racky.local", "password": "racky-admin-2024"})))]
+pub struct LoginBody {
     email: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginBody,
+    summary = "Log in: a bearer token and the user",
+    responses((status = 200, body = Envelope<users::LoginResult>),
+              (status = 400, description = "Missing email or password", body = ErrorBody),
+              (status = 401, description = "Invalid email or password", body = ErrorBody),
+              (status = 429, description = "Too many login attempts (see Retry-After)", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -78,15 +106,24 @@ async fn login(
 }
 
 /// Revokes the caller's token (Bearer or cookie): it stops working at once.
-async fn logout(State(state): State<AppState>, caller: Caller) -> Reply<Value> {
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    summary = "Revoke the caller's token at once",
+    responses((status = 200, description = "`message`: Signed out", body = Envelope<SignedOut>), Errors))]
+async fn logout(State(state): State<AppState>, caller: Caller) -> Reply<SignedOut> {
     state.sessions.revoke(&*state.store, &caller).await?;
-    Ok(ApiResponse::ok(json!({ "signedOut": true })).message("Signed out"))
+    Ok(ApiResponse::ok(SignedOut { signed_out: true }).message("Signed out"))
 }
 
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    summary = "The caller's account",
+    responses((status = 200, body = Envelope<app::model::User>), Errors))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(users::me(&state, &caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", security(("bearer" = []), ("cookie" = [])),
+    request_body = users::NewWorkspace, summary = "Create a workspace (SUPERADMIN)",
+    responses((status = 201, body = Envelope<app::model::Workspace>), Errors))]
 async fn create_workspace(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,12 +134,19 @@ async fn create_workspace(
     ))
 }
 
+#[utoipa::path(get, path = "/api/workspaces", tag = "workspaces", security(("bearer" = []), ("cookie" = [])),
+    summary = "Every workspace with its usage (SUPERADMIN)",
+    responses((status = 200, body = Envelope<Vec<app::model::Workspace>>), Errors))]
 async fn list_workspaces(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
         users::list_workspaces(&state, &caller).await?,
     ))
 }
 
+#[utoipa::path(post, path = "/api/users", tag = "users", security(("bearer" = []), ("cookie" = [])),
+    request_body = users::NewUser, summary = "Create a user (SUPERADMIN)",
+    responses((status = 201, body = Envelope<app::model::User>),
+              (status = 409, description = "Email already registered", body = ErrorBody), Errors))]
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +157,9 @@ async fn create_user(
     ))
 }
 
+#[utoipa::path(post, path = "/api/products", tag = "products", security(("bearer" = []), ("cookie" = [])),
+    request_body = products::NewProduct, summary = "Create a product in the caller's workspace",
+    responses((status = 201, body = Envelope<app::model::Product>), Errors))]
 async fn create_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,6 +170,9 @@ async fn create_product(
     ))
 }
 
+#[utoipa::path(get, path = "/api/products", tag = "products", security(("bearer" = []), ("cookie" = [])),
+    params(ProductFilter), summary = "The caller's products, newest first",
+    responses((status = 200, body = Envelope<products::ProductPage>), Errors))]
 async fn list_products(
     State(state): State<AppState>,
     caller: Caller,
@@ -133,6 +183,10 @@ async fn list_products(
     ))
 }
 
+#[utoipa::path(get, path = "/api/products/{id}", tag = "products", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The product's id")), summary = "One product with its `videos` entries",
+    responses((status = 200, body = Envelope<app::model::Product>),
+              (status = 404, description = "Product not found", body = ErrorBody), Errors))]
 async fn get_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,6 +197,10 @@ async fn get_product(
     ))
 }
 
+#[utoipa::path(get, path = "/api/videos/{id}", tag = "videos", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The video's id")), summary = "One video (its workspace's users, or a superadmin)",
+    responses((status = 200, body = Envelope<app::model::AiVideo>),
+              (status = 404, description = "Video not found", body = ErrorBody), Errors))]
 async fn get_video(
     State(state): State<AppState>,
     caller: Caller,
@@ -154,6 +212,18 @@ async fn get_video(
 }
 
 /// With an `Idempotency-Key`, a replayed answer carries `Idempotency-Replayed: true`.
+#[utoipa::path(post, path = "/api/videos/bulk-generate", tag = "videos", security(("bearer" = []), ("cookie" = [])),
+    request_body = bulk::BulkRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of the same request safe for 24 h: the same key and body replay the first answer (with `Idempotency-Replayed: true`)")),
+    summary = "Start videos of products with one template",
+    description = "Checks the products (the caller's workspace's) and the quota (counted in one atomic step), creates the videos, then sends the batch to RCK. An ambiguous RCK outcome leaves the videos `generating` with `externalJobId: null`.",
+    responses((status = 202, description = "`message`: Video generation started", body = Envelope<bulk::BulkStarted>),
+              (status = 403, description = "Video limit exceeded (`data`: limit, used, requested)", body = ErrorBody),
+              (status = 404, description = "Products not found (`data.productIds`)", body = ErrorBody),
+              (status = 409, description = "The Idempotency-Key is in use by a request still running or that died", body = ErrorBody),
+              (status = 422, description = "The Idempotency-Key was used with another body", body = ErrorBody),
+              (status = 502, description = "RCK refused the batch: the videos failed, the quota was given back", body = ErrorBody),
+              Errors))]
 async fn bulk_generate(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +246,9 @@ async fn bulk_generate(
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/api/webhook-events", tag = "webhook-events", security(("bearer" = []), ("cookie" = [])),
+    params(EventFilter), summary = "The webhook event log, newest first (SUPERADMIN)",
+    responses((status = 200, body = Envelope<app::model::EventPage>), Errors))]
 async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,6 +259,10 @@ async fn list_events(
     ))
 }
 
+#[utoipa::path(get, path = "/api/webhook-events/{id}", tag = "webhook-events", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The event's id")), summary = "One webhook event (SUPERADMIN)",
+    responses((status = 200, body = Envelope<app::model::WebhookEvent>),
+              (status = 404, description = "Webhook event not found", body = ErrorBody), Errors))]
 async fn get_event(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,6 +273,12 @@ async fn get_event(
     ))
 }
 
+#[utoipa::path(post, path = "/api/webhook-events/{id}/replay", tag = "webhook-events", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The event's id")),
+    summary = "Apply a recorded callback again (SUPERADMIN)",
+    description = "Through the normal path: the state rules apply; the replay is recorded as an event whose outcome ends `(replay of <id> by <email>)`.",
+    responses((status = 200, body = Envelope<app::model::webhook::Replayed>),
+              (status = 404, description = "Webhook event not found", body = ErrorBody), Errors))]
 async fn replay_event(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,6 +289,9 @@ async fn replay_event(
     ))
 }
 
+#[utoipa::path(get, path = "/api/videos", tag = "videos", security(("bearer" = []), ("cookie" = [])),
+    params(VideoFilter), summary = "Every video, newest first (SUPERADMIN)",
+    responses((status = 200, body = Envelope<app::model::VideoPage>), Errors))]
 async fn list_videos(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,12 +302,18 @@ async fn list_videos(
     ))
 }
 
-#[derive(Deserialize, Default)]
-struct FailBody {
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct FailBody {
     #[serde(default)]
     error: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/videos/{id}/fail", tag = "videos", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The video's id")), request_body(content = Option<FailBody>, description = "Optional: the reason"),
+    summary = "Mark a video that will never be called back as failed (SUPERADMIN)",
+    responses((status = 200, body = Envelope<app::model::AiVideo>),
+              (status = 404, description = "Video not found", body = ErrorBody),
+              (status = 409, description = "The video is already final", body = ErrorBody), Errors))]
 async fn mark_failed(
     State(state): State<AppState>,
     caller: Caller,
@@ -241,6 +333,12 @@ async fn mark_failed(
     ))
 }
 
+#[utoipa::path(post, path = "/api/videos/{id}/retry", tag = "videos", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The video's id")),
+    summary = "Send a failed video back to RCK (SUPERADMIN; counts one video of quota)",
+    responses((status = 202, body = Envelope<app::model::AiVideo>),
+              (status = 404, description = "Video not found", body = ErrorBody),
+              (status = 409, description = "Not failed, or no retries left", body = ErrorBody), Errors))]
 async fn retry_video(
     State(state): State<AppState>,
     caller: Caller,
@@ -251,6 +349,9 @@ async fn retry_video(
     ))
 }
 
+#[utoipa::path(get, path = "/api/webhook-events/stats", tag = "webhook-events", security(("bearer" = []), ("cookie" = [])),
+    params(StatsQuery), summary = "Totals, success rate, processing times and volume per bucket (SUPERADMIN)",
+    responses((status = 200, body = Envelope<app::model::stats::WebhookStats>), Errors))]
 async fn webhook_stats(
     State(state): State<AppState>,
     caller: Caller,

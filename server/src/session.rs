@@ -21,6 +21,16 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
 }
 
+/// The login form's fields (as documented).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LoginFormDoc {
+    email: String,
+    password: String,
+    /// Where to go after signing in: a local path.
+    next: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct LoginForm {
     email: String,
@@ -69,6 +79,10 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+#[utoipa::path(post, path = "/login", tag = "auth", operation_id = "form_login",
+    request_body(content = LoginFormDoc, content_type = "application/x-www-form-urlencoded"),
+    summary = "The dashboard's login form",
+    responses((status = 303, description = "Signed in: the session cookie is set and the browser goes to `next` (a local path); else back to the login page with the error")))]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -94,6 +108,9 @@ async fn login(
 
 /// Signs out: the session is revoked on the server (its token stops working everywhere), then the
 /// cookie is cleared.
+#[utoipa::path(post, path = "/logout", tag = "auth", operation_id = "form_logout", security(("cookie" = [])),
+    summary = "The dashboard's sign-out form: the session is revoked, the cookie cleared",
+    responses((status = 303, description = "To the login page")))]
 async fn logout(State(state): State<AppState>, req: Request) -> Response {
     if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
         if let Ok(caller) = state.jwt.verify(token) {

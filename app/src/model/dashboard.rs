@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// How many videos are in each status.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StatusCounts {
     pub pending: u64,
     pub generating: u64,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /api/webhook-events` and the events page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(rename_all = "camelCase", default)]
 pub struct EventFilter {
     pub page: Option<String>,
@@ -25,6 +26,7 @@ pub struct EventFilter {
 
 /// `GET /api/videos` and the videos page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(rename_all = "camelCase", default)]
 pub struct VideoFilter {
     pub page: Option<String>,
@@ -41,6 +43,7 @@ pub struct VideoFilter {
 
 /// `GET /api/products`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(rename_all = "camelCase", default)]
 pub struct ProductFilter {
     pub page: Option<String>,
@@ -51,6 +54,7 @@ pub struct ProductFilter {
 
 /// `GET /api/webhook-events/stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatsQuery {
     pub from: Option<String>,

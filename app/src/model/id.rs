@@ -107,6 +107,22 @@ impl<'de> Deserialize<'de> for ObjectId {
     }
 }
 
+/// In the OpenAPI document: a string of 24 lowercase hex digits.
+#[cfg(feature = "ssr")]
+impl utoipa::PartialSchema for ObjectId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{24}$"))
+            .description(Some("A MongoDB ObjectId: 24 hex digits"))
+            .examples(["65abc123def4567890120000"])
+            .into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl utoipa::ToSchema for ObjectId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 /// Where a video is in its life: `pending -> generating -> completed | failed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum VideoStatus {
     Pending,
@@ -62,6 +63,7 @@ impl FromStr for VideoStatus {
 
 /// Who a user is to the platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     User,
@@ -99,6 +101,7 @@ impl fmt::Display for Role {
 
 /// A user as the API shows it (never with the password hash).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     #[serde(rename = "_id")]
@@ -113,6 +116,7 @@ pub struct User {
 
 /// A customer workspace and its video quota.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Workspace {
     #[serde(rename = "_id")]
@@ -128,6 +132,7 @@ pub struct Workspace {
 
 /// A product and, denormalised for fast product pages, the state of its videos.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     #[serde(rename = "_id")]
@@ -148,6 +153,7 @@ pub struct Product {
 /// have none (`None`): a callback takes the first of the video's template that is still `pending` or
 /// `generating`, as the original service did, and links it to the video from then on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProductVideo {
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -172,6 +178,7 @@ pub struct ProductVideo {
 
 /// The AIVideo record: one generated (or failed) video and its whole life.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AiVideo {
     #[serde(rename = "_id")]
@@ -195,6 +202,7 @@ pub struct AiVideo {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VideoMetadata {
     pub template_id: String,
@@ -227,6 +235,7 @@ pub struct VideoMetadata {
 
 /// One call to `/internal/*`, as the audit log keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookEvent {
     #[serde(rename = "_id")]
@@ -247,6 +256,7 @@ pub struct WebhookEvent {
 
 /// The spec's pagination block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     pub page: u64,
@@ -303,6 +313,7 @@ impl Keyset {
 
 /// A page of webhook events, shaped as the spec's `data` of `GET /api/webhook-events`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EventPage {
     pub events: Vec<WebhookEvent>,
     pub pagination: Pagination,
@@ -310,6 +321,7 @@ pub struct EventPage {
 
 /// A change the live feed carries to the dashboard (and to every server instance on MongoDB).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum LiveChange {
     /// A video was created or changed; the record as it is now.
@@ -330,6 +342,7 @@ impl LiveChange {
 /// A row of the dashboard's video list: the record, and whether it is stuck in `generating` for
 /// longer than `VIDEO_TIMEOUT_MINUTES`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VideoRow {
     #[serde(flatten)]
@@ -338,6 +351,7 @@ pub struct VideoRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct VideoPage {
     pub videos: Vec<VideoRow>,
     pub pagination: Pagination,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The width of one bar of the volume series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     Hour,
@@ -38,6 +39,7 @@ impl Bucket {
 
 /// Calls accepted (2xx) by each webhook, and calls refused (any other status).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     pub success: u64,
@@ -47,6 +49,7 @@ pub struct Totals {
 
 /// Queue-to-result time of the videos that finished in the range.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Processing {
     pub count: u64,
@@ -57,6 +60,7 @@ pub struct Processing {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BucketCount {
     pub start: Timestamp,
@@ -66,6 +70,7 @@ pub struct BucketCount {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookStats {
     pub from: Timestamp,

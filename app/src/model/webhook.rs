@@ -402,6 +402,7 @@ mod tests {
 /// page's Replay button, `server events replay`): the event it recorded and the answer the callback
 /// got this time.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Replayed {
     pub event_id: crate::model::ObjectId,

@@ -11,6 +11,7 @@ mod fuzz;
 mod legacy;
 mod lifecycle;
 mod observe;
+mod openapi;
 mod operator;
 mod products;
 mod security;

@@ -21,6 +21,9 @@ pub const ASPECT_RATIOS: [&str; 4] = ["9:16", "16:9", "1:1", "4:5"];
 pub const MSG_LIMIT_EXCEEDED: &str = "Video limit exceeded";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[schema(examples(json!({"productIds": ["507f1f77bcf86cd799439011", "507f1f77bcf86cd799439012"],
+    "templateId": "template_001", "templateName": "Product Showcase", "aspect_ratio": "9:16"})))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkRequest {
     pub product_ids: Vec<String>,
@@ -33,6 +36,7 @@ pub struct BulkRequest {
 
 /// One started video in the 202 answer.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StartedVideo {
     pub video_id: ObjectId,
@@ -42,6 +46,7 @@ pub struct StartedVideo {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkStarted {
     pub video_ids: Vec<ObjectId>,

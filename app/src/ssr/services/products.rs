@@ -13,6 +13,8 @@ pub const MSG_PRODUCT_NOT_FOUND: &str = "Product not found";
 const MAX_IMAGES: usize = 20;
 
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[schema(examples(json!({"title": "Trail shoes", "sku": "SKU-1", "imgUrls": ["https://img.example/1.jpg"]})))]
 #[serde(rename_all = "camelCase")]
 pub struct NewProduct {
     pub title: String,
@@ -22,6 +24,7 @@ pub struct NewProduct {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ProductPage {
     pub products: Vec<Product>,
     pub pagination: Pagination,

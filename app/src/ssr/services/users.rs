@@ -13,12 +13,16 @@ pub const MSG_BAD_LOGIN: &str = "Invalid email or password";
 pub const MIN_PASSWORD: usize = 8;
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LoginResult {
     pub token: String,
     pub user: User,
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[schema(examples(json!({"email": "shop@acme.test", "password": "at-least-8", "role": "USER",
+    "workspaceId": "507f1f77bcf86cd799439012"})))]
 #[serde(rename_all = "camelCase")]
 pub struct NewUser {
     pub email: String,
@@ -29,6 +33,8 @@ pub struct NewUser {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[schema(examples(json!({"name": "Acme", "videoLimit": 100})))]
 #[serde(rename_all = "camelCase")]
 pub struct NewWorkspace {
     pub name: String,
