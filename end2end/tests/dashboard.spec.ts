@@ -125,6 +125,15 @@ test('webhook events: pages, new-event notice, and the detail view', async ({ pa
   await expect(page.getByTestId('event-outcome')).toHaveText('Video status updated successfully');
   await expect(page.getByTestId('event-payload')).toContainText('"youtubeVideoId": "dQw4w9WgXcQ"');
   await page.screenshot({ path: info.outputPath('event-detail.png'), fullPage: true });
+
+  // Replay it: the same answer (the video is already completed), recorded as an event of its own.
+  const detail = page.url();
+  await hydrated(page);
+  await page.getByTestId('replay').click();
+  await expect(page.getByTestId('replay-result')).toContainText('Video status updated successfully');
+  await page.getByTestId('replay-event-link').click();
+  await expect(page.getByTestId('event-outcome')).toContainText('(replay of ');
+  await page.goto(detail);
   await page.getByTestId('event-video-link').click();
   await expect(page).toHaveURL(new RegExp(`/videos\\?videoId=${ids[0]}`));
   await expect(page.getByTestId('video-row')).toHaveCount(1);
