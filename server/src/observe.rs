@@ -86,6 +86,14 @@ fn describe() {
     );
     describe_gauge!("racky_live_clients", "Open live feeds (/api/live)");
     describe_gauge!(
+        "racky_outbox_depth",
+        "Notifications not yet delivered (pending, fan-out included)"
+    );
+    describe_counter!(
+        "racky_notifications_total",
+        "Notification attempts, by channel and outcome"
+    );
+    describe_gauge!(
         "racky_spool_depth",
         "Callbacks spooled during a store outage, not yet in the store"
     );
@@ -242,6 +250,10 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Err(e) => tracing::warn!(target: "video_service", "metrics: video counts unavailable: {e}"),
     }
     metrics::gauge!("racky_spool_depth").set(state.spool.depth() as f64);
+    match within(state.store.pending_notifications()).await {
+        Ok(n) => metrics::gauge!("racky_outbox_depth").set(n as f64),
+        Err(e) => tracing::warn!(target: "video_service", "metrics: outbox depth unavailable: {e}"),
+    }
     let handle = prometheus();
     handle.run_upkeep();
     (

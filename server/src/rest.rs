@@ -3,9 +3,12 @@
 
 use crate::extract::{ApiJson, ApiQuery, ClientAddr};
 use crate::openapi::{Envelope, ErrorBody, Errors};
+use app::model::filters::NotificationFilter;
 use app::model::filters::{EventFilter, ProductFilter, StatsQuery, VideoFilter};
+use app::model::notify::{ChannelResult, Notification, NotificationPage, NotificationSettings};
 use app::ssr::auth::Caller;
 use app::ssr::error::{ApiResponse, AppError, AppResult};
+use app::ssr::services::notifications;
 use app::ssr::services::{bulk, events, idempotency, products, stats, users, videos};
 use app::ssr::state::AppState;
 use app::ssr::store::within;
@@ -39,6 +42,23 @@ pub fn router() -> Router<AppState> {
         .route("/webhook-events/stats", get(webhook_stats))
         .route("/webhook-events/{id}", get(get_event))
         .route("/webhook-events/{id}/replay", post(replay_event))
+        .route(
+            "/workspaces/{id}/notifications",
+            get(get_notification_settings).put(put_notification_settings),
+        )
+        .route(
+            "/workspaces/{id}/notifications/rotate-secret",
+            post(rotate_webhook_secret),
+        )
+        .route(
+            "/workspaces/{id}/notifications/test",
+            post(test_notifications),
+        )
+        .route("/notifications", get(list_notifications))
+        .route(
+            "/notifications/{id}/redeliver",
+            post(redeliver_notification),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -359,5 +379,97 @@ async fn webhook_stats(
 ) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
         stats::webhook_stats(&state, &caller, &query).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/workspaces/{id}/notifications", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The workspace's id")),
+    summary = "The workspace's notification settings (SUPERADMIN, or an ADMIN of the workspace)",
+    description = "`webhookSecret` (`whsec_` + base64) signs the generic webhook's deliveries; it is made the first time the settings are read.",
+    responses((status = 200, body = Envelope<NotificationSettings>),
+              (status = 404, description = "Workspace not found", body = ErrorBody), Errors))]
+async fn get_notification_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Reply<NotificationSettings> {
+    Ok(ApiResponse::ok(
+        notifications::get_settings(&state, &caller, &id).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/api/workspaces/{id}/notifications", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The workspace's id")), request_body = NotificationSettings,
+    summary = "Replace the notification settings (the secret is kept)",
+    description = "A URL may be null (that channel is off). URLs must be https and resolve to public addresses only (else 400 naming the field), unless NOTIFY_ALLOW_PRIVATE_URLS=1.",
+    responses((status = 200, body = Envelope<NotificationSettings>),
+              (status = 404, description = "Workspace not found", body = ErrorBody), Errors))]
+async fn put_notification_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<NotificationSettings>,
+) -> Reply<NotificationSettings> {
+    Ok(ApiResponse::ok(
+        notifications::put_settings(&state, &caller, &id, b).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/workspaces/{id}/notifications/rotate-secret", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The workspace's id")),
+    summary = "A new webhook signing secret (the old one stops signing at once)",
+    responses((status = 200, body = Envelope<NotificationSettings>),
+              (status = 404, description = "Workspace not found", body = ErrorBody), Errors))]
+async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Reply<NotificationSettings> {
+    Ok(ApiResponse::ok(
+        notifications::rotate_secret(&state, &caller, &id).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/workspaces/{id}/notifications/test", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The workspace's id")),
+    summary = "Send a test to each configured channel now; each channel's result",
+    description = "The email (when SMTP_URL is set) goes to the caller.",
+    responses((status = 200, body = Envelope<Vec<ChannelResult>>),
+              (status = 404, description = "Workspace not found", body = ErrorBody), Errors))]
+async fn test_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Reply<Vec<ChannelResult>> {
+    Ok(ApiResponse::ok(
+        notifications::send_test(&state, &caller, &id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
+    params(NotificationFilter), summary = "The delivery log, newest first (SUPERADMIN)",
+    responses((status = 200, body = Envelope<NotificationPage>), Errors))]
+async fn list_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(filter): ApiQuery<NotificationFilter>,
+) -> Reply<NotificationPage> {
+    Ok(ApiResponse::ok(
+        notifications::list(&state, &caller, &filter).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/notifications/{id}/redeliver", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The notification's id")),
+    summary = "Send a notification again (SUPERADMIN): pending, due now",
+    responses((status = 200, body = Envelope<Notification>),
+              (status = 404, description = "Notification not found", body = ErrorBody), Errors))]
+async fn redeliver_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Reply<Notification> {
+    Ok(ApiResponse::ok(
+        notifications::redeliver(&state, &caller, &id).await?,
     ))
 }

@@ -20,6 +20,7 @@ impl Workers {
         let mut all = vec![
             spawn_sweeper(state.clone()),
             spawn_spool_drainer(state.clone()),
+            spawn_notifier(state.clone()),
         ];
         all.extend(spawn_retention(state.clone()));
         Self(all)
@@ -35,6 +36,37 @@ impl Workers {
             let _ = task.await;
         }
     }
+}
+
+/// How often the outbox is looked at when the last look found nothing.
+pub const NOTIFY_EVERY: Duration = Duration::from_millis(500);
+
+/// Sends notifications from the outbox (`app::ssr::notify`): a pass, then straight another while
+/// passes find work, else a pause. Every instance runs one; leases keep each row to one sender.
+fn spawn_notifier(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            match app::ssr::notify::run_once(&state).await {
+                Ok(n) => {
+                    if failing {
+                        tracing::info!(target: "video_service", "the notification outbox is readable again");
+                        failing = false;
+                    }
+                    if n > 0 {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(target: "video_service", "reading the notification outbox failed; will retry: {e}");
+                        failing = true;
+                    }
+                }
+            }
+            tokio::time::sleep(NOTIFY_EVERY).await;
+        }
+    })
 }
 
 /// Deletes webhook events older than `WEBHOOK_EVENT_RETENTION_DAYS`, at start and then every ten

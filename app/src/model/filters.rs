@@ -149,3 +149,15 @@ mod tests {
         assert_eq!(f.video_id.as_deref(), Some("v"));
     }
 }
+
+/// `GET /api/notifications` and the delivery log page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(rename_all = "camelCase", default)]
+pub struct NotificationFilter {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    pub workspace_id: Option<String>,
+    /// `pending`, `delivered` or `failed`.
+    pub status: Option<String>,
+}

@@ -4,6 +4,7 @@ pub mod dashboard;
 pub mod error;
 pub mod filters;
 mod id;
+pub mod notify;
 pub mod plan;
 pub mod stats;
 mod time;

@@ -249,7 +249,7 @@ impl Jwt {
 }
 
 /// 128 random bits, hex: a token's id.
-fn new_token_id() -> String {
+pub fn new_token_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);

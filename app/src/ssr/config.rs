@@ -89,6 +89,18 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// `METRICS_TOKEN`: when set, `GET /metrics` requires it as a bearer token.
     pub metrics_token: Option<String>,
+    /// `SMTP_URL` (`smtp://host:port`, `smtp+starttls://user:pass@host:587`, `smtps://user:pass@host:465`):
+    /// where emails go; unset, no email is sent.
+    pub smtp_url: Option<String>,
+    /// `SMTP_FROM`: the sender of emails.
+    pub smtp_from: String,
+    /// `NOTIFY_MAX_ATTEMPTS`: attempts per notification before it is marked failed.
+    pub notify_max_attempts: u32,
+    /// `NOTIFY_RETRY_BASE_SECONDS`: the wait after a first failed attempt; it doubles (with jitter).
+    pub notify_retry_base_secs: f64,
+    /// `NOTIFY_ALLOW_PRIVATE_URLS`: notification URLs may be http and private addresses (tests,
+    /// on-premises).
+    pub notify_allow_private_urls: bool,
 }
 
 impl Config {
@@ -140,6 +152,11 @@ impl std::fmt::Debug for Config {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("smtp_from", &self.smtp_from)
+            .field("notify_max_attempts", &self.notify_max_attempts)
+            .field("notify_retry_base_secs", &self.notify_retry_base_secs)
+            .field("notify_allow_private_urls", &self.notify_allow_private_urls)
             .finish()
     }
 }
@@ -273,6 +290,20 @@ impl Config {
             session_recheck_secs: parsed("SESSION_RECHECK_SECONDS", 60u64)?.min(60),
             shutdown_grace_secs: parsed("SHUTDOWN_GRACE_SECONDS", 10u64)?,
             metrics_token: var("METRICS_TOKEN"),
+            smtp_url: var("SMTP_URL"),
+            smtp_from: var("SMTP_FROM")
+                .unwrap_or_else(|| "Racky videos <videos@racky.local>".into()),
+            notify_max_attempts: parsed("NOTIFY_MAX_ATTEMPTS", 8u32)?.clamp(1, 100),
+            notify_retry_base_secs: match parsed("NOTIFY_RETRY_BASE_SECONDS", 30.0f64)? {
+                s if s.is_finite() && s >= 0.0 => s,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "NOTIFY_RETRY_BASE_SECONDS",
+                        "expected a number of seconds, 0 or more, e.g. 30 or 0.5".into(),
+                    ))
+                }
+            },
+            notify_allow_private_urls: flag("NOTIFY_ALLOW_PRIVATE_URLS"),
         })
     }
 
@@ -310,6 +341,11 @@ impl Config {
             session_recheck_secs: 60,
             shutdown_grace_secs: 10,
             metrics_token: None,
+            smtp_url: None,
+            smtp_from: "Racky videos <videos@racky.test>".into(),
+            notify_max_attempts: 8,
+            notify_retry_base_secs: 30.0,
+            notify_allow_private_urls: false,
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod callback_auth;
 pub mod config;
 pub mod error;
+pub mod notify;
 pub mod rck;
 pub mod services;
 pub mod sessions;

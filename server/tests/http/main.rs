@@ -10,6 +10,7 @@ mod events;
 mod fuzz;
 mod legacy;
 mod lifecycle;
+mod notifications;
 mod observe;
 mod openapi;
 mod operator;

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod dashboard;
 pub mod events;
 pub mod idempotency;
+pub mod notifications;
 pub mod products;
 pub mod stats;
 pub mod users;

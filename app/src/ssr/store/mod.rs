@@ -577,10 +577,87 @@ pub trait LiveFeed {
     fn subscribe(&self) -> broadcast::Receiver<LiveChange>;
 }
 
+/// Filters of the notification delivery log (fan-out rows are never listed).
+#[derive(Clone, Debug, Default)]
+pub struct NotificationQuery {
+    pub page: u64,
+    pub limit: u64,
+    pub workspace_id: Option<ObjectId>,
+    pub status: Option<crate::model::notify::DeliveryStatus>,
+}
+
+/// Notification settings per workspace, and the outbox of deliveries (`ssr::notify` sends them).
+/// Status changes that finish a video add their fan-out row in their own transaction.
+#[async_trait]
+pub trait NotificationStore {
+    /// The workspace's settings (with its webhook secret); `None` before the first `put`.
+    async fn notification_settings(
+        &self,
+        ws: ObjectId,
+    ) -> StoreResult<Option<crate::model::notify::NotificationSettings>>;
+    async fn put_notification_settings(
+        &self,
+        ws: ObjectId,
+        s: &crate::model::notify::NotificationSettings,
+    ) -> StoreResult<()>;
+    /// Adds rows; one whose `dedupe_key` is already there is skipped. How many were new.
+    async fn insert_notifications(
+        &self,
+        rows: &[crate::model::notify::Notification],
+    ) -> StoreResult<u64>;
+    /// Leases up to `limit` pending rows due at `now` (free, or whose lease expired) to `lease`
+    /// until `now + lease_for`, soonest due first.
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease_for: std::time::Duration,
+        lease: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::model::notify::Notification>>;
+    /// Records an attempt (one more in `attempts`), only while the row is still leased by `lease`.
+    async fn finish_notification(
+        &self,
+        id: ObjectId,
+        lease: &str,
+        outcome: &crate::model::notify::Attempted,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// A fan-out row done: its deliveries are added (skipping known `dedupe_key`s) and it is marked
+    /// delivered, in one transaction, only while it is still leased by `lease`.
+    async fn expand_notification(
+        &self,
+        id: ObjectId,
+        lease: &str,
+        rows: &[crate::model::notify::Notification],
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The delivery log, newest first.
+    async fn page_notifications(
+        &self,
+        q: &NotificationQuery,
+    ) -> StoreResult<Vec<crate::model::notify::Notification>>;
+    async fn count_notifications(&self, q: &NotificationQuery) -> StoreResult<u64>;
+    async fn find_notification(
+        &self,
+        id: ObjectId,
+    ) -> StoreResult<Option<crate::model::notify::Notification>>;
+    /// Back to `pending`, due `now`, lease freed (its attempts are kept). `None` if unknown.
+    async fn redeliver_notification(
+        &self,
+        id: ObjectId,
+        now: Timestamp,
+    ) -> StoreResult<Option<crate::model::notify::Notification>>;
+    /// The videos sent in one batch (sharing its callback token's hash).
+    async fn videos_of_batch(&self, token_hash: &str) -> StoreResult<Vec<AiVideo>>;
+    /// Rows still to send (fan-out included): the outbox's depth.
+    async fn pending_notifications(&self) -> StoreResult<u64>;
+}
+
 /// The whole store, as services see it.
 #[async_trait]
 pub trait Store:
     UserStore
+    + NotificationStore
     + WorkspaceStore
     + ProductStore
     + VideoStore

@@ -45,7 +45,16 @@ impl MongoStore {
                     .build(),
             )
             .build();
-        let plan: [(&Collection<Document>, Vec<IndexModel>); 7] = [
+        let unique_dedupe = IndexModel::builder()
+            .keys(doc! { "dedupeKey": 1 })
+            .options(IndexOptions::builder().unique(true).build())
+            .build();
+        // The videos of one batch (only ours have a token hash).
+        let by_token = IndexModel::builder()
+            .keys(doc! { "callbackTokenHash": 1 })
+            .options(IndexOptions::builder().sparse(true).build())
+            .build();
+        let plan: [(&Collection<Document>, Vec<IndexModel>); 8] = [
             (&self.users, vec![unique, ix(doc! { "role": 1 })]),
             (
                 &self.products,
@@ -58,6 +67,16 @@ impl MongoStore {
                     ix(doc! { "status": 1, "createdAt": -1, "_id": -1 }),
                     ix(doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 }),
                     ix(doc! { "createdAt": -1, "_id": -1 }),
+                    by_token,
+                ],
+            ),
+            (
+                &self.notifications,
+                vec![
+                    ix(doc! { "status": 1, "nextAttemptAt": 1 }),
+                    ix(doc! { "createdAt": -1, "_id": -1 }),
+                    ix(doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 }),
+                    unique_dedupe,
                 ],
             ),
             (

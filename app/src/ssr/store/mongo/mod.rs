@@ -21,6 +21,7 @@ mod events;
 mod idempotency;
 mod indexes;
 mod live;
+mod notifications;
 mod products;
 mod reports;
 mod rollups;
@@ -62,6 +63,7 @@ pub struct MongoStore {
     deliveries: Collection<Document>,
     sessions: Collection<Document>,
     idempotency: Collection<Document>,
+    notifications: Collection<Document>,
     live: broadcast::Sender<LiveChange>,
     /// Dropped with the store, which ends the change-stream task.
     _stop: watch::Sender<()>,
@@ -142,6 +144,7 @@ pub async fn connect_with(
         deliveries: database.collection(DELIVERIES),
         sessions: database.collection(SESSIONS),
         idempotency: database.collection(IDEMPOTENCY),
+        notifications: database.collection(notifications::NOTIFICATIONS),
         database: database.clone(),
         client,
         live: broadcast::channel(LIVE_BUFFER).0,

@@ -132,6 +132,12 @@ impl MongoStore {
         if !self.count_videos(s, &CounterDelta::of_write(w)).await? {
             return Ok(false);
         }
+        if let Some(n) = crate::model::notify::Notification::fanout_of(&w.video, w.expected, w.at) {
+            self.notifications
+                .insert_one(super::notifications::notification_doc(&n))
+                .session(&mut *s)
+                .await?;
+        }
         if let Some(e) = &w.entry {
             self.products
                 .update_one(

@@ -10,6 +10,7 @@
 
 mod events;
 mod idempotency;
+mod notifications;
 mod products;
 mod reports;
 pub mod seed;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_rollups.sql"),
     include_str!("migrations/009_video_list_indexes.sql"),
     include_str!("migrations/010_processing_daily.sql"),
+    include_str!("migrations/011_notifications.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files

@@ -3,12 +3,16 @@
 //! Status changes load ([`load`]), plan (`model::plan`) and write conditionally ([`write_video`]).
 
 use super::{all, find_one, json, oid, parsed, to_json, ts, SqliteStore};
+use crate::model::notify::Notification;
 use crate::model::plan::{plan_fail, plan_requeue, plan_timeout, Loaded, VideoWrite};
 use crate::model::{AiVideo, LiveChange, ObjectId, ProductVideo, Timestamp, VideoMetadata};
 use crate::ssr::store::{CounterDelta, StoreError, StoreResult, VideoQuery, VideoStore};
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
+/// The columns `video_row` reads, in its order.
+pub(super) const VIDEO_COLUMNS: &str = "id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
+            callback_token_hash";
 const INSERT: &str = "INSERT INTO aivideos
      (id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
       callback_token_hash)
@@ -203,6 +207,9 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
         return Err(StoreError::Contended(1));
     }
     super::bump_videos(tx, &CounterDelta::of_write(w))?;
+    if let Some(n) = Notification::fanout_of(v, w.expected, w.at) {
+        super::notifications::insert(tx, &[n])?;
+    }
     if let Some(e) = &w.entry {
         tx.prepare_cached(UPDATE_ENTRY)?
             .execute(named_params! { ":video_id": v.id.to_string(), ":entry": to_json(e) })?;
