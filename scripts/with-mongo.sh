@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway MongoDB-compatible server: SecantusDB (from PyPI, in .venv-mongo)
 # on a free loopback port with its own temporary data dir. The same venv holds the tests' other
-# Python tools (openapi-spec-validator). Exports
+# Python tools (openapi-spec-validator, and aiosmtpd: the SMTP server of the email tests). Exports
 #   MONGODB_TEST_URI=mongodb://127.0.0.1:PORT/?directConnection=true
 #   SECANTUSD_BIN=.venv-mongo/bin/secantusd-py (for tests that start and stop a server of their own)
 #   OPENAPI_SPEC_VALIDATOR=.venv-mongo/bin/openapi-spec-validator
+#   AIOSMTPD_PYTHON=.venv-mongo/bin/python (with aiosmtpd installed)
 # runs the command, stops the server (also on failure or Ctrl-C) and exits with the command's code.
 #
 #   scripts/with-mongo.sh cargo test -p app --features ssr --test store_conformance
@@ -22,6 +23,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-mongo"
 SECANTUS_VERSION="0.7.0b3"
 VALIDATOR_VERSION="0.7.2"
+AIOSMTPD_VERSION="1.4.6"
 WAIT_SECS="${WITH_MONGO_WAIT_SECS:-60}"
 
 # --- the venv (idempotent: only installs what is missing or of another version)
@@ -43,6 +45,12 @@ if [ "$installed" != "$VALIDATOR_VERSION" ]; then
 	"$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$VALIDATOR_VERSION"
 fi
 export OPENAPI_SPEC_VALIDATOR="$VENV/bin/openapi-spec-validator"
+installed="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("aiosmtpd"))' 2>/dev/null || true)"
+if [ "$installed" != "$AIOSMTPD_VERSION" ]; then
+	echo "with-mongo: installing aiosmtpd==$AIOSMTPD_VERSION into $VENV" >&2
+	"$VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+export AIOSMTPD_PYTHON="$VENV/bin/python"
 
 if [ -n "${MONGODB_TEST_URI:-}" ]; then
 	echo "with-mongo: using MONGODB_TEST_URI from the environment" >&2

@@ -432,3 +432,144 @@ async fn send_test_answers_each_channels_result() {
     assert_eq!(hook["error"], "could not connect");
     assert_eq!(rx.at("/slack").len(), 1);
 }
+
+/// A real SMTP server (aiosmtpd) on a free loopback port, writing what it receives to a Maildir;
+/// stopped when dropped.
+struct Smtp {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Smtp {
+    async fn start() -> Option<Self> {
+        let Some(python) = std::env::var_os("AIOSMTPD_PYTHON") else {
+            if std::env::var("RACKY_SKIP_MONGO_TESTS").as_deref() == Ok("1") {
+                return None;
+            }
+            panic!("AIOSMTPD_PYTHON is not set: run `make test` (scripts/with-mongo.sh installs aiosmtpd)");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Some(Self { child, port, dir });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("mail/new")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} messages, expected {n}", self.messages().len());
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn one_email_per_batch_once_every_video_is_final() {
+    let Some(smtp) = Smtp::start().await else { return };
+    let url = smtp.url();
+    let s = Scene::new_with(|c| {
+        private_urls(c);
+        c.smtp_url = Some(url);
+    })
+    .await;
+    let me = s.app.get("/api/auth/me", &s.user).await.expect(200);
+    let email = me.data()["email"].as_str().unwrap().to_string();
+    // A batch of two products.
+    let r = s
+        .app
+        .post(
+            "/api/videos/bulk-generate",
+            Some(&s.user),
+            json!({ "productIds": [s.products[0], s.products[1]], "templateId": "tpl_1", "templateName": "Showcase" }),
+        )
+        .await
+        .expect(202);
+    let ids: Vec<String> = r.data()["videoIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    s.callback(
+        "/internal/videos/success",
+        json!({ "videoId": ids[0], "video_url": "https://cdn.example.com/p0.mp4" }),
+    )
+    .await
+    .expect(200);
+    // One of two is final: no mail yet.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(smtp.messages().is_empty(), "mailed before the batch was done");
+    s.callback("/internal/videos/failure", json!({ "videoId": ids[1], "error": "bad images" }))
+        .await
+        .expect(200);
+    let mail = smtp.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(smtp.messages().len(), 1, "one message for the batch");
+    let m = &mail[0];
+    assert!(m.contains(&format!("To: {email}")), "{m}");
+    assert!(m.contains("Subject: Your 2 videos are done: 1 ready, 1 failed"), "{m}");
+    assert!(m.contains("P0: ready, https://cdn.example.com/p0.mp4"), "{m}");
+    assert!(m.contains("P1: failed (bad images)"), "{m}");
+    assert!(m.contains("Content-Type: text/plain") && m.contains("Content-Type: text/html"), "{m}");
+    // A one-video batch: one message about that video.
+    let one = s.start_videos(&s.products[0], 1).await;
+    s.callback("/internal/videos/success", json!({ "videoId": one[0] }))
+        .await
+        .expect(200);
+    let mail = smtp.wait_for(2).await;
+    assert!(
+        mail.iter().any(|m| m.contains("Subject: Your video for P0 is ready")),
+        "{mail:?}"
+    );
+    // The delivery log shows them as email, batch.finished.
+    let log = s.app.get("/api/notifications?status=delivered", &s.admin).await.expect(200);
+    let emails: Vec<&Value> = log.data()["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["channel"] == "email")
+        .collect();
+    assert_eq!(emails.len(), 2);
+    assert!(emails.iter().all(|n| n["eventType"] == "batch.finished"));
+}
