@@ -167,8 +167,200 @@ conformance!(
     processing_rollup,
     requeue_video,
     retryable_failed,
+    notification_outbox,
     live_feed,
 );
+
+/// The outbox: a finishing change leaves a fan-out row in its transaction (a repeat does not);
+/// leases keep a row to one sender until they expire; outcomes need the lease; a fan-out's
+/// expansion is atomic and deduplicated; the log lists deliveries only; settings round-trip.
+async fn notification_outbox(s: Arc<dyn Store>) {
+    use app::model::notify::{
+        Attempted, Channel, DeliveryStatus, Notification, NotificationSettings,
+    };
+    use app::ssr::store::NotificationQuery;
+    use VideoStatus::*;
+    let (ws, p, mut videos) = scene(&*s, &[]).await;
+    for _ in 0..2 {
+        let mut v = video(&p, Generating, at(30));
+        v.callback_token_hash = Some("batch-hash-1".into());
+        videos.push(v);
+    }
+    s.insert_videos(&videos).await.unwrap();
+    let now = Timestamp::now();
+    let lease = Duration::from_secs(30);
+    assert!(s
+        .claim_notifications(now, lease, "a", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let complete = |v: &AiVideo| {
+        let draft = draft(WebhookKind::Success, &v.id.to_string(), at(100));
+        (v.id, draft)
+    };
+    let (id0, d0) = complete(&videos[0]);
+    s.apply_webhook(id0, &VideoChange::Complete(success_fields("n")), &OPEN, d0)
+        .await
+        .unwrap();
+    let (_, d0b) = complete(&videos[0]);
+    s.apply_webhook(id0, &VideoChange::Complete(success_fields("n")), &OPEN, d0b)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pending_notifications().await.unwrap(),
+        1,
+        "one fan-out row, none for the repeat"
+    );
+    let claimed = s.claim_notifications(now, lease, "a", 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let fan = &claimed[0];
+    assert_eq!(fan.channel, Channel::Fanout);
+    assert_eq!(fan.event_type, "video.completed");
+    assert_eq!(fan.video_id, Some(id0));
+    assert_eq!(fan.workspace_id, ws.id);
+    assert!(
+        s.claim_notifications(now, lease, "b", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    assert!(!s
+        .finish_notification(fan.id, "b", &Attempted::Delivered, now)
+        .await
+        .unwrap());
+    // The expansion, with a delivery whose key is already known skipped.
+    let delivery = |channel: Channel, key: &str| Notification {
+        id: ObjectId::new(),
+        channel,
+        dedupe_key: key.into(),
+        body: json!({ "n": key }),
+        ..fan.clone()
+    };
+    let rows = [
+        delivery(Channel::Slack, "slack:1"),
+        delivery(Channel::Webhook, "webhook:1"),
+    ];
+    assert!(s
+        .expand_notification(fan.id, "a", &rows, now)
+        .await
+        .unwrap());
+    assert!(
+        !s.expand_notification(fan.id, "a", &rows, now)
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert_eq!(
+        s.insert_notifications(&[delivery(Channel::Slack, "slack:1")])
+            .await
+            .unwrap(),
+        0
+    );
+    let mut due = s.claim_notifications(now, lease, "c", 10).await.unwrap();
+    due.sort_by_key(|n| n.dedupe_key.clone());
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].body, json!({ "n": "slack:1" }));
+    let (slack, hook) = (due[0].clone(), due[1].clone());
+    assert!(s
+        .finish_notification(slack.id, "c", &Attempted::Delivered, now)
+        .await
+        .unwrap());
+    let later = Timestamp::from_millis(now.millis() + 3_600_000);
+    let retry = Attempted::Retry {
+        at: later,
+        error: "answered HTTP 500".into(),
+    };
+    assert!(s
+        .finish_notification(hook.id, "c", &retry, now)
+        .await
+        .unwrap());
+    assert!(
+        s.claim_notifications(now, lease, "d", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due"
+    );
+    let again = s.claim_notifications(later, lease, "d", 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("answered HTTP 500"));
+    // A lease that expired (its holder died) is taken over.
+    let after_lease = Timestamp::from_millis(later.millis() + 31_000);
+    let taken = s
+        .claim_notifications(after_lease, lease, "e", 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(!s
+        .finish_notification(hook.id, "d", &Attempted::Delivered, now)
+        .await
+        .unwrap());
+    let failed = Attempted::Failed {
+        error: "gave up".into(),
+    };
+    assert!(s
+        .finish_notification(hook.id, "e", &failed, now)
+        .await
+        .unwrap());
+    // The log: deliveries only, filters, then a redelivery.
+    let q = |status| NotificationQuery {
+        page: 1,
+        limit: 10,
+        workspace_id: Some(ws.id),
+        status,
+    };
+    assert_eq!(s.count_notifications(&q(None)).await.unwrap(), 2);
+    let delivered = s
+        .page_notifications(&q(Some(DeliveryStatus::Delivered)))
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].channel, Channel::Slack);
+    let gone = s
+        .page_notifications(&q(Some(DeliveryStatus::Failed)))
+        .await
+        .unwrap();
+    assert_eq!(
+        gone[0].attempts, 2,
+        "the lapsed holder's attempt never counted"
+    );
+    let other = NotificationQuery {
+        workspace_id: Some(ObjectId::new()),
+        ..q(None)
+    };
+    assert_eq!(s.count_notifications(&other).await.unwrap(), 0);
+    let back = s
+        .redeliver_notification(hook.id, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.status, DeliveryStatus::Pending);
+    assert_eq!(s.pending_notifications().await.unwrap(), 1);
+    assert!(
+        s.redeliver_notification(fan.id, now)
+            .await
+            .unwrap()
+            .map(|n| n.status)
+            != Some(DeliveryStatus::Pending),
+        "a fan-out row is not redelivered"
+    );
+    // The batch's videos, and the settings.
+    let batch = s.videos_of_batch("batch-hash-1").await.unwrap();
+    assert_eq!(batch.len(), 2);
+    assert!(s.notification_settings(ws.id).await.unwrap().is_none());
+    let settings = NotificationSettings {
+        slack_webhook_url: Some("https://hooks.slack.com/services/x".into()),
+        webhook_secret: Some("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into()),
+        ..Default::default()
+    };
+    s.put_notification_settings(ws.id, &settings).await.unwrap();
+    assert_eq!(
+        s.notification_settings(ws.id).await.unwrap(),
+        Some(settings)
+    );
+}
 
 /// A revoked token id stays revoked; revoking twice is fine; others are not revoked.
 async fn revoked_sessions(s: Arc<dyn Store>) {
@@ -1978,7 +2170,14 @@ mod mongo_only {
             options.command_event_handler =
                 Some(EventHandler::callback(move |ev: CommandEvent| {
                     if let CommandEvent::Started(ev) = ev {
-                        let reads = ["find", "aggregate", "count", "delete", "update"];
+                        let reads = [
+                            "find",
+                            "aggregate",
+                            "count",
+                            "delete",
+                            "update",
+                            "findAndModify",
+                        ];
                         if watching.load(std::sync::atomic::Ordering::SeqCst)
                             && reads.contains(&ev.command_name.as_str())
                         {
@@ -2089,6 +2288,34 @@ mod mongo_only {
         s.count_users_with_role(Role::Superadmin).await.unwrap();
         s.list_workspaces().await.unwrap();
         s.reserve_quota(ws.id, 1).await.unwrap();
+        // The outbox.
+        let now = Timestamp::now();
+        let claimed = s
+            .claim_notifications(now, Duration::from_secs(30), "l", 5)
+            .await
+            .unwrap();
+        for n in &claimed {
+            s.expand_notification(n.id, "l", &[], now).await.unwrap();
+            s.redeliver_notification(n.id, now).await.unwrap();
+        }
+        let nq = app::ssr::store::NotificationQuery {
+            page: 2,
+            limit: 5,
+            workspace_id: Some(ws.id),
+            status: None,
+        };
+        s.page_notifications(&nq).await.unwrap();
+        s.count_notifications(&nq).await.unwrap();
+        s.page_notifications(&app::ssr::store::NotificationQuery {
+            page: 1,
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        s.pending_notifications().await.unwrap();
+        s.videos_of_batch("h").await.unwrap();
+        s.notification_settings(ws.id).await.unwrap();
         watching.store(false, std::sync::atomic::Ordering::SeqCst);
 
         let client = mongodb::Client::with_uri_str(&uri).await.unwrap();

@@ -38,6 +38,9 @@ impl Process {
             .current_dir(data_dir)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
+            // Notifications to the tests' local receivers, retried quickly.
+            .env("NOTIFY_ALLOW_PRIVATE_URLS", "1")
+            .env("NOTIFY_RETRY_BASE_SECONDS", "0.2")
             .env("DATA_DIR", data_dir.join("data"))
             .env("JWT_SECRET", "breakage-secret-breakage-secret-0123")
             .env("LEPTOS_SITE_ADDR", addr.to_string())
@@ -466,4 +469,80 @@ async fn mongodb_stopped_under_load_answers_503_in_time_and_loses_no_call() {
         "healthy again within 60 s of MongoDB's return"
     );
     assert_retries_accepted_and_every_call_recorded(&app, &admin, &rck, &ids[..6]).await;
+}
+
+/// kill -9 after the callbacks were acknowledged, before their notifications could be delivered
+/// (the receiver is down): after a restart each goes out, once.
+async fn kill_9_between_the_change_and_the_notification(mongo: Option<(&str, &str)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (rck, rck_addr) = RecordingRck::spawn().await;
+    let mut server = Process::start(dir.path(), rck_addr, mongo).await;
+    let app = server.app();
+    let (admin, ids) = videos(&app, 3).await;
+    // The receiver's port, with nothing listening on it yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let workspaces = app.get("/api/workspaces", &admin).await.expect(200);
+    let ws = workspaces.data()[0]["_id"].as_str().unwrap().to_string();
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/workspaces/{ws}/notifications"),
+        Some(&admin),
+        Some(json!({ "webhookUrl": format!("http://127.0.0.1:{port}/hook") })),
+    )
+    .await
+    .expect(200);
+    let http = Client::new();
+    for id in &ids {
+        let r = success(&http, server.addr, &rck, id).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    server.kill_9();
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the receiver's port is free again");
+    let rx = crate::notifications::Receiver::serve(listener, 0);
+    let _server = Process::start(dir.path(), rck_addr, mongo).await;
+    // At most the lease (30 s) for a row claimed when the process died, plus the retries.
+    let mut got = Vec::new();
+    for _ in 0..450 {
+        got = rx.at("/hook");
+        if got.len() >= ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = rx.at("/hook");
+    let videos: HashSet<String> = got
+        .iter()
+        .map(|g| {
+            let b: Value = serde_json::from_slice(&g.body).unwrap();
+            b["data"]["videoId"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        videos,
+        ids.iter().cloned().collect::<HashSet<_>>(),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), ids.len(), "each notification once");
+}
+
+#[tokio::test]
+async fn kill_9_between_the_change_and_the_notification_sqlite() {
+    kill_9_between_the_change_and_the_notification(None).await;
+}
+
+#[tokio::test]
+async fn kill_9_between_the_change_and_the_notification_mongodb() {
+    let Some(uri) = crate::support::mongo_uri() else {
+        return;
+    };
+    let db = format!("breakage_notify_{}", crate::support::rand_suffix());
+    kill_9_between_the_change_and_the_notification(Some((&uri, &db))).await;
 }

@@ -464,7 +464,10 @@ impl Smtp {
             .spawn()
             .expect("aiosmtpd starts");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return Some(Self { child, port, dir });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -506,7 +509,9 @@ impl Drop for Smtp {
 
 #[tokio::test]
 async fn one_email_per_batch_once_every_video_is_final() {
-    let Some(smtp) = Smtp::start().await else { return };
+    let Some(smtp) = Smtp::start().await else {
+        return;
+    };
     let url = smtp.url();
     let s = Scene::new_with(|c| {
         private_urls(c);
@@ -539,19 +544,34 @@ async fn one_email_per_batch_once_every_video_is_final() {
     .expect(200);
     // One of two is final: no mail yet.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(smtp.messages().is_empty(), "mailed before the batch was done");
-    s.callback("/internal/videos/failure", json!({ "videoId": ids[1], "error": "bad images" }))
-        .await
-        .expect(200);
+    assert!(
+        smtp.messages().is_empty(),
+        "mailed before the batch was done"
+    );
+    s.callback(
+        "/internal/videos/failure",
+        json!({ "videoId": ids[1], "error": "bad images" }),
+    )
+    .await
+    .expect(200);
     let mail = smtp.wait_for(1).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(smtp.messages().len(), 1, "one message for the batch");
     let m = &mail[0];
     assert!(m.contains(&format!("To: {email}")), "{m}");
-    assert!(m.contains("Subject: Your 2 videos are done: 1 ready, 1 failed"), "{m}");
-    assert!(m.contains("P0: ready, https://cdn.example.com/p0.mp4"), "{m}");
+    assert!(
+        m.contains("Subject: Your 2 videos are done: 1 ready, 1 failed"),
+        "{m}"
+    );
+    assert!(
+        m.contains("P0: ready, https://cdn.example.com/p0.mp4"),
+        "{m}"
+    );
     assert!(m.contains("P1: failed (bad images)"), "{m}");
-    assert!(m.contains("Content-Type: text/plain") && m.contains("Content-Type: text/html"), "{m}");
+    assert!(
+        m.contains("Content-Type: text/plain") && m.contains("Content-Type: text/html"),
+        "{m}"
+    );
     // A one-video batch: one message about that video.
     let one = s.start_videos(&s.products[0], 1).await;
     s.callback("/internal/videos/success", json!({ "videoId": one[0] }))
@@ -559,11 +579,16 @@ async fn one_email_per_batch_once_every_video_is_final() {
         .expect(200);
     let mail = smtp.wait_for(2).await;
     assert!(
-        mail.iter().any(|m| m.contains("Subject: Your video for P0 is ready")),
+        mail.iter()
+            .any(|m| m.contains("Subject: Your video for P0 is ready")),
         "{mail:?}"
     );
     // The delivery log shows them as email, batch.finished.
-    let log = s.app.get("/api/notifications?status=delivered", &s.admin).await.expect(200);
+    let log = s
+        .app
+        .get("/api/notifications?status=delivered", &s.admin)
+        .await
+        .expect(200);
     let emails: Vec<&Value> = log.data()["notifications"]
         .as_array()
         .unwrap()

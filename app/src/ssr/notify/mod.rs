@@ -26,8 +26,9 @@ use futures::StreamExt;
 use messages::Finished;
 use std::time::Duration;
 
-/// How long a claimed row is ours before another instance may take it.
-pub const LEASE: Duration = Duration::from_secs(60);
+/// How long a claimed row is ours before another instance may take it (a send takes at most
+/// `send::SEND_TIMEOUT`, so a live lease is never taken over).
+pub const LEASE: Duration = Duration::from_secs(30);
 /// Rows claimed per pass, and sent at once.
 const CLAIM: u32 = 32;
 const CONCURRENCY: usize = 16;

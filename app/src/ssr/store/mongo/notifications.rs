@@ -167,6 +167,7 @@ impl MongoStore {
                 doc! { "_id": oid(id), "lease": lease, "status": "pending" },
                 Self::finish_update(&Attempted::Delivered, now),
             )
+            .hint(Hint::Keys(doc! { "_id": 1 }))
             .session(&mut *s)
             .await?;
         if r.matched_count == 0 {
@@ -264,6 +265,7 @@ impl NotificationStore for MongoStore {
                 doc! { "_id": oid(id), "lease": lease, "status": "pending" },
                 Self::finish_update(outcome, now),
             )
+            .hint(Hint::Keys(doc! { "_id": 1 }))
             .await?;
         Ok(r.matched_count == 1)
     }
@@ -296,6 +298,7 @@ impl NotificationStore for MongoStore {
     async fn find_notification(&self, id: ObjectId) -> StoreResult<Option<Notification>> {
         self.notifications
             .find_one(doc! { "_id": oid(id) })
+            .hint(Hint::Keys(doc! { "_id": 1 }))
             .await?
             .map(notification)
             .transpose()
@@ -312,6 +315,7 @@ impl NotificationStore for MongoStore {
                 doc! { "$set": { "status": "pending", "nextAttemptAt": date(now), "updatedAt": date(now),
                                  "lease": Bson::Null, "leaseUntil": Bson::Null } },
             )
+            .hint(Hint::Keys(doc! { "_id": 1 }))
             .await?;
         self.find_notification(id).await
     }

@@ -101,6 +101,7 @@ impl MongoStore {
                         doc! { "_id": oid(video.product_id), format!("videos.{i}.videoId"): { "$exists": false } },
                         doc! { "$set": { format!("videos.{i}.videoId"): oid(id) } },
                     )
+                    .hint(mongodb::options::Hint::Keys(doc! { "_id": 1 }))
                     .session(&mut *s)
                     .await?;
                 e.video_id = Some(id);

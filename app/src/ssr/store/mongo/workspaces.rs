@@ -51,6 +51,7 @@ impl WorkspaceStore for MongoStore {
                 },
             )
             .projection(doc! { "_id": 1 })
+            .hint(mongodb::options::Hint::Keys(doc! { "_id": 1 }))
             .await?;
         if reserved.is_some() {
             return Ok(Quota::Reserved);
