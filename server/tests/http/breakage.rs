@@ -508,10 +508,8 @@ async fn kill_9_between_the_change_and_the_notification(mongo: Option<(&str, &st
     let rx = crate::notifications::Receiver::serve(listener, 0);
     let _server = Process::start(dir.path(), rck_addr, mongo).await;
     // At most the lease (30 s) for a row claimed when the process died, plus the retries.
-    let mut got = Vec::new();
     for _ in 0..450 {
-        got = rx.at("/hook");
-        if got.len() >= ids.len() {
+        if rx.at("/hook").len() >= ids.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
