@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/videos") view=pages::videos::VideosPage ssr=SsrMode::Async/>
                 <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
                 <Route path=path!("/events/:id") view=pages::events::EventDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/notifications") view=pages::notifications::NotificationsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -80,3 +80,80 @@ pub async fn load_event(id: String) -> Result<WebhookEvent, FnError> {
     let (state, caller) = ctx::caller().await?;
     Ok(crate::ssr::services::events::get_event(&state, &caller, &id).await?)
 }
+
+// --- notifications
+
+#[server(prefix = "/api/fn", endpoint = "workspaces")]
+pub async fn load_workspaces() -> Result<Vec<crate::model::Workspace>, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::users::list_workspaces(&state, &caller).await?)
+}
+
+#[server(prefix = "/api/fn", endpoint = "notification_settings")]
+pub async fn load_notification_settings(
+    workspace_id: String,
+) -> Result<crate::model::notify::NotificationSettings, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::notifications::get_settings(&state, &caller, &workspace_id).await?)
+}
+
+/// The settings form: checkboxes are absent when unchecked, empty URLs turn a channel off.
+#[server(prefix = "/api/fn", endpoint = "save_notification_settings")]
+pub async fn save_notification_settings(
+    workspace_id: String,
+    on_completed: Option<String>,
+    on_failed: Option<String>,
+    slack_webhook_url: Option<String>,
+    discord_webhook_url: Option<String>,
+    webhook_url: Option<String>,
+) -> Result<crate::model::notify::NotificationSettings, FnError> {
+    use crate::model::notify::{EmailPrefs, NotificationSettings};
+    let (state, caller) = ctx::caller().await?;
+    let url = |u: Option<String>| u.filter(|u| !u.trim().is_empty());
+    let new = NotificationSettings {
+        email: EmailPrefs {
+            on_completed: on_completed.is_some(),
+            on_failed: on_failed.is_some(),
+        },
+        slack_webhook_url: url(slack_webhook_url),
+        discord_webhook_url: url(discord_webhook_url),
+        webhook_url: url(webhook_url),
+        webhook_secret: None,
+    };
+    Ok(
+        crate::ssr::services::notifications::put_settings(&state, &caller, &workspace_id, new)
+            .await?,
+    )
+}
+
+#[server(prefix = "/api/fn", endpoint = "rotate_notification_secret")]
+pub async fn rotate_notification_secret(
+    workspace_id: String,
+) -> Result<crate::model::notify::NotificationSettings, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::notifications::rotate_secret(&state, &caller, &workspace_id).await?)
+}
+
+#[server(prefix = "/api/fn", endpoint = "test_notifications")]
+pub async fn test_notifications(
+    workspace_id: String,
+) -> Result<Vec<crate::model::notify::ChannelResult>, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::notifications::send_test(&state, &caller, &workspace_id).await?)
+}
+
+#[server(prefix = "/api/fn", endpoint = "notifications")]
+pub async fn load_notifications(
+    filter: crate::model::filters::NotificationFilter,
+) -> Result<crate::model::notify::NotificationPage, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::notifications::list(&state, &caller, &filter).await?)
+}
+
+#[server(prefix = "/api/fn", endpoint = "redeliver_notification")]
+pub async fn redeliver_notification(
+    id: String,
+) -> Result<crate::model::notify::Notification, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::notifications::redeliver(&state, &caller, &id).await?)
+}

@@ -26,6 +26,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <li><a href="/">"Overview"</a></li>
                     <li><a href="/videos">"Videos"</a></li>
                     <li><a href="/events">"Webhook events"</a></li>
+                    <li><a href="/notifications">"Notifications"</a></li>
                 </ul>
             </nav>
             <form method="post" action="/logout" class="logout">

@@ -161,3 +161,12 @@ pub struct NotificationFilter {
     /// `pending`, `delivered` or `failed`.
     pub status: Option<String>,
 }
+
+impl WithPage for NotificationFilter {
+    fn with_page(&self, page: u64) -> Self {
+        Self {
+            page: Some(page.to_string()),
+            ..self.clone()
+        }
+    }
+}

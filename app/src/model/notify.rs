@@ -161,6 +161,7 @@ pub struct ChannelResult {
     pub error: Option<String>,
 }
 
+#[cfg(feature = "ssr")]
 impl Notification {
     /// The outbox row a status change leaves when it makes a video `completed` or `failed` (from
     /// any other status); `None` for any other change. Written in the change's transaction.

@@ -1,5 +1,6 @@
 //! One module per route.
 pub mod events;
 pub mod login;
+pub mod notifications;
 pub mod overview;
 pub mod videos;

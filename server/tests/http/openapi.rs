@@ -17,13 +17,18 @@ const SOURCES: &[(&str, &str)] = &[
     ("", include_str!("../../src/observe.rs")),
 ];
 
-/// `METHOD /path` of every `.route("/path", get(..).post(..))` in the sources.
+/// `METHOD /path` of every `.route("/path", get(..).post(..))` in the sources (the methods named
+/// up to the next `.route(`, or the end of the router's function).
 fn routes_in_sources() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for (prefix, src) in SOURCES {
-        for part in src.split(".route(\"").skip(1) {
+        // rustfmt may put the path and the handlers on lines of their own.
+        for part in src.split(".route(").skip(1) {
+            let Some(part) = part.trim_start().strip_prefix('"') else {
+                continue;
+            };
             let (path, rest) = part.split_once('"').unwrap();
-            let call = rest.split('\n').next().unwrap();
+            let call = rest.split("\n}").next().unwrap();
             for method in ["get", "post", "put", "patch", "delete"] {
                 let plain = format!(" {method}(");
                 let chained = format!(".{method}(");
