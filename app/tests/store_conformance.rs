@@ -241,14 +241,14 @@ async fn notification_outbox(s: Arc<dyn Store>) {
         delivery(Channel::Slack, "slack:1"),
         delivery(Channel::Webhook, "webhook:1"),
     ];
-    assert!(s
-        .expand_notification(fan.id, "a", &rows, now)
-        .await
-        .unwrap());
-    assert!(
-        !s.expand_notification(fan.id, "a", &rows, now)
-            .await
-            .unwrap(),
+    let expanded = [(fan.id, rows.to_vec())];
+    assert_eq!(
+        s.expand_notifications("a", &expanded, now).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.expand_notifications("a", &expanded, now).await.unwrap(),
+        0,
         "once"
     );
     assert_eq!(
@@ -2295,7 +2295,9 @@ mod mongo_only {
             .await
             .unwrap();
         for n in &claimed {
-            s.expand_notification(n.id, "l", &[], now).await.unwrap();
+            s.expand_notifications("l", &[(n.id, Vec::new())], now)
+                .await
+                .unwrap();
             s.redeliver_notification(n.id, now).await.unwrap();
         }
         let nq = app::ssr::store::NotificationQuery {

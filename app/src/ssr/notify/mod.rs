@@ -22,20 +22,19 @@ use crate::model::{AiVideo, ObjectId, Timestamp};
 use crate::ssr::callback_auth::WebhookSecret;
 use crate::ssr::state::AppState;
 use crate::ssr::store::StoreResult;
-use futures::StreamExt;
 use messages::Finished;
 use std::time::Duration;
 
 /// How long a claimed row is ours before another instance may take it (a send takes at most
 /// `send::SEND_TIMEOUT`, so a live lease is never taken over).
 pub const LEASE: Duration = Duration::from_secs(30);
-/// Rows claimed per pass, and sent at once.
+/// Rows claimed per pass (and so sent at once at most).
 const CLAIM: u32 = 32;
-const CONCURRENCY: usize = 16;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: f64 = 6.0 * 3600.0;
 
-/// One pass: claims the due rows and handles them; how many it claimed.
+/// One pass: claims the due rows; sends the deliveries, and turns the fan-out rows into their
+/// deliveries (all of them closed in one write); how many it claimed.
 pub async fn run_once(state: &AppState) -> StoreResult<usize> {
     let lease = crate::ssr::auth::new_token_id();
     let rows = state
@@ -43,25 +42,48 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
         .claim_notifications(Timestamp::now(), LEASE, &lease, CLAIM)
         .await?;
     let n = rows.len();
-    futures::stream::iter(rows)
-        .for_each_concurrent(CONCURRENCY, |row| {
-            let lease = lease.clone();
-            async move {
-                let id = row.id;
-                if let Err(e) = handle(state, &lease, row).await {
-                    // The lease runs out and the row is tried again.
-                    tracing::warn!(target: "video_service", notification = %id, "notification not handled: {e}");
+    let (fanouts, deliveries): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|r| r.channel == Channel::Fanout);
+    // At most `CLAIM` sends at once, each bounded by `send::SEND_TIMEOUT`.
+    let sends = futures::future::join_all(
+        deliveries
+            .into_iter()
+            .map(|row| deliver_logged(state, &lease, row)),
+    );
+    let expansions = async {
+        // At most `CLAIM` rows, each a few store reads: all at once.
+        let built = futures::future::join_all(fanouts.iter().map(|row| fan_out(state, row))).await;
+        let mut expanded: Vec<(ObjectId, Vec<Notification>)> = Vec::new();
+        for (row, rows) in fanouts.iter().zip(built) {
+            match rows {
+                Ok(rows) => expanded.push((row.id, rows)),
+                Err(e) => {
+                    tracing::warn!(target: "video_service", notification = %row.id, "fan-out failed; will retry: {e}")
                 }
             }
-        })
-        .await;
+        }
+        if !expanded.is_empty() {
+            state
+                .store
+                .expand_notifications(&lease, &expanded, Timestamp::now())
+                .await?;
+        }
+        StoreResult::Ok(())
+    };
+    let (_, expanded) = tokio::join!(sends, expansions);
+    expanded?;
     Ok(n)
 }
 
-async fn handle(state: &AppState, lease: &str, row: Notification) -> StoreResult<()> {
-    if row.channel == Channel::Fanout {
-        return fan_out(state, lease, row).await;
+async fn deliver_logged(state: &AppState, lease: &str, row: Notification) {
+    let id = row.id;
+    if let Err(e) = deliver_one(state, lease, row).await {
+        // The lease runs out and the row is tried again.
+        tracing::warn!(target: "video_service", notification = %id, "notification not handled: {e}");
     }
+}
+
+async fn deliver_one(state: &AppState, lease: &str, row: Notification) -> StoreResult<()> {
     let outcome = match deliver(state, &row).await {
         Ok(()) => Attempted::Delivered,
         Err(error) => next_attempt(state, &row, error),
@@ -153,8 +175,8 @@ fn delivery(
     }
 }
 
-/// A finished video becomes its deliveries, by the workspace's settings at this moment.
-async fn fan_out(state: &AppState, lease: &str, row: Notification) -> StoreResult<()> {
+/// A finished video's deliveries, by the workspace's settings at this moment.
+async fn fan_out(state: &AppState, row: &Notification) -> StoreResult<Vec<Notification>> {
     let store = &state.store;
     let video = match row.video_id {
         Some(v) => store.find_video(v).await?,
@@ -189,15 +211,12 @@ async fn fan_out(state: &AppState, lease: &str, row: Notification) -> StoreResul
             ));
         }
         if state.config.smtp_url.is_some() {
-            if let Some(email) = batch_email(state, &row, &f, &settings).await? {
+            if let Some(email) = batch_email(state, row, &f, &settings).await? {
                 rows.push(email);
             }
         }
     }
-    store
-        .expand_notification(row.id, lease, &rows, Timestamp::now())
-        .await?;
-    Ok(())
+    Ok(rows)
 }
 
 /// The email of the video's batch, once every video of it is final (the last one to finish makes

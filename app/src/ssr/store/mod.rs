@@ -622,15 +622,14 @@ pub trait NotificationStore {
         outcome: &crate::model::notify::Attempted,
         now: Timestamp,
     ) -> StoreResult<bool>;
-    /// A fan-out row done: its deliveries are added (skipping known `dedupe_key`s) and it is marked
-    /// delivered, in one transaction, only while it is still leased by `lease`.
-    async fn expand_notification(
+    /// Fan-out rows done: each one still leased by `lease` is marked delivered and its deliveries
+    /// are added (skipping known `dedupe_key`s), all in one transaction. How many were closed.
+    async fn expand_notifications(
         &self,
-        id: ObjectId,
         lease: &str,
-        rows: &[crate::model::notify::Notification],
+        expanded: &[(ObjectId, Vec<crate::model::notify::Notification>)],
         now: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<u64>;
     /// The delivery log, newest first.
     async fn page_notifications(
         &self,

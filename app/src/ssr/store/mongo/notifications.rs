@@ -156,25 +156,31 @@ impl MongoStore {
     async fn expand_attempt(
         &self,
         s: &mut ClientSession,
-        id: ObjectId,
         lease: &str,
-        rows: &[Notification],
+        expanded: &[(ObjectId, Vec<Notification>)],
         now: Timestamp,
-    ) -> Attempt<bool> {
-        let r = self
-            .notifications
-            .update_one(
-                doc! { "_id": oid(id), "lease": lease, "status": "pending" },
-                Self::finish_update(&Attempted::Delivered, now),
-            )
-            .hint(Hint::Keys(doc! { "_id": 1 }))
-            .session(&mut *s)
-            .await?;
-        if r.matched_count == 0 {
-            return Ok(Step::Abort(false));
+    ) -> Attempt<u64> {
+        let mut closed = 0;
+        for (id, rows) in expanded {
+            let r = self
+                .notifications
+                .update_one(
+                    doc! { "_id": oid(*id), "lease": lease, "status": "pending" },
+                    Self::finish_update(&Attempted::Delivered, now),
+                )
+                .hint(Hint::Keys(doc! { "_id": 1 }))
+                .session(&mut *s)
+                .await?;
+            if r.matched_count == 1 {
+                self.insert_notifications_in(s, rows).await?;
+                closed += 1;
+            }
         }
-        self.insert_notifications_in(s, rows).await?;
-        Ok(Step::Commit(true))
+        Ok(if closed == 0 {
+            Step::Abort(0)
+        } else {
+            Step::Commit(closed)
+        })
     }
 
     async fn insert_attempt(&self, s: &mut ClientSession, rows: &[Notification]) -> Attempt<u64> {
@@ -270,15 +276,14 @@ impl NotificationStore for MongoStore {
         Ok(r.matched_count == 1)
     }
 
-    async fn expand_notification(
+    async fn expand_notifications(
         &self,
-        id: ObjectId,
         lease: &str,
-        rows: &[Notification],
+        expanded: &[(ObjectId, Vec<Notification>)],
         now: Timestamp,
-    ) -> StoreResult<bool> {
-        let (lease, rows) = (lease.to_string(), rows.to_vec());
-        transaction!(self, |s| self.expand_attempt(s, id, &lease, &rows, now))
+    ) -> StoreResult<u64> {
+        let (lease, expanded) = (lease.to_string(), expanded.to_vec());
+        transaction!(self, |s| self.expand_attempt(s, &lease, &expanded, now))
     }
 
     async fn page_notifications(&self, q: &NotificationQuery) -> StoreResult<Vec<Notification>> {

@@ -207,20 +207,22 @@ impl NotificationStore for SqliteStore {
             .await
     }
 
-    async fn expand_notification(
+    async fn expand_notifications(
         &self,
-        id: ObjectId,
         lease: &str,
-        rows: &[Notification],
+        expanded: &[(ObjectId, Vec<Notification>)],
         now: Timestamp,
-    ) -> StoreResult<bool> {
-        let (lease, rows) = (lease.to_string(), rows.to_vec());
+    ) -> StoreResult<u64> {
+        let (lease, expanded) = (lease.to_string(), expanded.to_vec());
         self.write(move |t| {
-            if !finish(t, id, &lease, &Attempted::Delivered, now)? {
-                return Ok(false);
+            let mut closed = 0;
+            for (id, rows) in &expanded {
+                if finish(t, *id, &lease, &Attempted::Delivered, now)? {
+                    insert(t, rows)?;
+                    closed += 1;
+                }
             }
-            insert(t, &rows)?;
-            Ok(true)
+            Ok(closed)
         })
         .await
     }
