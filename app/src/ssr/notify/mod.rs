@@ -188,7 +188,7 @@ async fn fan_out(state: &AppState, row: &Notification) -> StoreResult<Vec<Notifi
         let f = finished(state, video).await?;
         if settings.slack_webhook_url.is_some() {
             rows.push(delivery(
-                &row,
+                row,
                 Channel::Slack,
                 format!("slack:{}", row.id),
                 messages::slack(&f),
@@ -196,7 +196,7 @@ async fn fan_out(state: &AppState, row: &Notification) -> StoreResult<Vec<Notifi
         }
         if settings.discord_webhook_url.is_some() {
             rows.push(delivery(
-                &row,
+                row,
                 Channel::Discord,
                 format!("discord:{}", row.id),
                 messages::discord(&f),
@@ -204,7 +204,7 @@ async fn fan_out(state: &AppState, row: &Notification) -> StoreResult<Vec<Notifi
         }
         if settings.webhook_url.is_some() {
             rows.push(delivery(
-                &row,
+                row,
                 Channel::Webhook,
                 format!("webhook:{}", row.id),
                 messages::webhook(&f, row.created_at),
