@@ -2557,6 +2557,8 @@ mod upgrades {
              DROP TABLE processing_daily;
              DROP INDEX aivideos_by_status_created; DROP INDEX aivideos_by_workspace;
              CREATE INDEX aivideos_by_workspace ON aivideos(workspace_id, created_at DESC);
+             DROP TABLE notification_settings; DROP TABLE notifications;
+             DROP INDEX aivideos_by_token;
              PRAGMA user_version = 7;",
         )
         .unwrap();
