@@ -287,17 +287,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let query = app::ssr::services::events::parse_query(&filter)
                 .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            use futures::StreamExt;
+            let format = app::ssr::services::events::ExportFormat::Ndjson;
+            let mut pages = std::pin::pin!(app::ssr::services::events::event_pages(
+                state.store.clone(),
+                &query
+            ));
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let n = app::ssr::services::events::export_events(&state, &query, |page| {
-                for e in page {
-                    serde_json::to_writer(&mut out, e)?;
-                    out.write_all(b"\n")?;
-                }
-                out.flush()
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            let mut n = 0;
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| anyhow::anyhow!(e.public_message()))?;
+                n += page.len();
+                out.write_all(format.render(&page).as_bytes())?;
+                out.flush()?;
+            }
             tracing::info!("exported {n} events");
             Ok(())
         }

@@ -219,6 +219,7 @@ impl Modify for Security {
         crate::rest::retry_video,
         crate::rest::list_events,
         crate::rest::webhook_stats,
+        crate::rest::export_events,
         crate::rest::get_event,
         crate::rest::replay_event,
         crate::rest::get_notification_settings,

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/videos/{id}/retry", post(retry_video))
         .route("/webhook-events", get(list_events))
         .route("/webhook-events/stats", get(webhook_stats))
+        .route("/webhook-events/export", get(export_events))
         .route("/webhook-events/{id}", get(get_event))
         .route("/webhook-events/{id}/replay", post(replay_event))
         .route(
@@ -472,4 +473,51 @@ async fn redeliver_notification(
     Ok(ApiResponse::ok(
         notifications::redeliver(&state, &caller, &id).await?,
     ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportFormatQuery {
+    /// `csv` (the default) or `ndjson`.
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/webhook-events/export", tag = "webhook-events", security(("bearer" = []), ("cookie" = [])),
+    params(ExportFormatQuery, EventFilter),
+    summary = "The event log as CSV or NDJSON, with the list's filters (SUPERADMIN)",
+    description = "Streamed newest first, page by page by keyset, so any size works. CSV columns: id, createdAt, endpoint, videoId, statusCode, outcome, payload (JSON text); a cell starting with =, +, - or @ is prefixed with '. NDJSON: one event per line in the API's shape.",
+    responses((status = 200, description = "The export", content_type = "text/csv", body = String),
+              (status = 400, description = "A bad filter, or format not csv/ndjson", body = ErrorBody), Errors))]
+async fn export_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(f): axum::extract::Query<ExportFormatQuery>,
+    ApiQuery(filter): ApiQuery<EventFilter>,
+) -> AppResult<Response> {
+    use futures::StreamExt;
+    let format = events::ExportFormat::parse(f.format.as_deref())?;
+    let stream = events::export(&state, &caller, &filter, format)?.map(|chunk| {
+        chunk
+            .map(axum::body::Bytes::from)
+            .map_err(|e| std::io::Error::other(e.public_message()))
+    });
+    let name = format!(
+        "attachment; filename=\"webhook-events-{}.{}\"",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        format.extension()
+    );
+    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
 }

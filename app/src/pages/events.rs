@@ -65,11 +65,29 @@ pub fn EventsPage() -> impl IntoView {
         move || get(&filter.read()).clone().unwrap_or_default()
     };
     let endpoint_is = move |e: &'static str| move || filter.read().endpoint.as_deref() == Some(e);
+    // The export of what the filter selects (every page of it), as a file.
+    let export_link = move |format: &'static str| {
+        move || {
+            let f = EventFilter {
+                page: None,
+                limit: None,
+                cursor: None,
+                ..filter.get()
+            };
+            let q = query_string(&f);
+            let sep = if q.is_empty() { '?' } else { '&' };
+            format!("/api/webhook-events/export{q}{sep}format={format}")
+        }
+    };
 
     view! {
         <Layout>
             <div class="page-header">
                 <h1>"Webhook events"</h1>
+                <div class="page-actions">
+                    <a class="btn btn-secondary" href=export_link("csv") download data-testid="export-csv">"Export CSV"</a>
+                    <a class="btn btn-secondary" href=export_link("ndjson") download data-testid="export-ndjson">"Export NDJSON"</a>
+                </div>
             </div>
             <Form method="GET" action="/events" attr:class="filters" attr:aria-label="Filter events">
                 <label>

@@ -270,3 +270,91 @@ async fn only_superadmins_read_the_log() {
         .expect(401);
     assert_eq!(r.body["success"], false);
 }
+
+/// `GET /api/webhook-events/export`: the list's filters, CSV (escaped, formula-safe) or NDJSON,
+/// every matching event however many pages; a superadmin's, by Bearer or by the dashboard cookie.
+#[tokio::test]
+async fn the_event_log_exports_as_csv_and_ndjson() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    // 1,001 refused calls (three export pages of 500), one with commas, quotes and a formula.
+    for i in 0..1001 {
+        app.post_raw(
+            "/internal/videos/failure",
+            Some("application/json"),
+            format!("{{\"videoId\":\"nope-{i}\"}}").into_bytes(),
+        )
+        .await;
+    }
+    app.post_raw(
+        "/internal/videos/success",
+        Some("application/json"),
+        br#"{"videoId":"=cmd, \"quoted\""}"#.to_vec(),
+    )
+    .await;
+    let get = |q: &str, token: &str| {
+        app.http
+            .get(app.url(&format!("/api/webhook-events/export{q}")))
+            .bearer_auth(token.to_string())
+            .send()
+    };
+    let r = get("?format=ndjson&endpoint=/videos/failure", &admin)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(".ndjson"));
+    let text = r.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1001);
+    assert!(lines.iter().all(|e| e["endpoint"] == "/videos/failure"));
+    let ids: std::collections::HashSet<&str> =
+        lines.iter().map(|e| e["_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 1001, "no event twice across pages");
+
+    let r = get("?endpoint=/videos/success", &admin).await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    let mut rows = csv.split("\r\n");
+    assert_eq!(
+        rows.next().unwrap(),
+        "id,createdAt,endpoint,videoId,statusCode,outcome,payload"
+    );
+    let row = rows.next().unwrap();
+    assert!(
+        row.contains(",/videos/success,\"'=cmd, \"\"quoted\"\"\",400,"),
+        "{row}"
+    );
+
+    // Refusals are JSON, before anything streams.
+    let r = get("?format=xml", &admin).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["message"],
+        "format must be csv or ndjson"
+    );
+    let r = get("?from=yesterday", &admin).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let ws = app.workspace(&admin, 5).await;
+    let user = app.user_in(&admin, &ws, "USER").await;
+    assert_eq!(get("", &user).await.unwrap().status(), 403);
+    // The dashboard's link: the session cookie is enough for a GET.
+    let cookie = app
+        .form_login(crate::support::ADMIN_EMAIL, crate::support::ADMIN_PASSWORD)
+        .await;
+    let r = app
+        .http
+        .get(app.url("/api/webhook-events/export?format=ndjson&endpoint=/videos/success"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap().lines().count(), 1);
+}

@@ -97,33 +97,144 @@ pub async fn get_event(state: &AppState, caller: &Caller, id: &str) -> AppResult
 /// The events of an export page: enough to keep a store busy efficiently, small in memory.
 const EXPORT_PAGE: u64 = 500;
 
-/// Every event matching `q` (its page, limit and cursor are ignored), newest first, page by page
-/// by keyset, so memory stays flat at any size. `sink` takes each page; returns how many events.
-/// The command line's `server events export` uses it.
-pub async fn export_events(
-    state: &AppState,
+/// Every event matching `q` (its page, limit and cursor are ignored), newest first, as a stream of
+/// pages read by keyset: memory stays flat at any size, and a slow reader slows the reading. The
+/// REST export and the command line's `server events export` both read it.
+pub fn event_pages(
+    store: std::sync::Arc<dyn crate::ssr::store::Store>,
     q: &EventQuery,
-    mut sink: impl FnMut(&[WebhookEvent]) -> std::io::Result<()>,
-) -> AppResult<u64> {
-    let mut q = EventQuery {
+) -> impl futures::Stream<Item = AppResult<Vec<WebhookEvent>>> + Send + 'static {
+    let first = EventQuery {
         page: 1,
         limit: EXPORT_PAGE,
         after: None,
         ..q.clone()
     };
-    let mut n = 0;
-    loop {
-        let events = state.store.page_events(&q).await?;
-        sink(&events).map_err(|e| AppError::internal("writing the export", e))?;
-        n += events.len() as u64;
-        match events.last() {
-            Some(last) if events.len() as u64 == EXPORT_PAGE => {
-                q.after = Some(crate::model::Keyset {
-                    at: last.created_at,
-                    id: last.id,
-                });
+    futures::stream::unfold(Some(first), move |next| {
+        let store = store.clone();
+        async move {
+            let q = next?;
+            match store.page_events(&q).await {
+                Err(e) => Some((Err(e.into()), None)),
+                Ok(events) => {
+                    let more = match events.last() {
+                        Some(last) if events.len() as u64 == EXPORT_PAGE => Some(EventQuery {
+                            after: Some(crate::model::Keyset {
+                                at: last.created_at,
+                                id: last.id,
+                            }),
+                            ..q
+                        }),
+                        _ => None,
+                    };
+                    if events.is_empty() {
+                        None
+                    } else {
+                        Some((Ok(events), more))
+                    }
+                }
             }
-            _ => return Ok(n),
+        }
+    })
+}
+
+/// The formats of `GET /api/webhook-events/export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+}
+
+impl ExportFormat {
+    pub fn parse(raw: Option<&str>) -> AppResult<Self> {
+        match raw.unwrap_or("csv") {
+            "csv" => Ok(Self::Csv),
+            "ndjson" => Ok(Self::Ndjson),
+            _ => Err(AppError::BadRequest("format must be csv or ndjson".into())),
         }
     }
+
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Ndjson => "application/x-ndjson",
+        }
+    }
+
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Ndjson => "ndjson",
+        }
+    }
+
+    /// The header line, if the format has one.
+    pub fn header(&self) -> &'static str {
+        match self {
+            Self::Csv => "id,createdAt,endpoint,videoId,statusCode,outcome,payload\r\n",
+            Self::Ndjson => "",
+        }
+    }
+
+    /// One page of events in this format.
+    pub fn render(&self, events: &[WebhookEvent]) -> String {
+        let mut out = String::new();
+        for e in events {
+            match self {
+                Self::Ndjson => {
+                    out.push_str(&serde_json::to_string(e).unwrap_or_default());
+                    out.push('\n');
+                }
+                Self::Csv => {
+                    let fields = [
+                        e.id.to_string(),
+                        e.created_at.to_string(),
+                        e.endpoint.clone(),
+                        e.video_id.clone().unwrap_or_default(),
+                        e.status_code.to_string(),
+                        e.outcome.clone(),
+                        e.payload.to_string(),
+                    ];
+                    let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                    out.push_str(&row.join(","));
+                    out.push_str("\r\n");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break; a leading `=`, `+`,
+/// `-` or `@` is prefixed with `'` so a spreadsheet never runs it as a formula.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// `GET /api/webhook-events/export` (SUPERADMIN): the filter checked first (a bad one is a 400
+/// before anything is streamed), then the events, newest first, as text chunks of one page each.
+pub fn export(
+    state: &AppState,
+    caller: &Caller,
+    p: &EventFilter,
+    format: ExportFormat,
+) -> AppResult<impl futures::Stream<Item = AppResult<String>> + Send + 'static> {
+    use futures::StreamExt;
+    caller.require_superadmin()?;
+    let q = parse_query(p)?;
+    let header = futures::stream::iter(
+        (!format.header().is_empty()).then(|| Ok(format.header().to_string())),
+    );
+    let body =
+        event_pages(state.store.clone(), &q).map(move |page| page.map(|e| format.render(&e)));
+    Ok(header.chain(body))
 }
