@@ -22,11 +22,7 @@ struct Process {
 
 impl Process {
     async fn start(data_dir: &Path, rck: SocketAddr, mongo: Option<(&str, &str)>) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -321,7 +317,7 @@ async fn sqlite_locked_under_load_answers_503_in_time_and_loses_no_call() {
     let app = server.app();
     let (admin, ids) = videos(&app, 12).await;
     let bounded = bounded();
-    let mut lock = lock_sqlite(&dir.path().join("data/videos.db"), 8.0);
+    let mut lock = lock_sqlite(&dir.path().join("data/videos.db"), 12.0);
     for probe in ["/api/health", "/readyz"] {
         let r = bounded.get(app.url(probe)).send().await.unwrap();
         assert_eq!(r.status(), 503, "{probe}");
@@ -337,7 +333,7 @@ async fn sqlite_locked_under_load_answers_503_in_time_and_loses_no_call() {
         .send()
         .await
         .expect("answered within 3 s");
-    assert_eq!(r.status(), 503);
+    assert_eq!(r.status(), 503, "{:?}", r.text().await);
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({ "success": false, "message": "Storage unavailable" })
@@ -373,11 +369,7 @@ impl OwnMongo {
                 panic!("SECANTUSD_BIN is not set: run through scripts/with-mongo.sh (make test)");
             }
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let mut m = Self {
             bin,
             port,
@@ -480,11 +472,7 @@ async fn kill_9_between_the_change_and_the_notification(mongo: Option<(&str, &st
     let app = server.app();
     let (admin, ids) = videos(&app, 3).await;
     // The receiver's port, with nothing listening on it yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let workspaces = app.get("/api/workspaces", &admin).await.expect(200);
     let ws = workspaces.data()[0]["_id"].as_str().unwrap().to_string();
     app.call(

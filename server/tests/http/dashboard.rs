@@ -119,11 +119,7 @@ async fn superadmins_list_videos_mark_them_failed_and_retry_them() {
 
     // Mark failed: only a superadmin, only a video that is not final.
     s.app
-        .post(
-            &format!("/api/videos/{}/fail", ids[0]),
-            Some(&s.user),
-            json!({}),
-        )
+        .act(&format!("/api/videos/{}/fail", ids[0]), &s.user)
         .await
         .expect(403);
     let r = s
@@ -142,30 +138,18 @@ async fn superadmins_list_videos_mark_them_failed_and_retry_them() {
         "failed"
     );
     s.app
-        .post(
-            &format!("/api/videos/{}/fail", ids[0]),
-            Some(&s.admin),
-            json!({}),
-        )
+        .act(&format!("/api/videos/{}/fail", ids[0]), &s.admin)
         .await
         .expect(409);
 
     // Retry: back to generating with a new job, counted against the quota.
     s.app
-        .post(
-            &format!("/api/videos/{}/retry", ids[1]),
-            Some(&s.admin),
-            json!({}),
-        )
+        .act(&format!("/api/videos/{}/retry", ids[1]), &s.admin)
         .await
         .expect(409);
     let r = s
         .app
-        .post(
-            &format!("/api/videos/{}/retry", ids[0]),
-            Some(&s.admin),
-            json!({}),
-        )
+        .act(&format!("/api/videos/{}/retry", ids[0]), &s.admin)
         .await
         .expect(202);
     assert_eq!(r.data()["status"], "generating");

@@ -28,11 +28,7 @@ async fn a_client_slow_to_send_its_headers_is_cut_off() {
 #[test]
 fn sigterm_with_a_live_feed_open_exits_0_within_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -187,7 +187,7 @@ async fn settings_are_checked_and_only_admins_of_the_workspace_manage_them() {
     assert_eq!(r.data()["email"]["onCompleted"], false);
     let rotated = s
         .app
-        .post(&format!("{path}/rotate-secret"), Some(&admin), json!({}))
+        .act(&format!("{path}/rotate-secret"), &admin)
         .await
         .expect(200);
     assert_ne!(rotated.data()["webhookSecret"], secret.as_str());
@@ -375,29 +375,20 @@ async fn after_the_last_attempt_it_is_failed_and_a_redelivery_sends_it_again() {
     assert_eq!(failed["lastError"], "answered HTTP 500");
     let id = failed["_id"].as_str().unwrap();
     s.app
-        .post(
-            &format!("/api/notifications/{id}/redeliver"),
-            Some(&s.user),
-            json!({}),
-        )
+        .act(&format!("/api/notifications/{id}/redeliver"), &s.user)
         .await
         .expect(403);
     let r = s
         .app
-        .post(
-            &format!("/api/notifications/{id}/redeliver"),
-            Some(&s.admin),
-            json!({}),
-        )
+        .act(&format!("/api/notifications/{id}/redeliver"), &s.admin)
         .await
         .expect(200);
     assert_eq!(r.data()["status"], "pending");
     rx.wait_for("/slack", 3).await;
     s.app
-        .post(
+        .act(
             "/api/notifications/507f1f77bcf86cd799439011/redeliver",
-            Some(&s.admin),
-            json!({}),
+            &s.admin,
         )
         .await
         .expect(404);
@@ -419,7 +410,7 @@ async fn send_test_answers_each_channels_result() {
     .expect(200);
     let r = s
         .app
-        .post(&format!("{path}/test"), Some(&s.admin), json!({}))
+        .act(&format!("{path}/test"), &s.admin)
         .await
         .expect(200);
     let results = r.data().as_array().unwrap();
@@ -450,11 +441,7 @@ impl Smtp {
             panic!("AIOSMTPD_PYTHON is not set: run `make test` (scripts/with-mongo.sh installs aiosmtpd)");
         };
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let mut child = std::process::Command::new(python)
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
             .args(["-c", "aiosmtpd.handlers.Mailbox"])

@@ -168,11 +168,7 @@ async fn metrics_token_when_set() {
 #[tokio::test]
 async fn json_logs_name_the_request() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let log = dir.path().join("server.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .env_clear()

@@ -47,20 +47,12 @@ async fn a_refused_callback_replayed_by_a_superadmin_applies_and_is_recorded() {
     let id = refused["_id"].as_str().unwrap().to_string();
     // Only a superadmin replays.
     s.app
-        .post(
-            &format!("/api/webhook-events/{id}/replay"),
-            Some(&s.user),
-            json!({}),
-        )
+        .act(&format!("/api/webhook-events/{id}/replay"), &s.user)
         .await
         .expect(403);
     let r = s
         .app
-        .post(
-            &format!("/api/webhook-events/{id}/replay"),
-            Some(&s.admin),
-            json!({}),
-        )
+        .act(&format!("/api/webhook-events/{id}/replay"), &s.admin)
         .await
         .expect(200);
     assert_eq!(r.data()["statusCode"], 200);
@@ -82,26 +74,21 @@ async fn a_refused_callback_replayed_by_a_superadmin_applies_and_is_recorded() {
     // Replayed again: the state rules answer as for any duplicate; nothing moves.
     let again = s
         .app
-        .post(
-            &format!("/api/webhook-events/{id}/replay"),
-            Some(&s.admin),
-            json!({}),
-        )
+        .act(&format!("/api/webhook-events/{id}/replay"), &s.admin)
         .await
         .expect(200);
     assert_eq!(s.video(&ids[0]).await["updatedAt"], video["updatedAt"]);
     assert_ne!(again.data()["eventId"], r.data()["eventId"]);
     // Unknown and unfit events.
     s.app
-        .post(
+        .act(
             "/api/webhook-events/507f1f77bcf86cd799439011/replay",
-            Some(&s.admin),
-            json!({}),
+            &s.admin,
         )
         .await
         .expect(404);
     s.app
-        .post("/api/webhook-events/nope/replay", Some(&s.admin), json!({}))
+        .act("/api/webhook-events/nope/replay", &s.admin)
         .await
         .expect(400);
     s.app
@@ -122,10 +109,9 @@ async fn a_refused_callback_replayed_by_a_superadmin_applies_and_is_recorded() {
         .to_string();
     let r = s
         .app
-        .post(
+        .act(
             &format!("/api/webhook-events/{array_call}/replay"),
-            Some(&s.admin),
-            json!({}),
+            &s.admin,
         )
         .await
         .expect(400);

@@ -103,6 +103,11 @@ impl TestApp {
         self.call(Method::GET, path, Some(token), None).await
     }
 
+    /// An action: a POST without a body of its own (`{}`), as `token`.
+    pub async fn act(&self, path: &str, token: &str) -> Res {
+        self.post(path, Some(token), json!({})).await
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
         self.call(Method::POST, path, token, Some(body)).await
     }
@@ -214,6 +219,14 @@ impl TestApp {
             .expect(200);
         r.data()["events"].as_array().unwrap().clone()
     }
+}
+
+/// A loopback port nothing listens on right now (for a process the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 pub fn rand_suffix() -> u64 {

@@ -51,8 +51,22 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
             .map(|row| deliver_logged(state, &lease, row)),
     );
     let expansions = async {
+        // Each workspace's settings read once per pass; a workspace with nothing to send (no
+        // channel, no SMTP) costs its rows no further read.
+        let mut settings = std::collections::HashMap::new();
+        for row in &fanouts {
+            if let std::collections::hash_map::Entry::Vacant(e) = settings.entry(row.workspace_id) {
+                e.insert(settings_of(state, row.workspace_id).await?);
+            }
+        }
+        let settings = &settings;
         // At most `CLAIM` rows, each a few store reads: all at once.
-        let built = futures::future::join_all(fanouts.iter().map(|row| fan_out(state, row))).await;
+        let built = futures::future::join_all(
+            fanouts
+                .iter()
+                .map(|row| fan_out(state, row, &settings[&row.workspace_id])),
+        )
+        .await;
         let mut expanded: Vec<(ObjectId, Vec<Notification>)> = Vec::new();
         for (row, rows) in fanouts.iter().zip(built) {
             match rows {
@@ -176,15 +190,21 @@ fn delivery(
 }
 
 /// A finished video's deliveries, by the workspace's settings at this moment.
-async fn fan_out(state: &AppState, row: &Notification) -> StoreResult<Vec<Notification>> {
-    let store = &state.store;
+async fn fan_out(
+    state: &AppState,
+    row: &Notification,
+    settings: &NotificationSettings,
+) -> StoreResult<Vec<Notification>> {
+    let wanted = settings.slack_webhook_url.is_some()
+        || settings.discord_webhook_url.is_some()
+        || settings.webhook_url.is_some()
+        || state.config.smtp_url.is_some();
     let video = match row.video_id {
-        Some(v) => store.find_video(v).await?,
-        None => None,
+        Some(v) if wanted => state.store.find_video(v).await?,
+        _ => None,
     };
     let mut rows = Vec::new();
     if let Some(video) = video {
-        let settings = settings_of(state, video.workspace_id).await?;
         let f = finished(state, video).await?;
         if settings.slack_webhook_url.is_some() {
             rows.push(delivery(
@@ -211,7 +231,7 @@ async fn fan_out(state: &AppState, row: &Notification) -> StoreResult<Vec<Notifi
             ));
         }
         if state.config.smtp_url.is_some() {
-            if let Some(email) = batch_email(state, row, &f, &settings).await? {
+            if let Some(email) = batch_email(state, row, &f, settings).await? {
                 rows.push(email);
             }
         }
