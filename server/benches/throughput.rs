@@ -50,6 +50,8 @@ async fn start_on(rck: Option<String>, dir: tempfile::TempDir) -> App {
     config.rck_url = rck;
     config.rck_webhook_secret = Some(WEBHOOK_SECRET.parse().unwrap());
     let state = server::build_state(config).await.unwrap();
+    // The background work a real server does meanwhile (the notifier, metrics upkeep, ...).
+    std::mem::forget(server::workers::Workers::start(&state));
     let router = server::router(state, server::leptos_options(addr));
     tokio::spawn(server::serve(
         listener,

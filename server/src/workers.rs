@@ -21,6 +21,7 @@ impl Workers {
             spawn_sweeper(state.clone()),
             spawn_spool_drainer(state.clone()),
             spawn_notifier(state.clone()),
+            spawn_metrics_upkeep(),
         ];
         all.extend(spawn_retention(state.clone()));
         Self(all)
@@ -36,6 +37,23 @@ impl Workers {
             let _ = task.await;
         }
     }
+}
+
+/// How often the metrics' histograms are folded into their buckets (their samples wait in memory
+/// until then).
+pub const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps the metrics' memory flat whether or not anyone scrapes `/metrics`.
+fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let handle = crate::observe::prometheus();
+        let mut tick = tokio::time::interval(METRICS_UPKEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    })
 }
 
 /// How often the outbox is looked at when the last look found nothing.

@@ -28,8 +28,10 @@ use std::time::Duration;
 /// How long a claimed row is ours before another instance may take it (a send takes at most
 /// `send::SEND_TIMEOUT`, so a live lease is never taken over).
 pub const LEASE: Duration = Duration::from_secs(30);
-/// Rows claimed per pass (and so sent at once at most).
-const CLAIM: u32 = 32;
+/// Rows claimed per pass.
+const CLAIM: u32 = 128;
+/// Deliveries sent at once (per instance).
+const SENDING: usize = 32;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: f64 = 6.0 * 3600.0;
 
@@ -44,12 +46,16 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
     let n = rows.len();
     let (fanouts, deliveries): (Vec<_>, Vec<_>) =
         rows.into_iter().partition(|r| r.channel == Channel::Fanout);
-    // At most `CLAIM` sends at once, each bounded by `send::SEND_TIMEOUT`.
-    let sends = futures::future::join_all(
-        deliveries
-            .into_iter()
-            .map(|row| deliver_logged(state, &lease, row)),
-    );
+    // At most `SENDING` at once, each bounded by `send::SEND_TIMEOUT`.
+    let slots = tokio::sync::Semaphore::new(SENDING);
+    let slots = &slots;
+    let sends = futures::future::join_all(deliveries.into_iter().map(|row| {
+        let lease = &lease;
+        async move {
+            let _slot = slots.acquire().await;
+            deliver_logged(state, lease, row).await
+        }
+    }));
     let expansions = async {
         // Each workspace's settings read once per pass; a workspace with nothing to send (no
         // channel, no SMTP) costs its rows no further read.
