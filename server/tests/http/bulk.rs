@@ -114,12 +114,7 @@ async fn the_outbound_request_has_the_contract_shape() {
     let (rck, fake) = fake_rck(vec![]).await;
     let (app, _admin, _ws, user, products) = shop(&rck, 10, 2).await;
     let r = bulk(&app, &user, &products).await.expect(202);
-    let video_ids: Vec<String> = r.data()["videoIds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let video_ids: Vec<String> = r.video_ids();
     assert_eq!(r.data()["videos"][1]["externalJobId"], "job_1");
     assert_eq!(r.data()["videos"][1]["productId"], products[1]);
 
@@ -201,12 +196,7 @@ async fn full_flow_against_the_simulator() {
     let (app, admin, ws, user, products) = shop(&format!("http://{sim}"), 50, 6).await;
     let r = bulk(&app, &user, &products).await.expect(202);
     assert_eq!(r.msg(), "Video generation started");
-    let ids: Vec<String> = r.data()["videoIds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<String> = r.video_ids();
     assert_eq!(ids.len(), 6);
     assert_eq!(used(&app, &admin, &ws).await, 6);
 
@@ -438,12 +428,7 @@ async fn assert_unconfirmed(rck: &str, fake: Option<&Fake>) {
     let r = bulk(&app, &user, &products).await.expect(202);
     assert!(r.msg().contains("did not confirm"), "{}", r.msg());
     assert_eq!(r.data()["videos"][0]["externalJobId"], Value::Null);
-    let ids: Vec<String> = r.data()["videoIds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<String> = r.video_ids();
     for id in &ids {
         let v = app
             .get(&format!("/api/videos/{id}"), &user)

@@ -519,12 +519,7 @@ async fn one_email_per_batch_once_every_video_is_final() {
         )
         .await
         .expect(202);
-    let ids: Vec<String> = r.data()["videoIds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<String> = r.video_ids();
     s.callback(
         "/internal/videos/success",
         json!({ "videoId": ids[0], "video_url": "https://cdn.example.com/p0.mp4" }),

@@ -39,6 +39,16 @@ impl Res {
     pub fn data(&self) -> &Value {
         &self.body["data"]
     }
+
+    /// The `videoIds` of a bulk generation's answer.
+    pub fn video_ids(&self) -> Vec<String> {
+        self.data()["videoIds"]
+            .as_array()
+            .expect("videoIds")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
 }
 
 impl TestApp {
