@@ -68,6 +68,12 @@ impl Receiver {
         rec
     }
 
+    /// From now on every request succeeds, and what came before is forgotten.
+    pub fn reset(&self) {
+        *self.fail_first.lock().unwrap() = 0;
+        self.got.lock().unwrap().clear();
+    }
+
     pub fn at(&self, path: &str) -> Vec<Got> {
         self.got
             .lock()
