@@ -144,8 +144,7 @@ fn method_label(m: &Method) -> &'static str {
 
 /// Routes logged at debug only: probes, scrapes and static files would drown the log.
 fn quiet(route: &str) -> bool {
-    matches!(route, "/healthz" | "/readyz" | "/metrics" | "/pkg/{file}")
-        || route.starts_with("/pkg")
+    matches!(route, "/healthz" | "/readyz" | "/metrics") || route.starts_with("/pkg/")
 }
 
 /// Every request: an id (kept from the caller or made), a span naming it and the route (so every

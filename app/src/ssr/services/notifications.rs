@@ -162,14 +162,12 @@ pub async fn list(
 pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> AppResult<Notification> {
     caller.require_superadmin()?;
     let id = parse_id(id, "notification id")?;
-    match state.store.find_notification(id).await? {
-        Some(n) if n.channel != crate::model::notify::Channel::Fanout => {}
-        _ => return Err(AppError::NotFound("Notification not found".into())),
-    }
+    // The store leaves fan-out rows as they are; to a caller they do not exist.
     let n = state
         .store
         .redeliver_notification(id, Timestamp::now())
         .await?
+        .filter(|n| n.channel != crate::model::notify::Channel::Fanout)
         .ok_or_else(|| AppError::NotFound("Notification not found".into()))?;
     tracing::info!(target: "video_service", notification = %id, "notification queued for redelivery");
     Ok(n)

@@ -2,7 +2,7 @@
 //! `notifications` outbox (see `ssr::notify`).
 
 use super::docs::{date, form, oid, read};
-use super::txn::{is_duplicate, Attempt, Step};
+use super::txn::{Attempt, Step};
 use super::{collect, MongoStore};
 use crate::model::notify::{
     Attempted, Channel, DeliveryStatus, Notification, NotificationSettings,
@@ -251,7 +251,6 @@ impl NotificationStore for MongoStore {
             match claimed {
                 Ok(Some(d)) => out.push(notification(d)?),
                 Ok(None) => break,
-                Err(e) if is_duplicate(&e) => break,
                 Err(e) => return Err(e.into()),
             }
         }
