@@ -70,6 +70,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/videos") view=pages::videos::VideosPage ssr=SsrMode::Async/>
+                <Route path=path!("/videos/:id") view=pages::videos::VideoDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/workspaces") view=pages::workspaces::WorkspacesPage ssr=SsrMode::Async/>
                 <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
                 <Route path=path!("/events/:id") view=pages::events::EventDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/notifications") view=pages::notifications::NotificationsPage ssr=SsrMode::Async/>

@@ -3,10 +3,13 @@
 //! which does its own authorisation. Lists take their typed filter as their one argument; errors
 //! are typed (`FnError`), so pages tell "signed out" from "not allowed" without parsing text.
 
-use crate::model::dashboard::{Me, Overview, OverviewRange};
+use crate::model::dashboard::{
+    BulkActionRequest, BulkActionResult, EventsView, Me, Overview, OverviewRange, VideoDetail,
+    WorkspaceRow,
+};
 use crate::model::error::FnError;
 use crate::model::filters::{EventFilter, VideoFilter};
-use crate::model::{AiVideo, EventPage, VideoPage, WebhookEvent};
+use crate::model::{AiVideo, VideoPage, WebhookEvent, Workspace};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -63,10 +66,23 @@ pub async fn retry_video(id: String) -> Result<AiVideo, FnError> {
     Ok(crate::ssr::services::videos::retry(&state, &caller, &id).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "events")]
-pub async fn load_events(filter: EventFilter) -> Result<EventPage, FnError> {
+#[server(prefix = "/api/fn", endpoint = "video")]
+pub async fn load_video_detail(id: String) -> Result<VideoDetail, FnError> {
     let (state, caller) = ctx::caller().await?;
-    Ok(crate::ssr::services::events::list_events(&state, &caller, &filter).await?)
+    Ok(crate::ssr::services::videos::video_detail(&state, &caller, &id).await?)
+}
+
+/// One batch of a bulk action (the page calls it until the work is done, showing progress).
+#[server(prefix = "/api/fn", endpoint = "bulk_action", input = leptos::server_fn::codec::Json)]
+pub async fn bulk_video_action(req: BulkActionRequest) -> Result<BulkActionResult, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::videos::bulk_action(&state, &caller, &req).await?)
+}
+
+#[server(prefix = "/api/fn", endpoint = "events")]
+pub async fn load_events(filter: EventFilter) -> Result<EventsView, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::dashboard::events_view(&state, &caller, &filter).await?)
 }
 
 #[server(prefix = "/api/fn", endpoint = "replay")]
@@ -79,6 +95,25 @@ pub async fn replay_event(id: String) -> Result<crate::model::webhook::Replayed,
 pub async fn load_event(id: String) -> Result<WebhookEvent, FnError> {
     let (state, caller) = ctx::caller().await?;
     Ok(crate::ssr::services::events::get_event(&state, &caller, &id).await?)
+}
+
+// --- workspaces
+
+#[server(prefix = "/api/fn", endpoint = "workspace_rows")]
+pub async fn load_workspace_rows() -> Result<Vec<WorkspaceRow>, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    Ok(crate::ssr::services::workspaces::workspace_rows(&state, &caller).await?)
+}
+
+/// The limit form of the workspaces page (a plain form before hydration).
+#[server(prefix = "/api/fn", endpoint = "set_video_limit")]
+pub async fn set_video_limit(id: String, video_limit: String) -> Result<Workspace, FnError> {
+    let (state, caller) = ctx::caller().await?;
+    let limit = serde_json::Value::String(video_limit);
+    Ok(
+        crate::ssr::services::workspaces::set_video_limit(&state, &caller, &id, Some(&limit))
+            .await?,
+    )
 }
 
 // --- notifications

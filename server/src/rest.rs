@@ -15,7 +15,7 @@ use app::ssr::store::within;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -30,11 +30,14 @@ pub fn router() -> Router<AppState> {
         .route("/auth/me", get(me))
         .route("/auth/logout", post(logout))
         .route("/workspaces", post(create_workspace).get(list_workspaces))
+        .route("/workspaces/usage", get(workspace_usage))
+        .route("/workspaces/{id}", patch(update_workspace))
         .route("/users", post(create_user))
         .route("/products", post(create_product).get(list_products))
         .route("/products/{id}", get(get_product))
         .route("/videos/bulk-generate", post(bulk_generate))
         .route("/videos", get(list_videos))
+        .route("/videos/bulk-action", post(bulk_video_action))
         .route("/videos/{id}", get(get_video))
         .route("/videos/{id}/fail", post(mark_failed))
         .route("/videos/{id}/retry", post(retry_video))
@@ -310,6 +313,47 @@ async fn replay_event(
     ))
 }
 
+#[utoipa::path(get, path = "/api/workspaces/usage", tag = "workspaces", security(("bearer" = []), ("cookie" = [])),
+    summary = "Every workspace with its quota, videos per status and last activity (SUPERADMIN)",
+    responses((status = 200, body = Envelope<Vec<app::model::dashboard::WorkspaceRow>>), Errors))]
+async fn workspace_usage(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        app::ssr::services::workspaces::workspace_rows(&state, &caller).await?,
+    ))
+}
+
+/// `PATCH /api/workspaces/{id}`'s body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct WorkspacePatch {
+    /// A whole number from 0 to 10,000,000.
+    #[schema(value_type = u32, example = 500)]
+    video_limit: Option<Value>,
+}
+
+#[utoipa::path(patch, path = "/api/workspaces/{id}", tag = "workspaces", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The workspace's id")), request_body = WorkspacePatch,
+    summary = "Change a workspace's video limit (SUPERADMIN; written to the audit log)",
+    responses((status = 200, body = Envelope<app::model::Workspace>),
+              (status = 400, description = "videoLimit is not a whole number from 0 to 10,000,000", body = ErrorBody),
+              (status = 404, description = "Workspace not found", body = ErrorBody), Errors))]
+async fn update_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WorkspacePatch>,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        app::ssr::services::workspaces::set_video_limit(
+            &state,
+            &caller,
+            &id,
+            body.video_limit.as_ref(),
+        )
+        .await?,
+    ))
+}
+
 #[utoipa::path(get, path = "/api/videos", tag = "videos", security(("bearer" = []), ("cookie" = [])),
     params(VideoFilter), summary = "Every video, newest first (SUPERADMIN)",
     responses((status = 200, body = Envelope<app::model::VideoPage>), Errors))]
@@ -351,6 +395,22 @@ async fn mark_failed(
     };
     Ok(ApiResponse::ok(
         videos::mark_failed(&state, &caller, &id, reason).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/videos/bulk-action", tag = "videos", security(("bearer" = []), ("cookie" = [])),
+    request_body = app::model::dashboard::BulkActionRequest,
+    summary = "Retry failed videos or mark stuck ones failed, in bounded batches (SUPERADMIN)",
+    description = "Either `videoIds` (1 to 100) or `filter` (the list's filter: a retry takes its failed videos, mark-failed its stuck ones, 50 per call from `cursor`; call again with `nextCursor` until it is absent). Each video goes through the single action (`/retry` or `/fail`); a video it refuses is listed in `errors` with the single action's message. `dryRun` changes nothing and answers in `matched` how many videos the action would take.",
+    responses((status = 200, body = Envelope<app::model::dashboard::BulkActionResult>),
+              (status = 400, description = "Neither or both of videoIds and filter, a bad id or filter", body = ErrorBody), Errors))]
+async fn bulk_video_action(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<app::model::dashboard::BulkActionRequest>,
+) -> Reply<impl Serialize> {
+    Ok(ApiResponse::ok(
+        videos::bulk_action(&state, &caller, &req).await?,
     ))
 }
 

@@ -10,12 +10,53 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use serde::{de::DeserializeOwned, Serialize};
 
-/// The frame of every signed-in page: skip link, navigation, sign-out, and the page itself.
+/// The clock relative times are read against: the server's in the HTML, then the browser's,
+/// ticking every 30 s.
+#[derive(Clone, Copy)]
+pub struct Clock(pub RwSignal<i64>);
+
+/// Milliseconds since the epoch, on either side.
+pub fn now_millis() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|w| w.performance())
+            .map(|p| (p.time_origin() + p.now()) as i64)
+            .unwrap_or(0)
+    }
+    #[cfg(all(feature = "ssr", not(feature = "hydrate")))]
+    {
+        crate::model::Timestamp::now().millis()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        0
+    }
+}
+
+/// The frame of every signed-in page: skip link, navigation, sign-out, and the page itself. It
+/// also holds the clock of relative times, and the `/` key that focuses the page's search field
+/// (the element marked `data-search`).
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     // "server" in the HTML, "browser" once the WASM has taken over (tests and people can tell).
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    let clock = RwSignal::new(now_millis());
+    provide_context(Clock(clock));
+    Effect::new(move |_| {
+        if let Ok(h) = set_interval_with_handle(
+            move || clock.set(now_millis()),
+            std::time::Duration::from_secs(30),
+        ) {
+            on_cleanup(move || h.clear());
+        }
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let keys = window_event_listener(leptos::ev::keydown, focus_search_on_slash);
+        on_cleanup(move || keys.remove());
+    }
     view! {
         <span class="sr-only" data-testid="hydrated" data-state=move || if hydrated.get() { "browser" } else { "server" }></span>
         <a class="skip-link" href="#main">"Skip to content"</a>
@@ -26,6 +67,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <li><a href="/">"Overview"</a></li>
                     <li><a href="/videos">"Videos"</a></li>
                     <li><a href="/events">"Webhook events"</a></li>
+                    <li><a href="/workspaces">"Workspaces"</a></li>
                     <li><a href="/notifications">"Notifications"</a></li>
                 </ul>
             </nav>
@@ -34,6 +76,134 @@ pub fn Layout(children: Children) -> impl IntoView {
             </form>
         </header>
         <main id="main" class="content">{children()}</main>
+    }
+}
+
+/// `/` outside a text field focuses the page's search field.
+#[cfg(feature = "hydrate")]
+fn focus_search_on_slash(e: web_sys::KeyboardEvent) {
+    use wasm_bindgen::JsCast;
+    if e.key() != "/" || e.ctrl_key() || e.meta_key() || e.alt_key() {
+        return;
+    }
+    let typing = e
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|el| {
+            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                || el.has_attribute("contenteditable")
+        });
+    if typing {
+        return;
+    }
+    let field = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("[data-search]").ok().flatten())
+        .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(field) = field {
+        e.prevent_default();
+        let _ = field.focus();
+    }
+}
+
+/// How long ago `then` was, for people: `just now`, `3 min ago`, `5 h ago`, `2 days ago`, then the
+/// date.
+pub fn relative(now: i64, then: i64) -> String {
+    let secs = (now - then) / 1000;
+    let (ahead, secs) = if secs < 0 {
+        (true, -secs)
+    } else {
+        (false, secs)
+    };
+    let span = match secs {
+        0..=44 => return "just now".into(),
+        45..=3_599 => format!("{} min", (secs + 30) / 60),
+        3_600..=86_399 => format!("{} h", secs / 3_600),
+        86_400..=2_591_999 => match secs / 86_400 {
+            1 => "1 day".into(),
+            d => format!("{d} days"),
+        },
+        _ => {
+            return crate::model::Timestamp::from_millis(then)
+                .datetime()
+                .format("%Y-%m-%d")
+                .to_string()
+        }
+    };
+    if ahead {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+/// The exact time people read: `2026-11-29 07:40:12 UTC`.
+pub fn exact(t: crate::model::Timestamp) -> String {
+    t.datetime().format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A time as "3 min ago", with the exact UTC time on hover (its title) and on keyboard focus (a
+/// tooltip from `data-exact`); it stays current as the clock ticks.
+#[component]
+pub fn Ago(at: crate::model::Timestamp) -> impl IntoView {
+    let clock = use_context::<Clock>();
+    let then = at.millis();
+    let text = move || relative(clock.map(|c| c.0.get()).unwrap_or(then), then);
+    let full = exact(at);
+    view! {
+        <time class="ago" datetime=at.to_string() title=full.clone() data-exact=full tabindex="0">{text}</time>
+    }
+}
+
+/// An id as a short chip (its last 6 characters; the whole id in its title) with a button that
+/// copies the whole id.
+#[component]
+pub fn IdChip(#[prop(into)] id: String) -> impl IntoView {
+    let short: String = {
+        let n = id.chars().count();
+        id.chars().skip(n.saturating_sub(6)).collect()
+    };
+    let copied = RwSignal::new(false);
+    let whole = id.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(w) = web_sys::window() {
+            let _ = w.navigator().clipboard().write_text(&whole);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &whole;
+        copied.set(true);
+    };
+    view! {
+        <span class="chip">
+            <code title=id.clone()>{format!("…{short}")}</code>
+            <button type="button" class="chip-copy" aria-label=format!("Copy id {id}") title="Copy id" on:click=copy data-testid="copy-id">
+                {move || if copied.get() { "✓" } else { "⧉" }}
+            </button>
+        </span>
+    }
+}
+
+/// A product as people know it: its first image (when it has one) and its title, linking where
+/// given; the id when the product is gone.
+#[component]
+pub fn ProductName(
+    title: Option<String>,
+    image: Option<String>,
+    #[prop(into)] fallback_id: String,
+    #[prop(optional, into)] href: Option<String>,
+) -> impl IntoView {
+    let thumb = image.map(|src| {
+        view! { <img class="thumb" src=src alt="" width="32" height="32" loading="lazy" referrerpolicy="no-referrer"/> }
+    });
+    let name = match title {
+        Some(t) => view! { <span class="product-title">{t}</span> }.into_any(),
+        None => view! { <span class="muted">"Product " <code>{fallback_id.clone()}</code></span> }
+            .into_any(),
+    };
+    match href {
+        Some(href) => view! { <a class="product" href=href>{thumb}{name}</a> }.into_any(),
+        None => view! { <span class="product">{thumb}{name}</span> }.into_any(),
     }
 }
 

@@ -26,7 +26,11 @@ pub struct EventFilter {
 
 /// `GET /api/videos` and the videos page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[cfg_attr(
+    feature = "ssr",
+    derive(utoipa::IntoParams, utoipa::ToSchema),
+    into_params(parameter_in = Query)
+)]
 #[serde(rename_all = "camelCase", default)]
 pub struct VideoFilter {
     pub page: Option<String>,
@@ -39,6 +43,8 @@ pub struct VideoFilter {
     pub stuck: Option<String>,
     /// `pagination.nextCursor` of the previous page (`page` is then ignored).
     pub cursor: Option<String>,
+    /// Only videos whose error starts with this text (the Overview's failure reasons link here).
+    pub error: Option<String>,
 }
 
 /// `GET /api/products`.

@@ -349,6 +349,26 @@ pub struct VideoRow {
     #[serde(flatten)]
     pub video: AiVideo,
     pub stuck: bool,
+    /// The product's title and first image, and the workspace's name, when they still exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_name: Option<String>,
+}
+
+impl VideoRow {
+    /// A row without names (the caller adds them when it has them).
+    pub fn new(video: AiVideo, stuck: bool) -> Self {
+        Self {
+            video,
+            stuck,
+            product_title: None,
+            product_image: None,
+            workspace_name: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -28,6 +28,8 @@ pub struct VideoWrite {
     pub expected: VideoStatus,
     /// The metadata as it was (with `expected`, what the maintained counters take away).
     pub before: VideoMetadata,
+    /// The error as it was (a failure reason the counters take away).
+    pub before_error: Option<String>,
     /// The time of the change (the product's `updatedAt`).
     pub at: Timestamp,
 }
@@ -167,12 +169,14 @@ pub fn plan_webhook(
     let decision = decide(kind, previous);
     let write = (decision == Decision::Apply).then(|| {
         let before = video.metadata.clone();
+        let before_error = video.error.clone();
         apply_change(&mut video, entry.as_mut(), change, at);
         VideoWrite {
             video: video.clone(),
             entry,
             expected: previous,
             before,
+            before_error,
             at,
         }
     });
@@ -242,12 +246,14 @@ pub fn plan_fail(loaded: Loaded, reason: &str, at: Timestamp) -> Option<VideoWri
         error: reason.to_string(),
     };
     let before = video.metadata.clone();
+    let before_error = video.error.clone();
     apply_change(&mut video, entry.as_mut(), &change, at);
     Some(VideoWrite {
         video,
         entry,
         expected,
         before,
+        before_error,
         at,
     })
 }
@@ -283,6 +289,7 @@ pub fn plan_requeue(
         return None;
     }
     let before = video.metadata.clone();
+    let before_error = video.error.clone();
     requeue(&mut video, entry.as_mut(), at);
     video.callback_token_hash = callback_token_hash;
     Some(VideoWrite {
@@ -290,6 +297,7 @@ pub fn plan_requeue(
         entry,
         expected: VideoStatus::Failed,
         before,
+        before_error,
         at,
     })
 }

@@ -1,7 +1,8 @@
 use crate::components::live::use_live;
-use crate::components::{CodePill, DataTable, Layout, Loaded, Pager};
+use crate::components::{Ago, CodePill, DataTable, IdChip, Layout, Loaded, Pager, ProductName};
+use crate::model::dashboard::EventsView;
 use crate::model::filters::{query_string, EventFilter};
-use crate::model::{EventPage, LiveChange, WebhookEvent};
+use crate::model::{LiveChange, WebhookEvent};
 use crate::server_fns::{load_event, load_events, ReplayEvent};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -99,8 +100,8 @@ pub fn EventsPage() -> impl IntoView {
                     </select>
                 </label>
                 <label>
-                    "Video id"
-                    <input name="videoId" type="search" size="26" value=field(|f| &f.video_id)/>
+                    "Video id " <kbd title="Press / to search">"/"</kbd>
+                    <input name="videoId" type="search" size="26" value=field(|f| &f.video_id) data-search/>
                 </label>
                 <label>
                     "From (UTC)"
@@ -132,19 +133,37 @@ pub fn EventsPage() -> impl IntoView {
                     </a>
                 </Show>
             </div>
-            <Loaded resource=data then=move |page: EventPage| {
+            <Loaded resource=data then=move |loaded: EventsView| {
+                let page = loaded.page;
                 let p = page.pagination.clone();
+                let names: std::collections::HashMap<String, crate::model::VideoRow> = loaded
+                    .videos
+                    .into_iter()
+                    .map(|r| (r.video.id.to_string(), r))
+                    .collect();
                 let rows = page
                     .events
                     .into_iter()
-                    .map(|e| view! {
-                        <tr data-testid="event-row" data-event-id=e.id.to_string()>
-                            <td><a href=format!("/events/{}", e.id) data-testid="event-link"><time>{e.created_at.to_string()}</time></a></td>
-                            <td><code>{e.endpoint.clone()}</code></td>
-                            <td><code class="id">{e.video_id.clone().unwrap_or_default()}</code></td>
-                            <td><CodePill code=e.status_code/></td>
-                            <td class="wrap">{e.outcome.clone()}</td>
-                        </tr>
+                    .map(|e| {
+                        let video = match e.video_id.clone() {
+                            Some(v) => match names.get(&v) {
+                                Some(r) => view! {
+                                    <ProductName title=r.product_title.clone() image=r.product_image.clone() fallback_id=r.video.product_id.to_string() href=format!("/videos/{v}")/>
+                                    <div class="sub muted">{r.workspace_name.clone().unwrap_or_default()}</div>
+                                }.into_any(),
+                                None => view! { <IdChip id=v/> }.into_any(),
+                            },
+                            None => view! { <span class="muted">"none"</span> }.into_any(),
+                        };
+                        view! {
+                            <tr data-testid="event-row" data-event-id=e.id.to_string()>
+                                <td><a href=format!("/events/{}", e.id) data-testid="event-link">"Details"</a> " " <Ago at=e.created_at/></td>
+                                <td><code>{e.endpoint.clone()}</code></td>
+                                <td>{video}</td>
+                                <td><CodePill code=e.status_code/></td>
+                                <td class="wrap">{e.outcome.clone()}</td>
+                            </tr>
+                        }
                     })
                     .collect_view();
                 view! {
@@ -176,7 +195,7 @@ pub fn EventDetailPage() -> impl IntoView {
                         <dl class="details">
                             <dt>"Id"</dt><dd><code>{e.id.to_string()}</code></dd>
                             <dt>"Endpoint"</dt><dd><code>{e.endpoint.clone()}</code></dd>
-                            <dt>"Received"</dt><dd><time>{e.created_at.to_string()}</time></dd>
+                            <dt>"Received"</dt><dd><Ago at=e.created_at/></dd>
                             <dt>"Answer"</dt>
                             <dd>
                                 <CodePill code=e.status_code/>
@@ -186,9 +205,10 @@ pub fn EventDetailPage() -> impl IntoView {
                             <dt>"Video"</dt>
                             <dd>
                                 {match e.video_id.clone() {
-                                    Some(v) => view! {
-                                        <a href=format!("/videos?videoId={v}") data-testid="event-video-link"><code>{v.clone()}</code></a>
+                                    Some(v) if v.parse::<crate::model::ObjectId>().is_ok() => view! {
+                                        <a href=format!("/videos/{v}") data-testid="event-video-link"><code>{v.clone()}</code></a>
                                     }.into_any(),
+                                    Some(v) => view! { <code>{v}</code> }.into_any(),
                                     None => view! { <span class="muted">"none in the payload"</span> }.into_any(),
                                 }}
                             </dd>

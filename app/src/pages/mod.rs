@@ -4,3 +4,4 @@ pub mod login;
 pub mod notifications;
 pub mod overview;
 pub mod videos;
+pub mod workspaces;

@@ -1,6 +1,7 @@
 use crate::components::chart::SuccessFailureChart;
 use crate::components::{human_ms, Layout, Loaded, StatTile};
-use crate::model::dashboard::{Overview, OverviewRange};
+use crate::model::dashboard::{FailureReport, Overview, OverviewRange};
+use crate::model::filters::{query_string, VideoFilter};
 use crate::server_fns::load_overview;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -11,14 +12,27 @@ pub fn OverviewPage() -> impl IntoView {
     let query = use_query_map();
     let range = move || OverviewRange::from_key(&query.read().get("range").unwrap_or_default());
     let data = Resource::new(range, load_overview);
-    // Keep the numbers current: live changes re-read the overview (at most once per second).
-    let last = StoredValue::new(0.0f64);
+    // Keep the numbers and the chart current: a live change re-reads the overview at once, or,
+    // within a second of the last read, once that second is over (so the last change always shows).
+    let last = StoredValue::new(0i64);
+    let queued = StoredValue::new(false);
     crate::components::live::use_live(
         move |_| {
-            let now = js_now();
-            if now - last.get_value() > 1000.0 {
+            let now = crate::components::now_millis();
+            let wait = 1_000 - (now - last.get_value());
+            if wait <= 0 {
                 last.set_value(now);
                 data.refetch();
+            } else if !queued.get_value() {
+                queued.set_value(true);
+                set_timeout(
+                    move || {
+                        queued.set_value(false);
+                        last.set_value(crate::components::now_millis());
+                        data.refetch();
+                    },
+                    std::time::Duration::from_millis(wait as u64),
+                );
             }
         },
         move || data.refetch(),
@@ -69,28 +83,83 @@ pub fn OverviewPage() -> impl IntoView {
                         <p class="muted">{format!("{} to {}, by {}", s.from, s.to, s.bucket.as_str())}</p>
                         <SuccessFailureChart series=s.series.clone() bucket=s.bucket/>
                     </section>
+                    <div class="two-col">
+                        <FailureReasons report=o.failures.clone()/>
+                        <WorkspaceRates report=o.failures.clone()/>
+                    </div>
                 }
             }/>
         </Layout>
     }
 }
 
-fn js_now() -> f64 {
-    #[cfg(feature = "hydrate")]
-    {
-        js_sys_now()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        0.0
+/// The most common failure reasons of the range, each linking to its failed videos.
+#[component]
+fn FailureReasons(report: FailureReport) -> impl IntoView {
+    let body = if report.reasons.is_empty() {
+        view! { <p class="muted" data-testid="no-failures">"No video failed in this range."</p> }
+            .into_any()
+    } else {
+        view! {
+            <table class="table compact" data-testid="failure-reasons">
+                <caption class="sr-only">"Failure reasons, most common first"</caption>
+                <thead><tr><th scope="col">"Reason"</th><th scope="col" class="num">"Videos"</th><th scope="col" class="num">"Share"</th></tr></thead>
+                <tbody>
+                    {report.reasons.into_iter().map(|r| {
+                        let text = if r.reason.is_empty() { "(no error text)".to_string() } else { r.reason.clone() };
+                        let href = format!("/videos{}", query_string(&VideoFilter {
+                            status: Some("failed".into()),
+                            error: (!r.reason.is_empty()).then(|| r.reason.clone()),
+                            ..Default::default()
+                        }));
+                        view! {
+                            <tr data-testid="failure-reason">
+                                <td class="wrap"><a href=href>{text}</a></td>
+                                <td class="num">{r.count}</td>
+                                <td class="num">{format!("{:.0} %", r.share * 100.0)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }.into_any()
+    };
+    view! {
+        <section class="card">
+            <h2>"Why videos fail"</h2>
+            <p class="muted">{format!("{} failed in the range", report.failed)}</p>
+            {body}
+        </section>
     }
 }
 
-#[cfg(feature = "hydrate")]
-fn js_sys_now() -> f64 {
-    // Date.now() without pulling js-sys in directly: performance is not needed here.
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
-        .unwrap_or(0.0)
+/// Success rate per workspace in the range, the busiest first.
+#[component]
+fn WorkspaceRates(report: FailureReport) -> impl IntoView {
+    let body = if report.workspaces.is_empty() {
+        view! { <p class="muted">"No finished videos in this range."</p> }.into_any()
+    } else {
+        view! {
+            <table class="table compact" data-testid="workspace-rates">
+                <caption class="sr-only">"Success rate per workspace"</caption>
+                <thead><tr><th scope="col">"Workspace"</th><th scope="col" class="num">"Completed"</th><th scope="col" class="num">"Failed"</th><th scope="col" class="num">"Success"</th></tr></thead>
+                <tbody>
+                    {report.workspaces.into_iter().map(|w| view! {
+                        <tr data-testid="workspace-rate">
+                            <td><a href=format!("/videos?workspaceId={}", w.workspace_id)>{w.workspace_name.clone().unwrap_or_else(|| w.workspace_id.to_string())}</a></td>
+                            <td class="num">{w.completed}</td>
+                            <td class="num">{w.failed}</td>
+                            <td class="num">{w.success_rate.map(|r| format!("{:.1} %", r * 100.0)).unwrap_or_else(|| "–".into())}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }.into_any()
+    };
+    view! {
+        <section class="card">
+            <h2>"Success by workspace"</h2>
+            {body}
+        </section>
+    }
 }

@@ -1,15 +1,114 @@
 use crate::components::live::use_live;
-use crate::components::{DataTable, Layout, Loaded, Pager, StatusBadge};
+use crate::components::{
+    human_ms, Ago, DataTable, IdChip, Layout, Loaded, Pager, ProductName, StatusBadge,
+};
+use crate::model::dashboard::{BulkAction, BulkActionRequest, BulkActionResult, VideoDetail};
 use crate::model::error::FnError;
 use crate::model::filters::VideoFilter;
-use crate::model::{AiVideo, LiveChange, ObjectId, VideoPage, VideoStatus};
-use crate::server_fns::{load_videos, MarkVideoFailed, RetryVideo, VIDEOS_PER_PAGE};
+use crate::model::{AiVideo, LiveChange, ObjectId, VideoPage, VideoRow, VideoStatus};
+use crate::server_fns::{
+    bulk_video_action, load_video_detail, load_videos, MarkVideoFailed, RetryVideo, VIDEOS_PER_PAGE,
+};
 use leptos::prelude::*;
 use leptos_router::components::Form;
-use leptos_router::hooks::use_query_map;
-use std::collections::HashMap;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use std::collections::{BTreeSet, HashMap};
 
-/// Recent videos with live status badges, filters, and the superadmin's actions.
+/// Live changes overlay the videos the server sent; a re-read clears them.
+type Overlay = RwSignal<HashMap<ObjectId, AiVideo>>;
+
+/// The single actions (mark failed, retry) as server actions whose answers overlay the video, or
+/// say why not.
+#[derive(Clone, Copy)]
+struct RowActions {
+    mark_failed: ServerAction<MarkVideoFailed>,
+    retry: ServerAction<RetryVideo>,
+    error: RwSignal<Option<String>>,
+}
+
+impl RowActions {
+    fn new(live: Overlay) -> Self {
+        let this = Self {
+            mark_failed: ServerAction::new(),
+            retry: ServerAction::new(),
+            error: RwSignal::new(None),
+        };
+        let show = move |r: Result<AiVideo, FnError>| match r {
+            Ok(v) => live.update(|m| {
+                m.insert(v.id, v);
+            }),
+            Err(e) => this.error.set(Some(e.to_string())),
+        };
+        Effect::new(move |_| {
+            if let Some(r) = this.mark_failed.value().get() {
+                show(r);
+            }
+        });
+        Effect::new(move |_| {
+            if let Some(r) = this.retry.value().get() {
+                show(r);
+            }
+        });
+        this
+    }
+
+    fn run(self, id: ObjectId, fail: bool) {
+        self.error.set(None);
+        if fail {
+            self.mark_failed
+                .dispatch(MarkVideoFailed { id: id.to_string() });
+        } else {
+            self.retry.dispatch(RetryVideo { id: id.to_string() });
+        }
+    }
+
+    fn pending(self) -> bool {
+        self.mark_failed.pending().get() || self.retry.pending().get()
+    }
+}
+
+/// The buttons of one video's actions, shown while they apply to its status.
+#[component]
+fn VideoActions(
+    id: ObjectId,
+    status: Memo<VideoStatus>,
+    actions: RowActions,
+    #[prop(optional)] big: bool,
+) -> impl IntoView {
+    let class = if big {
+        "btn btn-primary"
+    } else {
+        "btn btn-secondary"
+    };
+    view! {
+        <Show when=move || matches!(status.get(), VideoStatus::Generating | VideoStatus::Pending)>
+            <button type="button" class=class on:click=move |_| actions.run(id, true) disabled=move || actions.pending() data-testid="mark-failed">"Mark failed"</button>
+        </Show>
+        <Show when=move || status.get() == VideoStatus::Failed>
+            <button type="button" class=class on:click=move |_| actions.run(id, false) disabled=move || actions.pending() data-testid="retry">"Retry"</button>
+        </Show>
+    }
+}
+
+/// What the bulk bar is doing.
+#[derive(Clone, Debug, PartialEq)]
+enum Bulk {
+    Idle,
+    /// Asking the server how many videos the action takes.
+    Counting(BulkAction),
+    /// Waiting for the superadmin's confirmation of `n` videos.
+    Confirm(BulkAction, u64),
+    /// `done` of `of` handled so far.
+    Running {
+        action: BulkAction,
+        handled: u64,
+        of: u64,
+    },
+    Finished(BulkAction, BulkActionResult),
+    Failed(String),
+}
+
+/// Recent videos with live status badges, filters, the single and the bulk actions.
 #[component]
 pub fn VideosPage() -> impl IntoView {
     let query = use_query_map();
@@ -25,12 +124,12 @@ pub fn VideosPage() -> impl IntoView {
             video_id: get("videoId"),
             stuck: get("stuck"),
             cursor: get("cursor"),
+            error: get("error"),
         }
     });
     let param = move |get: fn(&VideoFilter) -> &Option<String>| get(&filter.read()).clone();
     let data = Resource::new(move || filter.get(), load_videos);
-    // Live updates overlay the rows the server sent; a re-read clears them.
-    let live: RwSignal<HashMap<ObjectId, AiVideo>> = RwSignal::new(HashMap::new());
+    let live: Overlay = RwSignal::new(HashMap::new());
     let new_videos = RwSignal::new(0u32);
     use_live(
         move |change| {
@@ -55,26 +154,77 @@ pub fn VideosPage() -> impl IntoView {
             data.refetch();
         },
     );
-    // The row actions: server actions, whose answers overlay the row (or say why not).
-    let action_error = RwSignal::new(None::<String>);
-    let mark_failed = ServerAction::<MarkVideoFailed>::new();
-    let retry = ServerAction::<RetryVideo>::new();
-    let show = move |r: Result<AiVideo, FnError>| match r {
-        Ok(v) => live.update(|m| {
-            m.insert(v.id, v);
-        }),
-        Err(e) => action_error.set(Some(e.to_string())),
+    let actions = RowActions::new(live);
+
+    // Selection: ids of this page, or every video matching the filter.
+    let selected = RwSignal::new(BTreeSet::<ObjectId>::new());
+    let all_matching = RwSignal::new(false);
+    let bulk = RwSignal::new(Bulk::Idle);
+    Effect::new(move |_| {
+        filter.track();
+        selected.set(BTreeSet::new());
+        all_matching.set(false);
+    });
+    let request = move |action: BulkAction, dry_run: bool| {
+        let mut req = BulkActionRequest {
+            action,
+            video_ids: None,
+            filter: None,
+            cursor: None,
+            dry_run,
+        };
+        if all_matching.get_untracked() {
+            req.filter = Some(VideoFilter {
+                page: None,
+                cursor: None,
+                limit: None,
+                ..filter.get_untracked()
+            });
+        } else {
+            req.video_ids = Some(
+                selected
+                    .get_untracked()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            );
+        }
+        req
     };
-    Effect::new(move |_| {
-        if let Some(r) = mark_failed.value().get() {
-            show(r);
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(r) = retry.value().get() {
-            show(r);
-        }
-    });
+    let ask = move |action: BulkAction| {
+        bulk.set(Bulk::Counting(action));
+        leptos::task::spawn_local(async move {
+            bulk.set(match bulk_video_action(request(action, true)).await {
+                Ok(r) => Bulk::Confirm(action, r.matched),
+                Err(e) => Bulk::Failed(e.to_string()),
+            });
+        });
+    };
+    let confirm = move |action: BulkAction, of: u64| {
+        bulk.set(Bulk::Running {
+            action,
+            handled: 0,
+            of,
+        });
+        leptos::task::spawn_local(async move {
+            let outcome = run_bulk(request(action, false), of, move |handled| {
+                bulk.set(Bulk::Running {
+                    action,
+                    handled,
+                    of,
+                })
+            })
+            .await;
+            bulk.set(match outcome {
+                Ok(r) => Bulk::Finished(action, r),
+                Err(e) => Bulk::Failed(e.to_string()),
+            });
+            selected.set(BTreeSet::new());
+            all_matching.set(false);
+            live.update(|m| m.clear());
+            data.refetch();
+        });
+    };
 
     view! {
         <Layout>
@@ -100,9 +250,15 @@ pub fn VideosPage() -> impl IntoView {
                     <input name="workspaceId" inputmode="text" size="26" value=move || param(|f| &f.workspace_id).unwrap_or_default()/>
                 </label>
                 <label>
-                    "Video id"
-                    <input name="videoId" type="search" size="26" value=move || param(|f| &f.video_id).unwrap_or_default() data-testid="video-search"/>
+                    "Video id " <kbd title="Press / to search">"/"</kbd>
+                    <input name="videoId" type="search" size="26" value=move || param(|f| &f.video_id).unwrap_or_default() data-testid="video-search" data-search/>
                 </label>
+                <Show when=move || param(|f| &f.error).is_some()>
+                    <label>
+                        "Error starts with"
+                        <input name="error" size="26" value=move || param(|f| &f.error).unwrap_or_default() data-testid="error-filter"/>
+                    </label>
+                </Show>
                 <label class="checkbox">
                     <input type="checkbox" name="stuck" value="1" checked=move || param(|f| &f.stuck).is_some()/>
                     "Stuck only"
@@ -117,73 +273,431 @@ pub fn VideosPage() -> impl IntoView {
                     </a>
                 </Show>
             </div>
-            <Show when=move || action_error.get().is_some()>
-                <p class="notice notice-error" role="alert">{move || action_error.get().unwrap_or_default()}</p>
+            <Show when=move || actions.error.get().is_some()>
+                <p class="notice notice-error" role="alert">{move || actions.error.get().unwrap_or_default()}</p>
             </Show>
+            <BulkBar selected all_matching bulk ask confirm total=Signal::derive(move || {
+                data.get().and_then(|r| r.ok()).map(|p| p.pagination.total).unwrap_or(0)
+            })/>
             <Loaded resource=data then=move |page: VideoPage| {
-                    match page {
-                        page if page.videos.is_empty() => view! {
-                            <p class="card muted" data-testid="no-videos">"No videos match."</p>
-                        }.into_any(),
-                        page => {
-                            let p = page.pagination.clone();
-                            let rows = page
-                                .videos
-                                .into_iter()
-                                .map(|row| {
-                                    let id = row.video.id;
-                                    let base = row.video.clone();
-                                    let stuck_at_load = row.stuck;
-                                    let current = move || live.with(|m| m.get(&id).cloned()).unwrap_or_else(|| base.clone());
-                                    let current2 = current.clone();
-                                    let current3 = current.clone();
-                                    let current4 = current.clone();
-                                    let status = Memo::new(move |_| current().status);
-                                    let run = move |fail: bool| {
-                                        action_error.set(None);
-                                        if fail {
-                                            mark_failed.dispatch(MarkVideoFailed { id: id.to_string() });
-                                        } else {
-                                            retry.dispatch(RetryVideo { id: id.to_string() });
+                match page {
+                    page if page.videos.is_empty() => view! {
+                        <p class="card muted" data-testid="no-videos">"No videos match."</p>
+                    }.into_any(),
+                    page => {
+                        let p = page.pagination.clone();
+                        let ids: Vec<ObjectId> = page.videos.iter().map(|r| r.video.id).collect();
+                        let page_ids = ids.clone();
+                        let whole_page = move || {
+                            let s = selected.read();
+                            !page_ids.is_empty() && page_ids.iter().all(|id| s.contains(id))
+                        };
+                        let whole_page2 = whole_page.clone();
+                        let more = p.total > ids.len() as u64;
+                        let total = p.total;
+                        let rows = page
+                            .videos
+                            .into_iter()
+                            .map(|row| view! { <VideoListRow row live actions selected all_matching/> })
+                            .collect_view();
+                        view! {
+                            <div class="select-all">
+                                <label class="checkbox">
+                                    <input
+                                        type="checkbox"
+                                        data-testid="select-page"
+                                        prop:checked=whole_page
+                                        on:change=move |ev| {
+                                            let on = event_target_checked(&ev);
+                                            all_matching.set(false);
+                                            selected.update(|s| {
+                                                for id in &ids {
+                                                    if on { s.insert(*id); } else { s.remove(id); }
+                                                }
+                                            });
                                         }
-                                    };
-                                    view! {
-                                        <tr data-video-id=id.to_string() data-testid="video-row">
-                                            <td><code class="id">{id.to_string()}</code></td>
-                                            <td>
-                                                {move || view! { <StatusBadge status=status.get()/> }}
-                                                <Show when=move || stuck_at_load && status.get() == VideoStatus::Generating>
-                                                    <span class="badge badge-stuck" title="Generating for longer than VIDEO_TIMEOUT_MINUTES">"stuck"</span>
-                                                </Show>
-                                            </td>
-                                            <td>{move || current2().template}</td>
-                                            <td><code class="id">{row.video.product_id.to_string()}</code></td>
-                                            <td><code class="id">{row.video.workspace_id.to_string()}</code></td>
-                                            <td><time>{move || current3().updated_at.to_string()}</time></td>
-                                            <td class="wrap">{move || current4().error.unwrap_or_default()}</td>
-                                            <td class="actions">
-                                                <a href=format!("/events?videoId={id}") class="btn btn-link">"Events"</a>
-                                                <Show when=move || matches!(status.get(), VideoStatus::Generating | VideoStatus::Pending)>
-                                                    <button type="button" class="btn btn-secondary" on:click=move |_| run(true) data-testid="mark-failed">"Mark failed"</button>
-                                                </Show>
-                                                <Show when=move || status.get() == VideoStatus::Failed>
-                                                    <button type="button" class="btn btn-secondary" on:click=move |_| run(false) data-testid="retry">"Retry"</button>
-                                                </Show>
-                                            </td>
-                                        </tr>
-                                    }
-                                })
-                                .collect_view();
-                            view! {
-                                <DataTable caption="Videos, newest first" testid="videos-table" columns=&["Video", "Status", "Template", "Product", "Workspace", "Updated", "Error", "Actions"]>
-                                    {rows}
-                                </DataTable>
-                                <Pager path="/videos" filter=VideoFilter { limit: None, ..filter.get_untracked() } page=p.page total_pages=p.total_pages total=p.total/>
-                            }
-                            .into_any()
+                                    />
+                                    "Select this page"
+                                </label>
+                                <Show when=move || more && whole_page2() && !all_matching.get()>
+                                    <button type="button" class="btn btn-link" data-testid="select-all-matching" on:click=move |_| all_matching.set(true)>
+                                        {format!("Select all {total} matching the filter")}
+                                    </button>
+                                </Show>
+                            </div>
+                            <DataTable caption="Videos, newest first" testid="videos-table" columns=&["", "Product", "Status", "Workspace", "Updated", "Error", "Actions"]>
+                                {rows}
+                            </DataTable>
+                            <Pager path="/videos" filter=VideoFilter { limit: None, ..filter.get_untracked() } page=p.page total_pages=p.total_pages total=p.total/>
                         }
+                        .into_any()
                     }
+                }
             }/>
         </Layout>
+    }
+}
+
+/// Runs a confirmed bulk action batch by batch (25 ids, or the server's batch of a filter),
+/// reporting how many were handled after each, and adds the answers up.
+async fn run_bulk(
+    req: BulkActionRequest,
+    of: u64,
+    progress: impl Fn(u64) + 'static,
+) -> Result<BulkActionResult, FnError> {
+    let mut total = BulkActionResult::default();
+    let mut add = |r: BulkActionResult| {
+        total.matched += r.matched;
+        total.done += r.done;
+        total.errors.extend(r.errors);
+        progress(total.matched.min(of.max(total.matched)));
+    };
+    if let Some(ids) = req.video_ids.clone() {
+        for chunk in ids.chunks(25) {
+            let r = bulk_video_action(BulkActionRequest {
+                video_ids: Some(chunk.to_vec()),
+                ..req.clone()
+            })
+            .await?;
+            add(r);
+        }
+    } else {
+        let mut cursor = None;
+        // Bounded: a filter is taken 50 at a time, at most 200 batches (10,000 videos) per click.
+        for _ in 0..200 {
+            let r = bulk_video_action(BulkActionRequest {
+                cursor: cursor.clone(),
+                ..req.clone()
+            })
+            .await?;
+            cursor = r.next_cursor.clone();
+            add(r);
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// The selection, the bulk actions, their confirmation, progress and result.
+#[component]
+fn BulkBar(
+    selected: RwSignal<BTreeSet<ObjectId>>,
+    all_matching: RwSignal<bool>,
+    bulk: RwSignal<Bulk>,
+    ask: impl Fn(BulkAction) + Copy + Send + Sync + 'static,
+    confirm: impl Fn(BulkAction, u64) + Copy + Send + Sync + 'static,
+    total: Signal<u64>,
+) -> impl IntoView {
+    let chosen = move || {
+        if all_matching.get() {
+            format!("All {} matching the filter", total.get())
+        } else {
+            format!("{} selected", selected.read().len())
+        }
+    };
+    let active = move || all_matching.get() || !selected.read().is_empty();
+    let busy = move || matches!(bulk.get(), Bulk::Counting(_) | Bulk::Running { .. });
+    view! {
+        <section class="bulk-bar" aria-label="Bulk actions" data-testid="bulk-bar" class:hidden=move || !active() && bulk.get() == Bulk::Idle>
+            <Show when=active>
+                <span data-testid="bulk-selected">{chosen}</span>
+                <button type="button" class="btn btn-secondary" disabled=busy on:click=move |_| ask(BulkAction::Retry) data-testid="bulk-retry">"Retry failed"</button>
+                <button type="button" class="btn btn-secondary" disabled=busy on:click=move |_| ask(BulkAction::MarkFailed) data-testid="bulk-mark-failed">"Mark stuck failed"</button>
+                <button type="button" class="btn btn-link" disabled=busy on:click=move |_| { selected.set(BTreeSet::new()); all_matching.set(false); bulk.set(Bulk::Idle); }>"Clear selection"</button>
+            </Show>
+            <div aria-live="polite" data-testid="bulk-status">
+                {move || match bulk.get() {
+                    Bulk::Idle => ().into_any(),
+                    Bulk::Counting(_) => view! { <span class="muted">"Counting…"</span> }.into_any(),
+                    Bulk::Confirm(action, 0) => view! {
+                        <span data-testid="bulk-nothing">{format!("Nothing to {}: no selected video is {}.", action.verb(), eligible(action))}</span>
+                        <button type="button" class="btn btn-link" on:click=move |_| bulk.set(Bulk::Idle)>"OK"</button>
+                    }.into_any(),
+                    Bulk::Confirm(action, n) => view! {
+                        <div class="confirm" role="alertdialog" aria-label="Confirm the bulk action" data-testid="bulk-confirm">
+                            <p>{confirm_text(action, n)}</p>
+                            <button type="button" class="btn btn-primary" on:click=move |_| confirm(action, n) data-testid="bulk-confirm-yes" autofocus>
+                                {format!("Yes, {} {n}", action.verb())}
+                            </button>
+                            <button type="button" class="btn btn-secondary" on:click=move |_| bulk.set(Bulk::Idle)>"Cancel"</button>
+                        </div>
+                    }.into_any(),
+                    Bulk::Running { action, handled, of } => view! {
+                        <label class="progress-label">
+                            {format!("Working: {} {handled} of {of}…", action.verb())}
+                            <progress max=of.max(1) value=handled data-testid="bulk-progress"></progress>
+                        </label>
+                    }.into_any(),
+                    Bulk::Finished(action, r) => {
+                        let errors = r.errors.len();
+                        view! {
+                            <div class="bulk-result" data-testid="bulk-result">
+                                <p>{format!("{}: {} done, {errors} refused.", capitalised(action.verb()), r.done)}</p>
+                                <ul class="errors">
+                                    {r.errors.into_iter().take(10).map(|e| view! {
+                                        <li><a href=format!("/videos/{}", e.video_id)><code>{e.video_id.clone()}</code></a> ": " {e.message}</li>
+                                    }).collect_view()}
+                                </ul>
+                                <button type="button" class="btn btn-link" on:click=move |_| bulk.set(Bulk::Idle)>"Dismiss"</button>
+                            </div>
+                        }.into_any()
+                    }
+                    Bulk::Failed(msg) => view! {
+                        <p class="notice notice-error" role="alert">{msg}</p>
+                        <button type="button" class="btn btn-link" on:click=move |_| bulk.set(Bulk::Idle)>"Dismiss"</button>
+                    }.into_any(),
+                }}
+            </div>
+        </section>
+    }
+}
+
+fn eligible(action: BulkAction) -> &'static str {
+    match action {
+        BulkAction::Retry => "failed",
+        BulkAction::MarkFailed => "pending or generating",
+    }
+}
+
+fn confirm_text(action: BulkAction, n: u64) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    match action {
+        BulkAction::Retry => format!(
+            "Retry {n} failed video{s}? Each goes back to RCK and counts against its workspace's quota."
+        ),
+        BulkAction::MarkFailed => format!(
+            "Mark {n} video{s} failed? RCK may still call back; a late success would still complete them."
+        ),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// One row of the list: selection, product, live status, workspace, times, error, actions.
+#[component]
+fn VideoListRow(
+    row: VideoRow,
+    live: Overlay,
+    actions: RowActions,
+    selected: RwSignal<BTreeSet<ObjectId>>,
+    all_matching: RwSignal<bool>,
+) -> impl IntoView {
+    let id = row.video.id;
+    let base = row.video.clone();
+    let stuck_at_load = row.stuck;
+    let current = move || {
+        live.with(|m| m.get(&id).cloned())
+            .unwrap_or_else(|| base.clone())
+    };
+    let status = Memo::new({
+        let current = current.clone();
+        move |_| current().status
+    });
+    let updated = Memo::new({
+        let current = current.clone();
+        move |_| current().updated_at
+    });
+    let error = move || current().error.unwrap_or_default();
+    let title = row.product_title.clone();
+    view! {
+        <tr data-video-id=id.to_string() data-testid="video-row">
+            <td class="select">
+                <input
+                    type="checkbox"
+                    aria-label=format!("Select video {}", title.clone().unwrap_or_else(|| id.to_string()))
+                    data-testid="select-video"
+                    prop:checked=move || all_matching.get() || selected.read().contains(&id)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        all_matching.set(false);
+                        selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                    }
+                />
+            </td>
+            <td>
+                <ProductName title=row.product_title.clone() image=row.product_image.clone() fallback_id=row.video.product_id.to_string() href=format!("/videos/{id}")/>
+                <div class="sub"><span class="muted">{row.video.template.clone()}</span> " " <IdChip id=id.to_string()/></div>
+            </td>
+            <td>
+                {move || view! { <StatusBadge status=status.get()/> }}
+                <Show when=move || stuck_at_load && status.get() == VideoStatus::Generating>
+                    <span class="badge badge-stuck" title="Generating for longer than VIDEO_TIMEOUT_MINUTES">"stuck"</span>
+                </Show>
+            </td>
+            <td>
+                <a href=format!("/videos?workspaceId={}", row.video.workspace_id)>
+                    {row.workspace_name.clone().unwrap_or_else(|| row.video.workspace_id.to_string())}
+                </a>
+            </td>
+            <td>{move || view! { <Ago at=updated.get()/> }}</td>
+            <td class="wrap error-text">{error}</td>
+            <td class="actions">
+                <a href=format!("/videos/{id}") class="btn btn-link">"Details"</a>
+                <VideoActions id status actions/>
+            </td>
+        </tr>
+    }
+}
+
+/// One video's page: its status and times, product and workspace, links, every webhook event for
+/// it in order, and its actions; it follows live changes.
+#[component]
+pub fn VideoDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(id, load_video_detail);
+    let live: Overlay = RwSignal::new(HashMap::new());
+    let last = StoredValue::new(0i64);
+    use_live(
+        move |change| {
+            let mine = |v: &Option<String>| v.as_deref() == Some(id().as_str());
+            match change {
+                LiveChange::Video { video } if video.id.to_string() == id() => {
+                    live.update(|m| {
+                        m.insert(video.id, video);
+                    });
+                    // Its new events come with the change: read the page again (at most once a second).
+                    let now = crate::components::now_millis();
+                    if now - last.get_value() > 1_000 {
+                        last.set_value(now);
+                        data.refetch();
+                    }
+                }
+                LiveChange::Event { event } if mine(&event.video_id) => data.refetch(),
+                _ => {}
+            }
+        },
+        move || {
+            live.update(|m| m.clear());
+            data.refetch();
+        },
+    );
+    let actions = RowActions::new(live);
+    view! {
+        <Layout>
+            <p><a href="/videos">"← All videos"</a></p>
+            <Show when=move || actions.error.get().is_some()>
+                <p class="notice notice-error" role="alert">{move || actions.error.get().unwrap_or_default()}</p>
+            </Show>
+            <Loaded resource=data then=move |d: VideoDetail| view! { <VideoDetailView d live actions/> }/>
+        </Layout>
+    }
+}
+
+#[component]
+fn VideoDetailView(d: VideoDetail, live: Overlay, actions: RowActions) -> impl IntoView {
+    let row = d.row.clone();
+    let id = row.video.id;
+    let base = row.video.clone();
+    let current = move || {
+        live.with(|m| m.get(&id).cloned())
+            .unwrap_or_else(|| base.clone())
+    };
+    let status = Memo::new({
+        let current = current.clone();
+        move |_| current().status
+    });
+    let v = Memo::new(move |_| current());
+    let title = row
+        .product_title
+        .clone()
+        .unwrap_or_else(|| format!("Video {id}"));
+    let time_row = move |label: &'static str, t: Option<crate::model::Timestamp>| {
+        t.map(|t| view! { <dt>{label}</dt><dd><Ago at=t/></dd> })
+    };
+    let events = d.events.clone();
+    let more = d.more_events;
+    view! {
+        <div class="page-header">
+            <h1 class="product-heading">
+                <ProductName title=Some(title) image=row.product_image.clone() fallback_id=row.video.product_id.to_string()/>
+            </h1>
+            <div class="page-actions" data-testid="detail-actions">
+                <VideoActions id status actions big=true/>
+            </div>
+        </div>
+        <section class="card" data-testid="video-detail" data-video-id=id.to_string()>
+            <dl class="details">
+                <dt>"Status"</dt>
+                <dd>
+                    {move || view! { <StatusBadge status=status.get()/> }}
+                    {move || v.get().error.map(|e| view! { " " <span class="error-text" data-testid="detail-error">{e}</span> })}
+                </dd>
+                <dt>"Video id"</dt><dd><IdChip id=id.to_string()/></dd>
+                <dt>"Template"</dt><dd>{row.video.template.clone()} " " <span class="muted">{row.video.metadata.template_id.clone()}</span></dd>
+                <dt>"Product"</dt><dd><IdChip id=row.video.product_id.to_string()/></dd>
+                <dt>"Workspace"</dt>
+                <dd>
+                    <a href=format!("/videos?workspaceId={}", row.video.workspace_id)>
+                        {row.workspace_name.clone().unwrap_or_else(|| row.video.workspace_id.to_string())}
+                    </a>
+                </dd>
+                <dt>"Requested"</dt><dd><Ago at=row.video.created_at/></dd>
+                {move || time_row("Queued", v.get().metadata.queued_at)}
+                <dt>"Sent to RCK"</dt>
+                <dd data-testid="detail-job">
+                    {move || match v.get().metadata.external_job_id {
+                        Some(job) => view! { "job " <code>{job}</code> }.into_any(),
+                        None => view! { <span class="muted">"no job id yet"</span> }.into_any(),
+                    }}
+                </dd>
+                {move || time_row("Completed", v.get().metadata.completed_at)}
+                {move || time_row("Failed", v.get().metadata.failed_at)}
+                {move || {
+                    let m = v.get().metadata;
+                    m.queued_at
+                        .zip(m.completed_at.or(m.failed_at))
+                        .map(|(q, f)| view! { <dt>"Took"</dt><dd>{human_ms(Some((f.millis() - q.millis()).max(0) as u64))}</dd> })
+                }}
+                <dt>"Retries"</dt>
+                <dd>{move || format!("{} ({} left)", v.get().metadata.retry_count.unwrap_or(0), d.retries_left)}</dd>
+                <dt>"Updated"</dt><dd>{move || view! { <Ago at=v.get().updated_at/> }}</dd>
+            </dl>
+            {move || {
+                let m = v.get().metadata;
+                let yt = m.youtube_video_id.clone();
+                (m.video_url.is_some() || yt.is_some()).then(|| view! {
+                    <div class="media" data-testid="detail-media">
+                        {yt.clone().map(|y| view! {
+                            <a href=format!("https://www.youtube.com/watch?v={y}") rel="noopener noreferrer" target="_blank">
+                                <img class="video-thumb" src=format!("https://i.ytimg.com/vi/{y}/hqdefault.jpg") alt="YouTube thumbnail of the video" width="240" height="180" loading="lazy" referrerpolicy="no-referrer"/>
+                            </a>
+                        })}
+                        <p>
+                            {m.video_url.clone().map(|u| view! { <a href=u rel="noopener noreferrer" target="_blank" data-testid="video-link">"Video file"</a> " " })}
+                            {yt.map(|y| view! { <a href=format!("https://www.youtube.com/watch?v={y}") rel="noopener noreferrer" target="_blank" data-testid="youtube-link">"On YouTube"</a> })}
+                        </p>
+                    </div>
+                })
+            }}
+        </section>
+        <section class="card">
+            <h2>"Webhook events"</h2>
+            {if events.is_empty() {
+                view! { <p class="muted" data-testid="no-events">"RCK has not called back for this video yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ol class="timeline" data-testid="video-events">
+                        {events.into_iter().map(|e| view! {
+                            <li data-testid="video-event">
+                                <Ago at=e.created_at/> " "
+                                <code>{e.endpoint.clone()}</code> " "
+                                <crate::components::CodePill code=e.status_code/> " "
+                                <span>{e.outcome.clone()}</span> " "
+                                <a href=format!("/events/{}", e.id)>"Payload"</a>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                }.into_any()
+            }}
+            {more.then(|| view! { <p><a href=format!("/events?videoId={id}")>"Older events on the events page"</a></p> })}
+        </section>
     }
 }

@@ -11,6 +11,7 @@ pub mod stats;
 pub mod users;
 pub mod videos;
 pub mod webhooks;
+pub mod workspaces;
 
 use crate::model::{Keyset, ObjectId, Timestamp};
 use crate::ssr::error::AppError;

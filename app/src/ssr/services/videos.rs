@@ -2,6 +2,9 @@
 
 use super::bulk::{dispatch, Dispatched};
 use super::{parse_id, parse_paging};
+use crate::model::dashboard::{
+    BulkAction, BulkActionRequest, BulkActionResult, BulkItemError, VideoDetail,
+};
 use crate::model::filters::VideoFilter;
 use crate::model::webhook::{MSG_INVALID_VIDEO_ID, MSG_VIDEO_NOT_FOUND};
 use crate::model::{AiVideo, ObjectId, Pagination, Timestamp, VideoPage, VideoRow, VideoStatus};
@@ -10,8 +13,10 @@ use crate::ssr::callback_auth;
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::rck::BatchRequest;
 use crate::ssr::state::AppState;
-use crate::ssr::store::{Quota, VideoQuery};
+use crate::ssr::store::{EventQuery, Quota, VideoQuery};
+use futures::StreamExt;
 use serde_json::json;
+use std::collections::HashMap;
 
 pub const DEFAULT_MANUAL_FAILURE: &str = "Marked as failed by an administrator";
 
@@ -43,14 +48,8 @@ pub fn is_stuck(video: &AiVideo, cutoff: Timestamp) -> bool {
         && video.updated_at < cutoff
 }
 
-/// All videos, newest first (superadmin).
-#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
-pub async fn list_videos(
-    state: &AppState,
-    caller: &Caller,
-    p: &VideoFilter,
-) -> AppResult<VideoPage> {
-    caller.require_superadmin()?;
+/// The store query of a list filter, and the cutoff that makes a video stuck.
+fn video_query(state: &AppState, p: &VideoFilter) -> AppResult<(VideoQuery, Timestamp)> {
     let (page, limit) = parse_paging(p.page.as_deref(), p.limit.as_deref())?;
     let some = |o: &Option<String>| {
         o.as_deref()
@@ -71,8 +70,16 @@ pub async fn list_videos(
         .map(|w| parse_id(&w, "workspaceId"))
         .transpose()?;
     let video_id = some(&p.video_id).map(|v| video_id(&v)).transpose()?;
-    let now = Timestamp::now();
-    let cutoff = stuck_cutoff(state, now);
+    let error_prefix = some(&p.error);
+    if error_prefix
+        .as_ref()
+        .is_some_and(|e| e.chars().count() > 1000)
+    {
+        return Err(AppError::BadRequest(
+            "error must be at most 1000 characters".into(),
+        ));
+    }
+    let cutoff = stuck_cutoff(state, Timestamp::now());
     let stuck_only = matches!(some(&p.stuck).as_deref(), Some("1" | "true" | "on"));
     let q = VideoQuery {
         page,
@@ -82,31 +89,239 @@ pub async fn list_videos(
         workspace_id,
         video_id,
         stuck_before: stuck_only.then_some(cutoff),
+        error_prefix,
     };
+    Ok((q, cutoff))
+}
+
+/// All videos, newest first (superadmin), with their product's and workspace's names.
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
+pub async fn list_videos(
+    state: &AppState,
+    caller: &Caller,
+    p: &VideoFilter,
+) -> AppResult<VideoPage> {
+    caller.require_superadmin()?;
+    let (q, cutoff) = video_query(state, p)?;
     // The stuck filter moves with the clock: those totals are never kept.
     let total_key = format!(
-        "videos|{status:?}|{workspace_id:?}|{video_id:?}|{}",
-        if stuck_only {
-            Timestamp::now().millis().to_string()
-        } else {
-            String::new()
+        "videos|{:?}|{:?}|{:?}|{:?}|{}",
+        q.status,
+        q.workspace_id,
+        q.video_id,
+        q.error_prefix,
+        match q.stuck_before {
+            Some(_) => Timestamp::now().millis().to_string(),
+            None => String::new(),
         }
     );
     let (videos, total) = tokio::try_join!(
         state.store.page_videos(&q),
         state.totals.get(total_key, state.store.count_videos(&q))
     )?;
-    let next = super::next_cursor(&videos, limit, |v| (v.created_at, v.id));
+    let next = super::next_cursor(&videos, q.limit, |v| (v.created_at, v.id));
     Ok(VideoPage {
-        videos: videos
-            .into_iter()
-            .map(|video| VideoRow {
-                stuck: is_stuck(&video, cutoff),
-                video,
-            })
-            .collect(),
-        pagination: Pagination::new(page, limit, total).with_next_cursor(next),
+        videos: named_rows(state, videos, cutoff).await?,
+        pagination: Pagination::new(q.page, q.limit, total).with_next_cursor(next),
     })
+}
+
+/// Rows of videos with their product's title and first image and their workspace's name (one
+/// read of each product and workspace the videos name).
+pub async fn named_rows(
+    state: &AppState,
+    videos: Vec<AiVideo>,
+    cutoff: Timestamp,
+) -> AppResult<Vec<VideoRow>> {
+    let mut product_ids: Vec<ObjectId> = videos.iter().map(|v| v.product_id).collect();
+    product_ids.sort_unstable();
+    product_ids.dedup();
+    let mut ws_ids: Vec<ObjectId> = videos.iter().map(|v| v.workspace_id).collect();
+    ws_ids.sort_unstable();
+    ws_ids.dedup();
+    let (products, workspaces) = tokio::try_join!(
+        state.store.find_products(&product_ids),
+        state.store.find_workspaces(&ws_ids)
+    )?;
+    let products: HashMap<ObjectId, (String, Option<String>)> = products
+        .into_iter()
+        .map(|p| {
+            (
+                p.id,
+                (p.title, p.img_urls.into_iter().find(|u| is_image_url(u))),
+            )
+        })
+        .collect();
+    let workspaces: HashMap<ObjectId, String> =
+        workspaces.into_iter().map(|w| (w.id, w.name)).collect();
+    Ok(videos
+        .into_iter()
+        .map(|video| {
+            let product = products.get(&video.product_id);
+            let mut row = VideoRow::new(video, false);
+            row.stuck = is_stuck(&row.video, cutoff);
+            row.product_title = product.map(|p| p.0.clone());
+            row.product_image = product.and_then(|p| p.1.clone());
+            row.workspace_name = workspaces.get(&row.video.workspace_id).cloned();
+            row
+        })
+        .collect())
+}
+
+/// Only http(s) images are shown (a product's URLs come from the platform, as they are).
+fn is_image_url(u: &str) -> bool {
+    (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 2048
+}
+
+/// One video's page (superadmin): the row with its names, its webhook events in the order
+/// received (the newest [`VideoDetail::MAX_EVENTS`]), and the retries it has left.
+#[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
+pub async fn video_detail(state: &AppState, caller: &Caller, id: &str) -> AppResult<VideoDetail> {
+    caller.require_superadmin()?;
+    let id = video_id(id)?;
+    let video = state.store.find_video(id).await?.ok_or_else(not_found)?;
+    let q = EventQuery {
+        page: 1,
+        limit: VideoDetail::MAX_EVENTS + 1,
+        video_id: Some(id.to_string()),
+        ..Default::default()
+    };
+    let mut events = state.store.page_events(&q).await?;
+    let more_events = events.len() as u64 > VideoDetail::MAX_EVENTS;
+    events.truncate(VideoDetail::MAX_EVENTS as usize);
+    events.reverse();
+    let retries_left = state
+        .config
+        .video_max_retries
+        .saturating_sub(video.metadata.retry_count.unwrap_or(0));
+    let cutoff = stuck_cutoff(state, Timestamp::now());
+    let row = named_rows(state, vec![video], cutoff)
+        .await?
+        .pop()
+        .ok_or_else(not_found)?;
+    Ok(VideoDetail {
+        row,
+        events,
+        more_events,
+        retries_left,
+    })
+}
+
+/// A bulk action (superadmin): each video goes through the single action's service function
+/// ([`retry`] or [`mark_failed`]), a few at a time, in one bounded batch per call.
+#[tracing::instrument(skip(state, caller, req), fields(user = %caller.user_id, action = ?req.action))]
+pub async fn bulk_action(
+    state: &AppState,
+    caller: &Caller,
+    req: &BulkActionRequest,
+) -> AppResult<BulkActionResult> {
+    caller.require_superadmin()?;
+    let (ids, next_cursor, matched) = match (&req.video_ids, &req.filter) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > BulkActionRequest::MAX_IDS {
+                return Err(AppError::BadRequest(format!(
+                    "videoIds must hold 1 to {} ids",
+                    BulkActionRequest::MAX_IDS
+                )));
+            }
+            let mut parsed = Vec::with_capacity(ids.len());
+            for raw in ids {
+                parsed.push(video_id(raw)?);
+            }
+            parsed.sort_unstable();
+            parsed.dedup();
+            if req.dry_run {
+                let found = state.store.find_videos(&parsed).await?;
+                let n = found.iter().filter(|v| takes(req.action, v)).count() as u64;
+                return Ok(BulkActionResult {
+                    matched: n,
+                    ..Default::default()
+                });
+            }
+            let n = parsed.len() as u64;
+            (parsed, None, n)
+        }
+        (None, Some(filter)) => {
+            let (mut q, cutoff) = video_query(state, filter)?;
+            // A retry takes the filter's failed videos; mark-failed its stuck ones.
+            match req.action {
+                BulkAction::Retry => {
+                    if q.status.is_some_and(|s| s != VideoStatus::Failed) {
+                        return Ok(BulkActionResult::default());
+                    }
+                    q.status = Some(VideoStatus::Failed);
+                    q.stuck_before = None;
+                }
+                BulkAction::MarkFailed => q.stuck_before = Some(cutoff),
+            }
+            if req.dry_run {
+                let n = state.store.count_videos(&q).await?;
+                return Ok(BulkActionResult {
+                    matched: n,
+                    ..Default::default()
+                });
+            }
+            q.page = 1;
+            q.limit = BulkActionRequest::BATCH;
+            q.after = super::parse_cursor(req.cursor.as_deref())?;
+            let videos = state.store.page_videos(&q).await?;
+            let next = super::next_cursor(&videos, q.limit, |v| (v.created_at, v.id));
+            let n = videos.len() as u64;
+            (videos.into_iter().map(|v| v.id).collect(), next, n)
+        }
+        _ => {
+            return Err(AppError::BadRequest(
+                "Give either videoIds or filter".into(),
+            ))
+        }
+    };
+    let outcomes: Vec<(ObjectId, AppResult<AiVideo>)> = futures::stream::iter(ids)
+        .map(|id| async move {
+            let raw = id.to_string();
+            let r = match req.action {
+                BulkAction::Retry => retry(state, caller, &raw).await,
+                BulkAction::MarkFailed => mark_failed(state, caller, &raw, None).await,
+            };
+            (id, r)
+        })
+        .buffer_unordered(BULK_CONCURRENCY)
+        .collect()
+        .await;
+    let mut result = BulkActionResult {
+        matched,
+        next_cursor,
+        ..Default::default()
+    };
+    for (id, r) in outcomes {
+        match r {
+            Ok(_) => result.done += 1,
+            // An outage stops the batch: the caller sees it rather than a list of 503s.
+            Err(e @ (AppError::StorageUnavailable(_) | AppError::Internal { .. })) => {
+                return Err(e)
+            }
+            Err(e) => result.errors.push(BulkItemError {
+                video_id: id.to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    result.errors.sort_by(|a, b| a.video_id.cmp(&b.video_id));
+    tracing::info!(target: "video_service", by = %caller.user_id, action = req.action.verb(),
+        done = result.done, refused = result.errors.len(), "bulk action");
+    Ok(result)
+}
+
+/// Videos of one bulk call acted on at once (a retry calls RCK).
+const BULK_CONCURRENCY: usize = 4;
+
+/// Whether a bulk action would take this video.
+fn takes(action: BulkAction, v: &AiVideo) -> bool {
+    match action {
+        BulkAction::Retry => v.status == VideoStatus::Failed,
+        BulkAction::MarkFailed => {
+            matches!(v.status, VideoStatus::Pending | VideoStatus::Generating)
+        }
+    }
 }
 
 /// A superadmin marks a video that will never be called back as failed (the spec's "manually mark

@@ -190,6 +190,8 @@ pub struct VideoQuery {
     pub video_id: Option<ObjectId>,
     /// Only videos `generating` whose `updatedAt` is before this (the stuck ones).
     pub stuck_before: Option<Timestamp>,
+    /// Only videos whose error starts with this text.
+    pub error_prefix: Option<String>,
 }
 
 impl EventQuery {
@@ -339,6 +341,44 @@ pub struct CounterDelta {
     pub statuses: Vec<(VideoStatus, i64)>,
     /// `(hour, status, bucket, count, sum_ms)` to add (negative: to take away).
     pub processing: Vec<(Timestamp, VideoStatus, u32, i64, i64)>,
+    /// Final videos by the hour they finished in, workspace, status and failure reason
+    /// (`model::dashboard::failure_reason`; empty for `completed`): `(hour, workspace, status,
+    /// reason, count)` to add.
+    pub finished: Vec<FinishedDelta>,
+}
+
+/// One line of [`CounterDelta::finished`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedDelta {
+    pub hour: Timestamp,
+    pub workspace: ObjectId,
+    pub status: VideoStatus,
+    pub reason: String,
+    pub n: i64,
+}
+
+impl FinishedDelta {
+    /// A final video's line (none for a video that is not final, or has no finish time).
+    pub fn of(
+        status: VideoStatus,
+        m: &crate::model::VideoMetadata,
+        workspace: ObjectId,
+        error: Option<&str>,
+        n: i64,
+    ) -> Option<Self> {
+        let reason = match status {
+            VideoStatus::Failed => crate::model::dashboard::failure_reason(error),
+            VideoStatus::Completed => String::new(),
+            _ => return None,
+        };
+        Some(Self {
+            hour: hour_of(m.finished_at(status)?),
+            workspace,
+            status,
+            reason,
+            n,
+        })
+    }
 }
 
 impl CounterDelta {
@@ -347,6 +387,13 @@ impl CounterDelta {
         let mut d = Self::default();
         for v in videos {
             d.add_video(v.status, &v.metadata, 1);
+            d.finished.extend(FinishedDelta::of(
+                v.status,
+                &v.metadata,
+                v.workspace_id,
+                v.error.as_deref(),
+                1,
+            ));
         }
         d
     }
@@ -356,6 +403,22 @@ impl CounterDelta {
         let mut d = Self::default();
         d.add_video(w.expected, &w.before, -1);
         d.add_video(w.video.status, &w.video.metadata, 1);
+        let ws = w.video.workspace_id;
+        let gone = FinishedDelta::of(w.expected, &w.before, ws, w.before_error.as_deref(), -1);
+        let new = FinishedDelta::of(
+            w.video.status,
+            &w.video.metadata,
+            ws,
+            w.video.error.as_deref(),
+            1,
+        );
+        // A repeat that changes neither the hour nor the reason moves nothing.
+        if gone.as_ref().map(|g| (g.hour, &g.reason, g.status))
+            != new.as_ref().map(|n| (n.hour, &n.reason, n.status))
+        {
+            d.finished.extend(gone);
+            d.finished.extend(new);
+        }
         d
     }
 
@@ -372,6 +435,48 @@ impl CounterDelta {
             ));
         }
     }
+}
+
+/// The most common reasons first (ties by text), at most `limit`, and the count of them all.
+pub fn top_reasons(
+    summed: impl IntoIterator<Item = (String, i64)>,
+    limit: u64,
+) -> (Vec<(String, u64)>, u64) {
+    let mut rows: Vec<(String, u64)> = summed
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r, n as u64))
+        .collect();
+    let total = rows.iter().map(|(_, n)| n).sum();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    (rows, total)
+}
+
+/// `(workspace, completed, failed)` from `(workspace, status, count)`, the busiest first (ties by
+/// id), at most `limit`.
+pub fn busiest_workspaces(
+    pairs: impl IntoIterator<Item = (ObjectId, VideoStatus, i64)>,
+    limit: u64,
+) -> Vec<(ObjectId, u64, u64)> {
+    let mut per: std::collections::BTreeMap<ObjectId, (u64, u64)> = Default::default();
+    for (ws, status, n) in pairs {
+        let slot = per.entry(ws).or_default();
+        let n = n.max(0) as u64;
+        match status {
+            VideoStatus::Completed => slot.0 += n,
+            VideoStatus::Failed => slot.1 += n,
+            _ => {}
+        }
+    }
+    let mut rows: Vec<(ObjectId, u64, u64)> = per
+        .into_iter()
+        .filter(|(_, (c, f))| c + f > 0)
+        .map(|(ws, (c, f))| (ws, c, f))
+        .collect();
+    rows.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then_with(|| a.0.cmp(&b.0)));
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    rows
 }
 
 /// The result of asking for quota.
@@ -398,6 +503,22 @@ pub trait WorkspaceStore {
     async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()>;
     async fn find_workspace(&self, id: ObjectId) -> StoreResult<Option<Workspace>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    /// The workspaces of these ids that exist (in no particular order).
+    async fn find_workspaces(&self, ids: &[ObjectId]) -> StoreResult<Vec<Workspace>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.find_workspace(*id).await?);
+        }
+        Ok(out)
+    }
+    /// Sets a workspace's video limit; the workspace as it is now, none if it does not exist.
+    async fn set_video_limit(&self, id: ObjectId, limit: u32) -> StoreResult<Option<Workspace>>;
+    /// A workspace's videos per status, and when its newest video was created (index reads: the
+    /// status counts walk the workspace's index range).
+    async fn workspace_activity(
+        &self,
+        id: ObjectId,
+    ) -> StoreResult<(Vec<(VideoStatus, u64)>, Option<Timestamp>)>;
     /// Atomically counts `n` more videos against the workspace, only if that stays within its limit.
     async fn reserve_quota(&self, ws: ObjectId, n: u32) -> StoreResult<Quota>;
     /// Gives back usage counted by `reserve_quota` for videos that were never generated.
@@ -439,6 +560,14 @@ pub trait VideoStore {
         at: Timestamp,
     ) -> StoreResult<Option<AiVideo>>;
     async fn find_video(&self, id: ObjectId) -> StoreResult<Option<AiVideo>>;
+    /// The videos of these ids that exist (in no particular order).
+    async fn find_videos(&self, ids: &[ObjectId]) -> StoreResult<Vec<AiVideo>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.find_video(*id).await?);
+        }
+        Ok(out)
+    }
     /// Fails up to `max` videos still waiting for RCK since before `before`
     /// (`model::plan::plan_timeout`), each conditionally, so several instances sweeping at once
     /// change each video once; returns the ones it changed.
@@ -568,6 +697,22 @@ pub trait Reports {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<ProcessingCount>>;
+    /// Failed videos of the hours from `from`'s to `to`'s, per failure reason, the most first, at
+    /// most `limit` reasons; and the number of them all. Reads the finished rollup.
+    async fn failure_reasons(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u64,
+    ) -> StoreResult<(Vec<(String, u64)>, u64)>;
+    /// Completed and failed videos of the hours from `from`'s to `to`'s per workspace:
+    /// `(workspace, completed, failed)`, the busiest first, at most `limit`.
+    async fn finished_by_workspace(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u64,
+    ) -> StoreResult<Vec<(ObjectId, u64, u64)>>;
 }
 
 pub trait LiveFeed {

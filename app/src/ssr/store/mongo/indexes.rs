@@ -66,6 +66,7 @@ impl MongoStore {
                     ix(doc! { "status": 1, "updatedAt": 1 }),
                     ix(doc! { "status": 1, "createdAt": -1, "_id": -1 }),
                     ix(doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 }),
+                    ix(doc! { "workspaceId": 1, "status": 1 }),
                     ix(doc! { "createdAt": -1, "_id": -1 }),
                     by_token,
                 ],
@@ -96,6 +97,8 @@ impl MongoStore {
             (super::rollups::EVENTS, "h"),
             (super::rollups::PROCESSING, "h"),
             (super::rollups::PROCESSING, "day"),
+            (super::rollups::FINISHED, "h"),
+            (super::rollups::FINISHED, "day"),
         ] {
             let coll = self.database.collection::<Document>(name);
             coll.create_index(ix(doc! { key: 1 }))

@@ -155,6 +155,10 @@ pub async fn connect_with(
         .fill_rollups()
         .await
         .map_err(|e| StoreError::setup("filling the statistics rollups", e))?;
+    store
+        .fill_finished()
+        .await
+        .map_err(|e| StoreError::setup("filling the finished-videos rollup", e))?;
     indexes::apply_retention(&database, &store.events, retention_days).await?;
     // Opened before returning, so every change committed after `connect` reaches the feed.
     let stream = live::open_stream(&database, None).await.map_err(|e| {

@@ -3,9 +3,9 @@
 //! the part-hours at the ends of a range are counted from the events (by their index).
 
 use super::docs::{date, num};
-use super::rollups::{EVENTS, PROCESSING, VIDEOS};
+use super::rollups::{EVENTS, FINISHED, PROCESSING, VIDEOS};
 use super::{collect, MongoStore};
-use crate::model::{Timestamp, VideoStatus};
+use crate::model::{ObjectId, Timestamp, VideoStatus};
 use crate::ssr::store::{
     known_statuses, processing_spans, whole_hours, HourlyCount, ProcessingCount, Reports,
     StoreError, StoreResult,
@@ -25,6 +25,33 @@ fn hour(d: &Document) -> StoreResult<Timestamp> {
 }
 
 impl MongoStore {
+    /// The finished rollup's counters of a range (whole days by day, the rest by hour), those of
+    /// `failed` only when `failed_only`.
+    async fn finished_counters(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        failed_only: bool,
+    ) -> StoreResult<Vec<Document>> {
+        let mut out = Vec::new();
+        for (daily, start, end) in processing_spans(from, to) {
+            let key = if daily { "day" } else { "h" };
+            let mut filter = doc! { key: { "$gte": date(start), "$lt": date(end) } };
+            if failed_only {
+                filter.insert("st", VideoStatus::Failed.as_str());
+            }
+            let cursor = self
+                .database
+                .collection::<Document>(FINISHED)
+                .find(filter)
+                .projection(doc! { "ws": 1, "st": 1, "r": 1, "n": 1 })
+                .hint(mongodb::options::Hint::Keys(doc! { key: 1 }))
+                .await?;
+            out.extend(collect(cursor, Ok).await?);
+        }
+        Ok(out)
+    }
+
     /// Calls in `[from, to)` per hour, endpoint and acceptance, counted from the events.
     async fn raw_counts(&self, from: Timestamp, to: Timestamp) -> StoreResult<Vec<HourlyCount>> {
         if from >= to {
@@ -171,5 +198,35 @@ impl Reports for MongoStore {
                 })
             })
             .collect())
+    }
+
+    async fn failure_reasons(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u64,
+    ) -> StoreResult<(Vec<(String, u64)>, u64)> {
+        let mut summed: BTreeMap<String, i64> = BTreeMap::new();
+        for d in self.finished_counters(from, to, true).await? {
+            *summed
+                .entry(d.get_str("r").unwrap_or_default().to_string())
+                .or_default() += count(&d, "n");
+        }
+        Ok(crate::ssr::store::top_reasons(summed, limit))
+    }
+
+    async fn finished_by_workspace(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u64,
+    ) -> StoreResult<Vec<(ObjectId, u64, u64)>> {
+        let counters = self.finished_counters(from, to, false).await?;
+        let pairs = counters.iter().filter_map(|d| {
+            let ws = d.get_object_id("ws").ok()?.to_hex().parse().ok()?;
+            let st = d.get_str("st").ok()?.parse().ok()?;
+            Some((ws, st, count(d, "n")))
+        });
+        Ok(crate::ssr::store::busiest_workspaces(pairs, limit))
     }
 }

@@ -8,12 +8,12 @@
 //! reads add the shards up. The first start on a database without them fills them from what is
 //! stored (`statsmeta` remembers it was done).
 
-use super::docs::{date, num, read, FinishedDoc};
+use super::docs::{date, num, oid, read, FinishedDoc};
 use super::txn::{is_duplicate, TxnError};
 use super::{collect, MongoStore};
 use crate::model::stats::processing_bucket;
-use crate::model::{Timestamp, VideoStatus, WebhookEvent};
-use crate::ssr::store::{day_of, hour_of, CounterDelta, FinishedVideo, StoreResult};
+use crate::model::{ObjectId, Timestamp, VideoStatus, WebhookEvent};
+use crate::ssr::store::{day_of, hour_of, CounterDelta, FinishedDelta, FinishedVideo, StoreResult};
 use mongodb::bson::{doc, Document};
 use mongodb::ClientSession;
 use std::collections::HashMap;
@@ -21,8 +21,19 @@ use std::collections::HashMap;
 pub(super) const EVENTS: &str = "statsevents";
 pub(super) const VIDEOS: &str = "statsvideos";
 pub(super) const PROCESSING: &str = "statsprocessing";
+/// Final videos per hour (`h`) and day (`day`), workspace (`ws`), status (`st`) and failure reason
+/// (`r`, `model::dashboard::failure_reason`).
+pub(super) const FINISHED: &str = "statsfinished";
 const META: &str = "statsmeta";
 const SHARDS: u32 = 16;
+
+/// A finished counter's `_id`: the reason goes in hashed, so the key stays short whatever the text.
+fn finished_key(time: &str, ws: ObjectId, st: VideoStatus, reason: &str, shard: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(reason.as_bytes());
+    let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{time}|{ws}|{}|{hex}|{shard}", st.as_str())
+}
 
 fn shard() -> u32 {
     use rand::Rng;
@@ -119,7 +130,110 @@ impl MongoStore {
                 }
             }
         }
+        for f in &d.finished {
+            if !self.bump_finished(s, f).await? {
+                return Ok(false);
+            }
+        }
         Ok(true)
+    }
+
+    async fn bump_finished(
+        &self,
+        s: &mut ClientSession,
+        f: &FinishedDelta,
+    ) -> Result<bool, TxnError> {
+        for (key, at) in [
+            (format!("{}", f.hour.millis()), doc! { "h": date(f.hour) }),
+            (
+                format!("d{}", day_of(f.hour).millis()),
+                doc! { "day": date(day_of(f.hour)) },
+            ),
+        ] {
+            let mut on_insert = at;
+            on_insert.insert("ws", oid(f.workspace));
+            on_insert.insert("st", f.status.as_str());
+            on_insert.insert("r", &f.reason);
+            if !self
+                .bump(
+                    s,
+                    FINISHED,
+                    finished_key(&key, f.workspace, f.status, &f.reason, shard()),
+                    on_insert,
+                    doc! { "n": f.n },
+                )
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Fills the finished rollup from the stored videos, once per database (`statsmeta`
+    /// remembers it), streaming them: memory grows with the rollup, not with the videos.
+    pub(super) async fn fill_finished(&self) -> StoreResult<()> {
+        let db = &self.database;
+        let meta = db.collection::<Document>(META);
+        if meta.find_one(doc! { "_id": "finished" }).await?.is_some() {
+            return Ok(());
+        }
+        let coll = db.collection::<Document>(FINISHED);
+        coll.delete_many(doc! {}).await?;
+        let mut cursor = self
+            .videos
+            .find(doc! { "status": { "$in": ["completed", "failed"] } })
+            .hint(mongodb::options::Hint::Keys(
+                doc! { "status": 1, "updatedAt": 1 },
+            ))
+            .projection(doc! { "status": 1, "metadata": 1, "workspaceId": 1, "error": 1 })
+            .await?;
+        let mut per: HashMap<(String, ObjectId, VideoStatus, String), (Document, i64)> =
+            HashMap::new();
+        while cursor.advance().await? {
+            let d = cursor.deserialize_current()?;
+            let Ok(ws) = d.get_object_id("workspaceId") else {
+                continue;
+            };
+            let Ok(ws) = ws.to_hex().parse::<ObjectId>() else {
+                continue;
+            };
+            let error = d.get_str("error").ok().map(str::to_string);
+            let doc = read::<FinishedDoc>(d, "video")?;
+            let status = doc.status;
+            let Some(f) = FinishedDelta::of(status, &doc.metadata(), ws, error.as_deref(), 1)
+            else {
+                continue;
+            };
+            for (key, at) in [
+                (format!("{}", f.hour.millis()), doc! { "h": date(f.hour) }),
+                (
+                    format!("d{}", day_of(f.hour).millis()),
+                    doc! { "day": date(day_of(f.hour)) },
+                ),
+            ] {
+                per.entry((key, ws, status, f.reason.clone()))
+                    .or_insert_with(|| (at, 0))
+                    .1 += 1;
+            }
+        }
+        let docs: Vec<Document> = per
+            .into_iter()
+            .map(|((key, ws, st, r), (mut d, n))| {
+                d.insert("_id", finished_key(&key, ws, st, &r, 0));
+                d.insert("ws", oid(ws));
+                d.insert("st", st.as_str());
+                d.insert("r", r);
+                d.insert("n", n);
+                d
+            })
+            .collect();
+        for chunk in docs.chunks(1000) {
+            coll.insert_many(chunk.to_vec()).await?;
+        }
+        meta.insert_one(doc! { "_id": "finished", "filledAt": date(Timestamp::now()) })
+            .await?;
+        Ok(())
     }
 
     /// Fills the counters from the stored events and videos, once per database (a database written

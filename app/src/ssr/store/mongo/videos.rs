@@ -42,6 +42,18 @@ fn video_index(q: &VideoQuery) -> Document {
     }
 }
 
+/// A text as a regular expression that matches only itself.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/-".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn video_filter(q: &VideoQuery) -> Document {
     let mut clauses = Vec::new();
     if let Some(s) = q.status {
@@ -52,6 +64,9 @@ fn video_filter(q: &VideoQuery) -> Document {
     }
     if let Some(v) = q.video_id {
         clauses.push(doc! { "_id": oid(v) });
+    }
+    if let Some(p) = &q.error_prefix {
+        clauses.push(doc! { "error": { "$regex": format!("^{}", regex_escape(p)) } });
     }
     if let Some(t) = q.stuck_before {
         clauses.push(doc! {

@@ -2,10 +2,11 @@
 
 use super::docs::{date, oid, read, ws_doc, WorkspaceDoc};
 use super::{collect, MongoStore};
-use crate::model::{ObjectId, Timestamp, Workspace};
+use crate::model::{ObjectId, Timestamp, VideoStatus, Workspace};
 use crate::ssr::store::{Quota, StoreResult, WorkspaceStore};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
+use mongodb::options::{Hint, ReturnDocument};
 
 fn workspace(d: Document) -> StoreResult<Workspace> {
     Ok(read::<WorkspaceDoc>(d, "workspace")?.into())
@@ -77,5 +78,45 @@ impl WorkspaceStore for MongoStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn set_video_limit(&self, id: ObjectId, limit: u32) -> StoreResult<Option<Workspace>> {
+        self.workspaces
+            .find_one_and_update(
+                doc! { "_id": oid(id) },
+                doc! { "$set": { "videoLimit": limit as i64, "updatedAt": date(Timestamp::now()) } },
+            )
+            .return_document(ReturnDocument::After)
+            .hint(Hint::Keys(doc! { "_id": 1 }))
+            .await?
+            .map(workspace)
+            .transpose()
+    }
+
+    async fn workspace_activity(
+        &self,
+        id: ObjectId,
+    ) -> StoreResult<(Vec<(VideoStatus, u64)>, Option<Timestamp>)> {
+        let mut counts = Vec::new();
+        for status in VideoStatus::ALL {
+            let n = self
+                .videos
+                .count_documents(doc! { "workspaceId": oid(id), "status": status.as_str() })
+                .hint(Hint::Keys(doc! { "workspaceId": 1, "status": 1 }))
+                .await?;
+            counts.push((status, n));
+        }
+        let newest = self
+            .videos
+            .find_one(doc! { "workspaceId": oid(id) })
+            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .projection(doc! { "createdAt": 1 })
+            .hint(Hint::Keys(
+                doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 },
+            ))
+            .await?
+            .and_then(|d| d.get_datetime("createdAt").ok().copied())
+            .map(|t| Timestamp::from_millis(t.timestamp_millis()));
+        Ok((counts, newest))
     }
 }

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/009_video_list_indexes.sql"),
     include_str!("migrations/010_processing_daily.sql"),
     include_str!("migrations/011_notifications.sql"),
+    include_str!("migrations/012_finished_rollup.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files
@@ -244,6 +245,13 @@ const BUMP_PROCESSING: &str = "INSERT INTO processing_rollup (hour, status, buck
 const BUMP_PROCESSING_DAILY: &str = "INSERT INTO processing_daily (day, status, bucket, n, sum_ms)
      VALUES (:day, :status, :bucket, :n, :sum_ms)
      ON CONFLICT (day, status, bucket) DO UPDATE SET n = n + excluded.n, sum_ms = sum_ms + excluded.sum_ms";
+const BUMP_FINISHED: &str = "INSERT INTO finished_rollup (hour, workspace_id, status, reason, n)
+     VALUES (:at, :ws, :status, :reason, :n)
+     ON CONFLICT (hour, status, reason, workspace_id) DO UPDATE SET n = n + excluded.n";
+const BUMP_FINISHED_DAILY: &str =
+    "INSERT INTO finished_daily (day, workspace_id, status, reason, n)
+     VALUES (:at, :ws, :status, :reason, :n)
+     ON CONFLICT (day, status, reason, workspace_id) DO UPDATE SET n = n + excluded.n";
 
 /// Counts `n` more (or fewer) calls of the event's hour, endpoint and acceptance.
 fn bump_events(
@@ -280,6 +288,17 @@ fn bump_videos(t: &Connection, d: &super::CounterDelta) -> rusqlite::Result<()> 
                 ":day": super::day_of(*hour).to_string(), ":status": status.as_str(),
                 ":bucket": bucket, ":n": n, ":sum_ms": sum_ms,
             })?;
+    }
+    for f in &d.finished {
+        for (sql, at) in [
+            (BUMP_FINISHED, f.hour),
+            (BUMP_FINISHED_DAILY, super::day_of(f.hour)),
+        ] {
+            t.prepare_cached(sql)?.execute(rusqlite::named_params! {
+                ":at": at.to_string(), ":ws": f.workspace.to_string(),
+                ":status": f.status.as_str(), ":reason": f.reason, ":n": f.n,
+            })?;
+        }
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! video. Only the part-hours at the ends of a range are counted from the events (by their index).
 
 use super::{all, parsed, ts, SqliteStore};
-use crate::model::{Timestamp, VideoStatus};
+use crate::model::{ObjectId, Timestamp, VideoStatus};
 use crate::ssr::store::{
     known_statuses, processing_spans, whole_hours, HourlyCount, ProcessingCount, Reports,
     StoreResult,
@@ -24,6 +24,42 @@ const PROCESSING: &str = "SELECT status, bucket, SUM(n), SUM(sum_ms) FROM proces
      WHERE hour >= :from AND hour < :to GROUP BY status, bucket";
 const PROCESSING_DAILY: &str = "SELECT status, bucket, SUM(n), SUM(sum_ms) FROM processing_daily
      WHERE day >= :from AND day < :to GROUP BY status, bucket";
+
+/// The finished rollup of a span, by hour or by day (`:from`/`:to` bound the table's time column).
+const REASONS: &str = "SELECT reason, SUM(n) FROM finished_rollup
+     WHERE hour >= :from AND hour < :to AND status = 'failed' GROUP BY reason";
+const REASONS_DAILY: &str = "SELECT reason, SUM(n) FROM finished_daily
+     WHERE day >= :from AND day < :to AND status = 'failed' GROUP BY reason";
+const BY_WORKSPACE: &str = "SELECT workspace_id || ' ' || status, SUM(n) FROM finished_rollup
+     WHERE hour >= :from AND hour < :to GROUP BY workspace_id, status";
+const BY_WORKSPACE_DAILY: &str = "SELECT workspace_id || ' ' || status, SUM(n) FROM finished_daily
+     WHERE day >= :from AND day < :to GROUP BY workspace_id, status";
+
+/// Sums a keyed count over the spans of a range (whole days from the daily table, the rest from
+/// the hourly one).
+fn summed_over(
+    c: &Connection,
+    from: Timestamp,
+    to: Timestamp,
+    hourly: &'static str,
+    daily: &'static str,
+) -> StoreResult<BTreeMap<String, i64>> {
+    let mut summed: BTreeMap<String, i64> = BTreeMap::new();
+    for (is_daily, start, end) in processing_spans(from, to) {
+        let (start, end) = (start.to_string(), end.to_string());
+        let rows = all(
+            c,
+            if is_daily { daily } else { hourly },
+            &[(":from", &start as &dyn ToSql), (":to", &end)],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        for (key, n) in rows {
+            *summed.entry(key).or_default() += n;
+        }
+    }
+    summed.retain(|_, n| *n > 0);
+    Ok(summed)
+}
 
 fn hourly_rows(
     c: &Connection,
@@ -130,5 +166,33 @@ impl Reports for SqliteStore {
                 .collect()
         })
         .await
+    }
+
+    async fn failure_reasons(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u64,
+    ) -> StoreResult<(Vec<(String, u64)>, u64)> {
+        let summed = self
+            .read(move |c| summed_over(c, from, to, REASONS, REASONS_DAILY))
+            .await?;
+        Ok(crate::ssr::store::top_reasons(summed, limit))
+    }
+
+    async fn finished_by_workspace(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u64,
+    ) -> StoreResult<Vec<(ObjectId, u64, u64)>> {
+        let summed = self
+            .read(move |c| summed_over(c, from, to, BY_WORKSPACE, BY_WORKSPACE_DAILY))
+            .await?;
+        let pairs = summed.into_iter().filter_map(|(key, n)| {
+            let (ws, status) = key.split_once(' ')?;
+            Some((ws.parse().ok()?, status.parse().ok()?, n))
+        });
+        Ok(crate::ssr::store::busiest_workspaces(pairs, limit))
     }
 }

@@ -22,7 +22,7 @@ pub struct Seeded {
 
 const REBUILD_ROLLUPS: &str =
     "DELETE FROM event_rollup; DELETE FROM video_counts; DELETE FROM processing_rollup;
-     DELETE FROM processing_daily;";
+     DELETE FROM processing_daily; DELETE FROM finished_rollup; DELETE FROM finished_daily;";
 
 pub fn seed_bench(data_dir: &Path, events: u64, videos: u64, days: u64) -> StoreResult<Seeded> {
     std::fs::create_dir_all(data_dir)
@@ -162,6 +162,7 @@ pub fn seed_bench(data_dir: &Path, events: u64, videos: u64, days: u64) -> Store
     let fill = [
         include_str!("migrations/008_rollups.sql"),
         include_str!("migrations/010_processing_daily.sql"),
+        include_str!("migrations/012_finished_rollup.sql"),
     ];
     let inserts: Vec<&str> = fill
         .iter()

@@ -54,6 +54,7 @@ const PAGE_ALL: &str = "SELECT id, user_id, workspace_id, product_id, template, 
      FROM aivideos
      WHERE (created_at, id) < (:before_at, :before_id)
        AND (:video_id IS NULL OR id = :video_id)
+       AND (:error IS NULL OR substr(error, 1, length(:error)) = :error)
        AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))
      ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
 const PAGE_OF_STATUS: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
@@ -61,6 +62,7 @@ const PAGE_OF_STATUS: &str = "SELECT id, user_id, workspace_id, product_id, temp
      FROM aivideos
      WHERE status = :status AND (created_at, id) < (:before_at, :before_id)
        AND (:video_id IS NULL OR id = :video_id)
+       AND (:error IS NULL OR substr(error, 1, length(:error)) = :error)
        AND (:stuck_before IS NULL OR updated_at < :stuck_before)
      ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
 const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
@@ -69,6 +71,7 @@ const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, t
      WHERE workspace_id = :workspace_id AND (created_at, id) < (:before_at, :before_id)
        AND (:status IS NULL OR status = :status)
        AND (:video_id IS NULL OR id = :video_id)
+       AND (:error IS NULL OR substr(error, 1, length(:error)) = :error)
        AND (:stuck_before IS NULL OR updated_at < :stuck_before)
      ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
 const COUNT_ALL: &str = "SELECT COUNT(*) FROM aivideos
@@ -77,11 +80,13 @@ const COUNT_ALL: &str = "SELECT COUNT(*) FROM aivideos
 const COUNT_OF_STATUS: &str = "SELECT COUNT(*) FROM aivideos
      WHERE status = :status
        AND (:video_id IS NULL OR id = :video_id)
+       AND (:error IS NULL OR substr(error, 1, length(:error)) = :error)
        AND (:stuck_before IS NULL OR updated_at < :stuck_before)";
 const COUNT_IN_WORKSPACE: &str = "SELECT COUNT(*) FROM aivideos
      WHERE workspace_id = :workspace_id
        AND (:status IS NULL OR status = :status)
        AND (:video_id IS NULL OR id = :video_id)
+       AND (:error IS NULL OR substr(error, 1, length(:error)) = :error)
        AND (:stuck_before IS NULL OR updated_at < :stuck_before)";
 
 /// The status a query selects: its filter, or `generating` for the stuck ones.
@@ -103,6 +108,7 @@ fn video_query<T>(
     let stuck_conflicts =
         q.stuck_before.is_some() && q.status.is_some_and(|s| s.as_str() != "generating");
     let video_id = q.video_id.map(|v| v.to_string());
+    let error = q.error_prefix.clone();
     let stuck_before = q.stuck_before.map(|t| t.to_string());
     let workspace_id = q.workspace_id.map(|w| w.to_string());
     let (before_at, before_id) = match q.after {
@@ -116,8 +122,11 @@ fn video_query<T>(
         i64::try_from(spec.limit).unwrap_or(i64::MAX)
     };
     let offset = i64::try_from(spec.offset()).unwrap_or(i64::MAX);
-    let mut params: Vec<(&str, &dyn ToSql)> =
-        vec![(":video_id", &video_id), (":stuck_before", &stuck_before)];
+    let mut params: Vec<(&str, &dyn ToSql)> = vec![
+        (":video_id", &video_id),
+        (":stuck_before", &stuck_before),
+        (":error", &error),
+    ];
     if page {
         params.extend([
             (":before_at", &before_at as &dyn ToSql),

@@ -1,8 +1,8 @@
 //! `workspaces`: the tenant and its video quota.
 
 use super::{all, oid, ts, SqliteStore};
-use crate::model::{ObjectId, Timestamp, Workspace};
-use crate::ssr::store::{Quota, StoreResult, WorkspaceStore};
+use crate::model::{ObjectId, Timestamp, VideoStatus, Workspace};
+use crate::ssr::store::{known_statuses, Quota, StoreResult, WorkspaceStore};
 use async_trait::async_trait;
 use rusqlite::{named_params, OptionalExtension, Row};
 
@@ -16,6 +16,13 @@ const ALL: &str = "SELECT id, name, video_limit, videos_used, created_at, update
 /// One conditional UPDATE: the check and the count cannot be separated by another request.
 const RESERVE: &str = "UPDATE workspaces SET videos_used = videos_used + :n, updated_at = :now
      WHERE id = :id AND videos_used + :n <= video_limit";
+const SET_LIMIT: &str =
+    "UPDATE workspaces SET video_limit = :limit, updated_at = :now WHERE id = :id";
+/// Walks the workspace's status index range (`aivideos_by_workspace_status`).
+const STATUS_COUNTS: &str =
+    "SELECT status, COUNT(*) FROM aivideos WHERE workspace_id = :id GROUP BY status";
+const NEWEST: &str = "SELECT created_at FROM aivideos WHERE workspace_id = :id
+     ORDER BY created_at DESC, id DESC LIMIT 1";
 const USAGE: &str = "SELECT video_limit, videos_used FROM workspaces WHERE id = :id";
 const RELEASE: &str =
     "UPDATE workspaces SET videos_used = MAX(videos_used - :n, 0), updated_at = :now
@@ -89,5 +96,44 @@ impl WorkspaceStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn set_video_limit(&self, id: ObjectId, limit: u32) -> StoreResult<Option<Workspace>> {
+        self.write(move |c| {
+            c.prepare_cached(SET_LIMIT)?.execute(named_params! {
+                ":id": id.to_string(),
+                ":limit": limit,
+                ":now": Timestamp::now().to_string(),
+            })?;
+            Ok(c.prepare_cached(BY_ID)?
+                .query_row(named_params! { ":id": id.to_string() }, ws_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn workspace_activity(
+        &self,
+        id: ObjectId,
+    ) -> StoreResult<(Vec<(VideoStatus, u64)>, Option<Timestamp>)> {
+        let (rows, newest) = self
+            .read(move |c| {
+                let id = id.to_string();
+                let rows = all(
+                    c,
+                    STATUS_COUNTS,
+                    &[(":id", &id as &dyn rusqlite::ToSql)],
+                    |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, u64>(1)?)),
+                )?;
+                let newest = c
+                    .prepare_cached(NEWEST)?
+                    .query_row(named_params! { ":id": id }, |r| r.get::<_, String>(0))
+                    .optional()?
+                    .map(ts)
+                    .transpose()?;
+                Ok((rows, newest))
+            })
+            .await?;
+        Ok((known_statuses(rows), newest))
     }
 }
