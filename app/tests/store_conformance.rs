@@ -165,6 +165,7 @@ conformance!(
     list_videos_filters,
     video_status_counts,
     processing_rollup,
+    finished_rollup_and_workspace_activity,
     requeue_video,
     retryable_failed,
     notification_outbox,
@@ -1932,6 +1933,133 @@ async fn processing_rollup(s: Arc<dyn Store>) {
     assert_eq!(counts, [(Completed, 2), (Generating, 2)]);
 }
 
+/// Failure reasons and per-workspace success: final videos by the hour they finished in, kept
+/// with every change (a retry takes its failure away; a repeat moves nothing), filled for videos
+/// stored final; the error filter of the list; a workspace's activity and its limit.
+async fn finished_rollup_and_workspace_activity(s: Arc<dyn Store>) {
+    use VideoStatus::*;
+    // The fourth is stored failed (`earlier failure` at 23 s), as a migration would find it.
+    let (ws, p, videos) = scene(&*s, &[Generating, Generating, Generating, Failed]).await;
+    let fail = |i: usize, secs: i64, error: &str| {
+        let s = s.clone();
+        let v = videos[i].clone();
+        let error = error.to_string();
+        async move {
+            s.apply_webhook(
+                v.id,
+                &VideoChange::Fail { error },
+                &OPEN,
+                draft(WebhookKind::Failure, &v.id.to_string(), at(secs)),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    fail(0, 100, "  Template not found \n").await;
+    fail(1, 200, "Template not found").await;
+    // A repeat of the same failure changes nothing.
+    fail(1, 250, "Template not found").await;
+    s.apply_webhook(
+        videos[2].id,
+        &VideoChange::Complete(success_fields("ok")),
+        &OPEN,
+        draft(WebhookKind::Success, &videos[2].id.to_string(), at(300)),
+    )
+    .await
+    .unwrap();
+    let (reasons, failed) = s.failure_reasons(at(0), at(3000), 10).await.unwrap();
+    assert_eq!(failed, 3);
+    assert_eq!(
+        reasons,
+        [
+            ("Template not found".to_string(), 2),
+            ("earlier failure".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        s.failure_reasons(at(0), at(3000), 1).await.unwrap(),
+        (vec![("Template not found".to_string(), 2)], 3)
+    );
+    assert_eq!(
+        s.finished_by_workspace(at(0), at(3000), 10).await.unwrap(),
+        [(ws.id, 1, 3)]
+    );
+    // Another hour holds none of them; whole days read the daily rollup, with the same answer.
+    assert_eq!(
+        s.failure_reasons(at(7200), at(9000), 10).await.unwrap().1,
+        0
+    );
+    assert_eq!(
+        s.finished_by_workspace(at(-2 * 86_400), at(3 * 86_400), 10)
+            .await
+            .unwrap(),
+        [(ws.id, 1, 3)]
+    );
+    // A retry takes its failure away.
+    s.requeue_video(videos[0].id, None, at(400))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.failure_reasons(at(0), at(3000), 10).await.unwrap(),
+        (
+            vec![
+                ("Template not found".to_string(), 1),
+                ("earlier failure".to_string(), 1)
+            ],
+            2
+        )
+    );
+    // The list's error filter matches the start of the error.
+    let by_error = |prefix: &str| {
+        let s = s.clone();
+        let q = VideoQuery {
+            page: 1,
+            limit: 10,
+            status: Some(Failed),
+            error_prefix: Some(prefix.to_string()),
+            ..Default::default()
+        };
+        async move {
+            let mut ids: Vec<ObjectId> = s
+                .page_videos(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|v| v.id)
+                .collect();
+            ids.sort();
+            (ids, s.count_videos(&q).await.unwrap())
+        }
+    };
+    assert_eq!(by_error("Template").await, (vec![videos[1].id], 1));
+    assert_eq!(by_error("earlier failure").await, (vec![videos[3].id], 1));
+    assert_eq!(
+        by_error("Template.*").await.1,
+        0,
+        "the prefix is text, not a pattern"
+    );
+    // The workspace's activity, and its limit.
+    let (mut counts, newest) = s.workspace_activity(ws.id).await.unwrap();
+    counts.retain(|(_, n)| *n > 0);
+    counts.sort_by_key(|(st, _)| st.as_str());
+    assert_eq!(counts, [(Completed, 1), (Failed, 2), (Generating, 1)]);
+    assert_eq!(newest, Some(videos[3].created_at));
+    assert_eq!(s.workspace_activity(ObjectId::new()).await.unwrap().1, None);
+    let changed = s.set_video_limit(ws.id, 7).await.unwrap().unwrap();
+    assert_eq!(changed.video_limit, 7);
+    assert_eq!(
+        s.find_workspace(ws.id).await.unwrap().unwrap().video_limit,
+        7
+    );
+    assert!(s
+        .set_video_limit(ObjectId::new(), 7)
+        .await
+        .unwrap()
+        .is_none());
+    let _ = p;
+}
+
 async fn requeue_video(s: Arc<dyn Store>) {
     use VideoStatus::*;
     let (_, p, videos) = scene(&*s, &[Generating]).await;
@@ -2277,6 +2405,23 @@ mod mongo_only {
         }
         s.event_counts_by_hour(at(-1800), at(9000)).await.unwrap();
         s.processing_counts(at(0), at(9000)).await.unwrap();
+        s.failure_reasons(at(-2 * 86_400), at(2 * 86_400), 5)
+            .await
+            .unwrap();
+        s.finished_by_workspace(at(-2 * 86_400), at(2 * 86_400), 5)
+            .await
+            .unwrap();
+        s.workspace_activity(ws.id).await.unwrap();
+        s.set_video_limit(ws.id, 50).await.unwrap();
+        s.page_videos(&VideoQuery {
+            page: 1,
+            limit: 5,
+            status: Some(Failed),
+            error_prefix: Some("earlier".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         s.video_status_counts().await.unwrap();
         s.fail_timed_out(at(25), at(200), 10).await.unwrap();
         s.retryable_failed(at(0), at(10_000), 3, 10).await.unwrap();

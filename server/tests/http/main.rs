@@ -5,6 +5,7 @@ mod auth;
 mod breakage;
 mod bulk;
 mod callback_auth;
+mod daily;
 mod dashboard;
 mod events;
 mod fuzz;

@@ -76,6 +76,7 @@ const PAGE_IN_WORKSPACE: &str = "SELECT id, user_id, workspace_id, product_id, t
      ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset";
 const COUNT_ALL: &str = "SELECT COUNT(*) FROM aivideos
      WHERE (:video_id IS NULL OR id = :video_id)
+       AND (:error IS NULL OR substr(error, 1, length(:error)) = :error)
        AND (:stuck_before IS NULL OR (status = 'generating' AND updated_at < :stuck_before))";
 const COUNT_OF_STATUS: &str = "SELECT COUNT(*) FROM aivideos
      WHERE status = :status
