@@ -63,7 +63,7 @@ setup-rust: ## Rust side of setup: wasm32 target, cargo-leptos, wasm-bindgen-cli
 
 setup-node: ## npm dependencies of the browser test (end2end/node_modules), without browser downloads
 	@command -v npm >/dev/null || { echo "setup: npm not found; install Node.js 20+ (apt-get install nodejs npm)" >&2; exit 1; }
-	@if [ -d end2end/node_modules/@playwright/test ]; then \
+	@if [ -d end2end/node_modules/@playwright/test ] && [ -f end2end/node_modules/axe-core/axe.min.js ]; then \
 		echo "setup: end2end/node_modules present"; \
 	else \
 		echo "setup: npm ci in end2end"; \

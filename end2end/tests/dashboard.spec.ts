@@ -135,8 +135,8 @@ test('webhook events: pages, new-event notice, and the detail view', async ({ pa
   await expect(page.getByTestId('event-outcome')).toContainText('(replay of ');
   await page.goto(detail);
   await page.getByTestId('event-video-link').click();
-  await expect(page).toHaveURL(new RegExp(`/videos\\?videoId=${ids[0]}`));
-  await expect(page.getByTestId('video-row')).toHaveCount(1);
+  await expect(page).toHaveURL(new RegExp(`/videos/${ids[0]}$`));
+  await expect(page.getByTestId('video-detail')).toHaveAttribute('data-video-id', ids[0]);
 });
 
 test('usable on a narrow screen', async ({ page, request }, info) => {

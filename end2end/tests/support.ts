@@ -1,4 +1,5 @@
-import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
+import { readFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 
 export const ADMIN_EMAIL = process.env.E2E_ADMIN_EMAIL ?? 'e2e-admin@racky.test';
@@ -36,8 +37,17 @@ export async function adminToken(request: APIRequestContext): Promise<string> {
 
 /** A workspace with a user and `n` products whose videos were started (they stay `generating`). */
 export async function startVideos(request: APIRequestContext, n: number): Promise<string[]> {
+  return (await startShop(request, n)).ids;
+}
+
+/** As `startVideos`, with the workspace's id and name. */
+export async function startShop(
+  request: APIRequestContext,
+  n: number,
+): Promise<{ ids: string[]; workspaceId: string; workspaceName: string }> {
   const admin = await adminToken(request);
-  const ws = await api(request, 'POST', '/api/workspaces', admin, { name: `E2E ${unique()}`, videoLimit: 100 });
+  const workspaceName = `E2E ${unique()}`;
+  const ws = await api(request, 'POST', '/api/workspaces', admin, { name: workspaceName, videoLimit: 100 });
   const email = `shop-${unique()}@e2e.test`;
   await api(request, 'POST', '/api/users', admin, {
     email,
@@ -61,7 +71,7 @@ export async function startVideos(request: APIRequestContext, n: number): Promis
     templateName: 'Product Showcase',
     aspect_ratio: '9:16',
   });
-  return started.videoIds;
+  return { ids: started.videoIds, workspaceId: ws._id, workspaceName };
 }
 
 /** The secret the server under test shares with RCK (end2end/run.sh sets both). */
@@ -107,4 +117,27 @@ export async function hydrated(page: Page) {
 /** Waits until the page's live feed (SSE) is connected. */
 export async function liveConnected(page: Page) {
   await expect(page.locator('html')).toHaveAttribute('data-live', 'connected', { timeout: 15_000 });
+}
+
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core in the page (evaluated through the DevTools protocol, so the page's CSP allows it)
+ * and fails on any serious or critical violation; the whole report is attached to the test.
+ */
+export async function checkA11y(page: Page, info: TestInfo, name: string) {
+  await page.evaluate(AXE_SOURCE);
+  const results: any = await page.evaluate(() =>
+    (window as any).axe.run(document, { resultTypes: ['violations'] }),
+  );
+  await info.attach(`axe-${name}.json`, { body: JSON.stringify(results.violations, null, 2), contentType: 'application/json' });
+  const bad = results.violations
+    .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v: any) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).slice(0, 3).join(', ')})`);
+  expect(bad, `accessibility of ${name}`).toEqual([]);
+}
+
+/** A full-page screenshot kept with the test's artifacts. */
+export async function shot(page: Page, info: TestInfo, name: string) {
+  await page.screenshot({ path: info.outputPath(`${name}.png`), fullPage: true });
 }

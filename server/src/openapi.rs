@@ -315,7 +315,7 @@ fn schema_ref<T: Serialize>(s: &RefOr<T>) -> String {
             format!("<a href=\"#schema-{0}\"><code>{0}</code></a>", esc(name))
         }
         RefOr::T(t) => format!(
-            "<pre>{}</pre>",
+            "<pre tabindex=\"0\">{}</pre>",
             esc(&serde_json::to_string_pretty(t).unwrap_or_default())
         ),
     }
@@ -445,7 +445,7 @@ fn render(doc: &Document) -> String {
         for (name, s) in &c.schemas {
             let _ = write!(
                 h,
-                "<article id=\"schema-{0}\"><h3><code>{0}</code></h3><pre>{1}</pre></article>",
+                "<article id=\"schema-{0}\"><h3><code>{0}</code></h3><pre tabindex=\"0\">{1}</pre></article>",
                 esc(name),
                 esc(&serde_json::to_string_pretty(s).unwrap_or_default())
             );

@@ -247,6 +247,9 @@ pub struct BulkActionResult {
     pub matched: u64,
     /// Videos it changed.
     pub done: u64,
+    /// Selected videos the action does not take (a retry of a video that is not failed, a
+    /// mark-failed of a final one), left as they are.
+    pub skipped: u64,
     pub errors: Vec<BulkItemError>,
     /// For a filter: pass it back as `cursor` for the next batch; none when this was the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -101,6 +101,7 @@ fn FailureReasons(report: FailureReport) -> impl IntoView {
             .into_any()
     } else {
         view! {
+            <div class="table-wrap">
             <table class="table compact" data-testid="failure-reasons">
                 <caption class="sr-only">"Failure reasons, most common first"</caption>
                 <thead><tr><th scope="col">"Reason"</th><th scope="col" class="num">"Videos"</th><th scope="col" class="num">"Share"</th></tr></thead>
@@ -122,6 +123,7 @@ fn FailureReasons(report: FailureReport) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            </div>
         }.into_any()
     };
     view! {
@@ -140,6 +142,7 @@ fn WorkspaceRates(report: FailureReport) -> impl IntoView {
         view! { <p class="muted">"No finished videos in this range."</p> }.into_any()
     } else {
         view! {
+            <div class="table-wrap">
             <table class="table compact" data-testid="workspace-rates">
                 <caption class="sr-only">"Success rate per workspace"</caption>
                 <thead><tr><th scope="col">"Workspace"</th><th scope="col" class="num">"Completed"</th><th scope="col" class="num">"Failed"</th><th scope="col" class="num">"Success"</th></tr></thead>
@@ -154,6 +157,7 @@ fn WorkspaceRates(report: FailureReport) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            </div>
         }.into_any()
     };
     view! {

@@ -349,6 +349,7 @@ async fn run_bulk(
     let mut add = |r: BulkActionResult| {
         total.matched += r.matched;
         total.done += r.done;
+        total.skipped += r.skipped;
         total.errors.extend(r.errors);
         progress(total.matched.min(of.max(total.matched)));
     };
@@ -434,7 +435,7 @@ fn BulkBar(
                         let errors = r.errors.len();
                         view! {
                             <div class="bulk-result" data-testid="bulk-result">
-                                <p>{format!("{}: {} done, {errors} refused.", capitalised(action.verb()), r.done)}</p>
+                                <p>{format!("{}: {} done, {errors} refused, {} skipped.", capitalised(action.verb()), r.done, r.skipped)}</p>
                                 <ul class="errors">
                                     {r.errors.into_iter().take(10).map(|e| view! {
                                         <li><a href=format!("/videos/{}", e.video_id)><code>{e.video_id.clone()}</code></a> ": " {e.message}</li>

@@ -84,13 +84,25 @@ async fn bulk_actions_take_selected_videos_or_a_whole_filter_in_batches() {
         .expect(200);
     assert_eq!(r.data()["done"], 1);
     assert_eq!(r.data()["matched"], 2);
-    let errors = r.data()["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0]["videoId"], ids[3].as_str());
-    assert!(errors[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Only failed videos can be retried"));
+    assert_eq!(
+        r.data()["skipped"],
+        1,
+        "the generating one is left as it is"
+    );
+    assert_eq!(r.data()["errors"], json!([]));
+    // An id that names no video is listed with the single action's message.
+    let ghost = "507f1f77bcf86cd799439011";
+    let r = bulk(
+        &s,
+        &s.admin,
+        json!({ "action": "retry", "videoIds": [ghost] }),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        r.data()["errors"],
+        json!([{ "videoId": ghost, "message": "Video not found" }])
+    );
     assert_eq!(s.video(&ids[0]).await["status"], "generating");
 
     // A whole filter: the failed ones of the workspace, in batches by cursor.

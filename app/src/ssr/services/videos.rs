@@ -216,6 +216,8 @@ pub async fn bulk_action(
     req: &BulkActionRequest,
 ) -> AppResult<BulkActionResult> {
     caller.require_superadmin()?;
+    let mut skipped = 0;
+    let mut missing = Vec::new();
     let (ids, next_cursor, matched) = match (&req.video_ids, &req.filter) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > BulkActionRequest::MAX_IDS {
@@ -230,16 +232,29 @@ pub async fn bulk_action(
             }
             parsed.sort_unstable();
             parsed.dedup();
+            let found = state.store.find_videos(&parsed).await?;
+            let (take, leave): (Vec<&AiVideo>, Vec<&AiVideo>) =
+                found.iter().partition(|v| takes(req.action, v));
+            skipped = leave.len() as u64;
+            for id in &parsed {
+                if !found.iter().any(|v| v.id == *id) {
+                    missing.push(BulkItemError {
+                        video_id: id.to_string(),
+                        message: MSG_VIDEO_NOT_FOUND.into(),
+                    });
+                }
+            }
             if req.dry_run {
-                let found = state.store.find_videos(&parsed).await?;
-                let n = found.iter().filter(|v| takes(req.action, v)).count() as u64;
                 return Ok(BulkActionResult {
-                    matched: n,
+                    matched: take.len() as u64,
                     ..Default::default()
                 });
             }
-            let n = parsed.len() as u64;
-            (parsed, None, n)
+            (
+                take.iter().map(|v| v.id).collect::<Vec<_>>(),
+                None,
+                parsed.len() as u64,
+            )
         }
         (None, Some(filter)) => {
             let (mut q, cutoff) = video_query(state, filter)?;
@@ -276,7 +291,7 @@ pub async fn bulk_action(
         }
     };
     let outcomes: Vec<(ObjectId, AppResult<AiVideo>)> = futures::stream::iter(ids)
-        .map(|id| async move {
+        .map(|id: ObjectId| async move {
             let raw = id.to_string();
             let r = match req.action {
                 BulkAction::Retry => retry(state, caller, &raw).await,
@@ -289,6 +304,8 @@ pub async fn bulk_action(
         .await;
     let mut result = BulkActionResult {
         matched,
+        skipped,
+        errors: missing,
         next_cursor,
         ..Default::default()
     };
@@ -307,7 +324,7 @@ pub async fn bulk_action(
     }
     result.errors.sort_by(|a, b| a.video_id.cmp(&b.video_id));
     tracing::info!(target: "video_service", by = %caller.user_id, action = req.action.verb(),
-        done = result.done, refused = result.errors.len(), "bulk action");
+        done = result.done, skipped = result.skipped, refused = result.errors.len(), "bulk action");
     Ok(result)
 }
 
