@@ -178,7 +178,11 @@ pub fn IdChip(#[prop(into)] id: String) -> impl IntoView {
         <span class="chip">
             <code title=id.clone()>{format!("…{short}")}</code>
             <button type="button" class="chip-copy" aria-label=format!("Copy id {id}") title="Copy id" on:click=copy data-testid="copy-id">
-                {move || if copied.get() { "✓" } else { "⧉" }}
+                {move || if copied.get() {
+                    view! { <svg aria-hidden="true" viewBox="0 0 16 16" width="12" height="12"><path d="M3 8.5l3 3 7-7" fill="none" stroke="currentColor" stroke-width="2"/></svg> }.into_any()
+                } else {
+                    view! { <svg aria-hidden="true" viewBox="0 0 16 16" width="12" height="12"><rect x="5" y="5" width="9" height="9" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M11 3.5V3a1 1 0 0 0-1-1H3a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1h.5" fill="none" stroke="currentColor" stroke-width="1.5"/></svg> }.into_any()
+                }}
             </button>
         </span>
     }

@@ -100,7 +100,7 @@ pub fn EventsPage() -> impl IntoView {
                     </select>
                 </label>
                 <label>
-                    "Video id " <kbd title="Press / to search">"/"</kbd>
+                    <span>"Video id " <kbd title="Press / to search">"/"</kbd></span>
                     <input name="videoId" type="search" size="26" value=field(|f| &f.video_id) data-search/>
                 </label>
                 <label>

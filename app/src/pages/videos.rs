@@ -250,7 +250,7 @@ pub fn VideosPage() -> impl IntoView {
                     <input name="workspaceId" inputmode="text" size="26" value=move || param(|f| &f.workspace_id).unwrap_or_default()/>
                 </label>
                 <label>
-                    "Video id " <kbd title="Press / to search">"/"</kbd>
+                    <span>"Video id " <kbd title="Press / to search">"/"</kbd></span>
                     <input name="videoId" type="search" size="26" value=move || param(|f| &f.video_id).unwrap_or_default() data-testid="video-search" data-search/>
                 </label>
                 <Show when=move || param(|f| &f.error).is_some()>
