@@ -2641,6 +2641,8 @@ mod upgrades {
         Vec<HourlyCount>,
         Vec<(VideoStatus, u64)>,
         Vec<ProcessingCount>,
+        (Vec<(String, u64)>, u64),
+        Vec<(ObjectId, u64, u64)>,
     );
 
     /// Some history: finished, failed and waiting videos, accepted and refused calls.
@@ -2651,7 +2653,9 @@ mod upgrades {
             let (kind, change) = if i == 1 {
                 (
                     WebhookKind::Failure,
-                    VideoChange::Fail { error: "e".into() },
+                    VideoChange::Fail {
+                        error: " Template not found\n".into(),
+                    },
                 )
             } else {
                 (
@@ -2683,7 +2687,12 @@ mod upgrades {
         statuses.sort_by_key(|(st, _)| st.as_str());
         let mut processing = s.processing_counts(at(-7200), at(20000)).await.unwrap();
         processing.sort_by_key(|r| (r.status.as_str(), r.bucket));
-        (events, statuses, processing)
+        let reasons = s.failure_reasons(at(-7200), at(20000), 10).await.unwrap();
+        let per_ws = s
+            .finished_by_workspace(at(-2 * 86_400), at(2 * 86_400), 10)
+            .await
+            .unwrap();
+        (events, statuses, processing, reasons, per_ws)
     }
 
     #[tokio::test]
@@ -2695,6 +2704,8 @@ mod upgrades {
             snapshot(&s).await
         };
         assert_eq!(kept.2.len(), 3, "three finished videos");
+        assert_eq!(kept.3, (vec![("Template not found".to_string(), 1)], 1));
+        assert_eq!(kept.4.len(), 1);
         // As an older version left it: schema version 7, no rollups.
         let c = rusqlite::Connection::open(dir.path().join("videos.db")).unwrap();
         c.execute_batch(
@@ -2704,6 +2715,8 @@ mod upgrades {
              CREATE INDEX aivideos_by_workspace ON aivideos(workspace_id, created_at DESC);
              DROP TABLE notification_settings; DROP TABLE notifications;
              DROP INDEX aivideos_by_token;
+             DROP TABLE finished_rollup; DROP TABLE finished_daily;
+             DROP INDEX aivideos_by_workspace_status;
              PRAGMA user_version = 7;",
         )
         .unwrap();
@@ -2724,8 +2737,15 @@ mod upgrades {
             snapshot(&s).await
         };
         assert_eq!(kept.2.len(), 3, "three finished videos");
+        assert_eq!(kept.3, (vec![("Template not found".to_string(), 1)], 1));
         let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
-        for c in ["statsmeta", "statsevents", "statsvideos", "statsprocessing"] {
+        for c in [
+            "statsmeta",
+            "statsevents",
+            "statsvideos",
+            "statsprocessing",
+            "statsfinished",
+        ] {
             client
                 .database(&db)
                 .collection::<mongodb::bson::Document>(c)
