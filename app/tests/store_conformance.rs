@@ -2142,7 +2142,7 @@ async fn live_feed(s: Arc<dyn Store>) {
                 )
             })
             .expect("the feed stays open");
-        match change {
+        match change.change.clone() {
             LiveChange::Video { video } if video.id == v.id => match video.status {
                 VideoStatus::Generating => created = true,
                 VideoStatus::Completed => completed = Some(video),
@@ -2256,7 +2256,7 @@ mod mongo_only {
             .await
             .expect("the first change within 20 s")
             .unwrap();
-        assert!(matches!(&first, LiveChange::Video { video } if video.id == v1.id));
+        assert!(matches!(&first.change, LiveChange::Video { video } if video.id == v1.id));
         // The stream now fails on its next read; this write lands while it is down.
         s.insert_videos(std::slice::from_ref(&v2)).await.unwrap();
         let second = tokio::time::timeout(Duration::from_secs(30), rx.recv())
@@ -2264,7 +2264,7 @@ mod mongo_only {
             .expect("the change made while the stream was down arrives after it resumes")
             .unwrap();
         assert!(
-            matches!(&second, LiveChange::Video { video } if video.id == v2.id),
+            matches!(&second.change, LiveChange::Video { video } if video.id == v2.id),
             "got {second:?}"
         );
         // Nothing twice.
@@ -2430,6 +2430,7 @@ mod mongo_only {
             .await
             .unwrap();
         s.find_products(&[p.id]).await.unwrap();
+        s.find_product_cards(&[p.id]).await.unwrap();
         s.count_users_with_role(Role::Superadmin).await.unwrap();
         s.list_workspaces().await.unwrap();
         s.reserve_quota(ws.id, 1).await.unwrap();

@@ -9,6 +9,7 @@ use app::model::LiveChange;
 use app::ssr::auth::Caller;
 use app::ssr::error::AppError;
 use app::ssr::state::AppState;
+use app::ssr::store::LiveMessage;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
@@ -22,15 +23,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/live", get(live))
 }
 
-fn to_event(change: &LiveChange) -> Event {
-    let name = match change {
+/// The SSE frame of a change, from its JSON made once for every subscriber.
+fn to_event(msg: &LiveMessage) -> Event {
+    let name = match msg.change {
         LiveChange::Video { .. } => "video",
         LiveChange::Event { .. } => "event",
     };
-    Event::default()
-        .event(name)
-        .json_data(change)
-        .unwrap_or_else(|_| Event::default().event("resync").data("{}"))
+    match msg.json() {
+        "" => Event::default().event("resync").data("{}"),
+        json => Event::default().event(name).data(json),
+    }
 }
 
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),

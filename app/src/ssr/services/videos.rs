@@ -140,7 +140,7 @@ pub async fn named_rows(
     ws_ids.sort_unstable();
     ws_ids.dedup();
     let (products, workspaces) = tokio::try_join!(
-        state.store.find_products(&product_ids),
+        state.store.find_product_cards(&product_ids),
         state.store.find_workspaces(&ws_ids)
     )?;
     let products: HashMap<ObjectId, (String, Option<String>)> = products

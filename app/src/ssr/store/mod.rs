@@ -531,6 +531,9 @@ pub trait ProductStore {
     async fn find_product(&self, id: ObjectId) -> StoreResult<Option<Product>>;
     /// The products found, in the order asked for.
     async fn find_products(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>>;
+    /// The products found (in no particular order) without their `videos` entries, which grow
+    /// with the product's history: titles and images for lists.
+    async fn find_product_cards(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>>;
     /// The workspace's products, newest first.
     async fn list_products(&self, ws: ObjectId, page: PageSpec) -> StoreResult<Paged<Product>>;
 }
@@ -719,7 +722,34 @@ pub trait LiveFeed {
     /// Every video change and every recorded webhook event, after it is committed. On SQLite an
     /// in-process broadcast; on MongoDB fed by a change stream, so every instance sees the changes
     /// any instance made.
-    fn subscribe(&self) -> broadcast::Receiver<LiveChange>;
+    fn subscribe(&self) -> broadcast::Receiver<Live>;
+}
+
+/// A committed change as the live feed carries it: one allocation shared by every subscriber
+/// (receiving is a reference count, not a copy of the video), and its JSON made once, by the
+/// first subscriber that sends it.
+#[derive(Debug)]
+pub struct LiveMessage {
+    pub change: LiveChange,
+    json: std::sync::OnceLock<String>,
+}
+
+/// What the live feed's channel holds.
+pub type Live = std::sync::Arc<LiveMessage>;
+
+impl LiveMessage {
+    pub fn new(change: LiveChange) -> Live {
+        std::sync::Arc::new(Self {
+            change,
+            json: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The change as JSON (empty if it could not be written, which a `LiveChange` never is).
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.change).unwrap_or_default())
+    }
 }
 
 /// Filters of the notification delivery log (fan-out rows are never listed).

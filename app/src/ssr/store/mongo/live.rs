@@ -56,7 +56,7 @@ fn history_lost(e: &MongoError) -> bool {
 pub(super) async fn follow(
     db: Database,
     first: ChangeStream<ChangeStreamEvent<Document>>,
-    live: broadcast::Sender<LiveChange>,
+    live: broadcast::Sender<crate::ssr::store::Live>,
     mut stop: watch::Receiver<()>,
 ) {
     let mut stream = Some(first);
@@ -93,7 +93,7 @@ pub(super) async fn follow(
                 token = current.resume_token().or(token);
                 backoff = Duration::from_millis(100);
                 if let Some(change) = to_live(&ev) {
-                    let _ = live.send(change);
+                    let _ = live.send(crate::ssr::store::LiveMessage::new(change));
                 }
             }
             Ok(None) => {

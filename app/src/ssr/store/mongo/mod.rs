@@ -31,7 +31,6 @@ mod videos;
 mod workspaces;
 
 use super::{LiveFeed, PageSpec, Paged, Store, StoreError, StoreResult, LIVE_BUFFER};
-use crate::model::LiveChange;
 use mongodb::bson::{doc, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection};
@@ -64,7 +63,7 @@ pub struct MongoStore {
     sessions: Collection<Document>,
     idempotency: Collection<Document>,
     notifications: Collection<Document>,
-    live: broadcast::Sender<LiveChange>,
+    live: broadcast::Sender<crate::ssr::store::Live>,
     /// Dropped with the store, which ends the change-stream task.
     _stop: watch::Sender<()>,
 }
@@ -265,7 +264,7 @@ fn all_of(clauses: Vec<Document>) -> Document {
 }
 
 impl LiveFeed for MongoStore {
-    fn subscribe(&self) -> broadcast::Receiver<LiveChange> {
+    fn subscribe(&self) -> broadcast::Receiver<crate::ssr::store::Live> {
         self.live.subscribe()
     }
 }

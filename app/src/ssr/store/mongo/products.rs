@@ -41,6 +41,19 @@ impl ProductStore for MongoStore {
         Ok(ids.iter().filter_map(|i| found.get(i).cloned()).collect())
     }
 
+    async fn find_product_cards(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<Oid> = ids.iter().map(|i| oid(*i)).collect();
+        let cursor = self
+            .products
+            .find(doc! { "_id": { "$in": wanted } })
+            .projection(doc! { "videos": 0 })
+            .await?;
+        collect(cursor, product).await
+    }
+
     async fn list_products(&self, ws: ObjectId, page: PageSpec) -> StoreResult<Paged<Product>> {
         paged(
             &self.products,

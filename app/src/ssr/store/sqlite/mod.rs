@@ -54,7 +54,7 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_permits: Arc<Semaphore>,
     /// The in-process live feed; changes are sent right after their commit.
-    live: broadcast::Sender<LiveChange>,
+    live: broadcast::Sender<crate::ssr::store::Live>,
 }
 
 /// How long the writer waits for the database lock (another process holding it) before its batch
@@ -331,7 +331,7 @@ fn parsed<T: std::str::FromStr>(s: String, what: &str) -> rusqlite::Result<T> {
 }
 
 impl LiveFeed for SqliteStore {
-    fn subscribe(&self) -> broadcast::Receiver<LiveChange> {
+    fn subscribe(&self) -> broadcast::Receiver<crate::ssr::store::Live> {
         self.live.subscribe()
     }
 }

@@ -86,6 +86,22 @@ impl ProductStore for SqliteStore {
         .await
     }
 
+    async fn find_product_cards(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>> {
+        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(BY_ID)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                out.extend(
+                    stmt.query_row(named_params! { ":id": id }, product_row)
+                        .optional()?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn list_products(&self, ws: ObjectId, page: PageSpec) -> StoreResult<Paged<Product>> {
         self.read(move |c| {
             let ws = ws.to_string();

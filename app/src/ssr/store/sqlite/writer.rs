@@ -76,7 +76,10 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection, live: broadcast::Sender<LiveChange>) -> std::io::Result<Self> {
+    pub fn start(
+        conn: Connection,
+        live: broadcast::Sender<crate::ssr::store::Live>,
+    ) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -123,7 +126,7 @@ fn in_savepoint<T>(
 fn run(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Box<dyn Job>>,
-    live: broadcast::Sender<LiveChange>,
+    live: broadcast::Sender<crate::ssr::store::Live>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -141,7 +144,7 @@ fn run(
 fn commit_batch(
     conn: &mut Connection,
     jobs: impl Iterator<Item = Box<dyn Job>>,
-    live: &broadcast::Sender<LiveChange>,
+    live: &broadcast::Sender<crate::ssr::store::Live>,
 ) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -161,7 +164,7 @@ fn commit_batch(
             for (changes, reply) in done {
                 for change in changes {
                     // Nobody listening is fine.
-                    let _ = live.send(change);
+                    let _ = live.send(crate::ssr::store::LiveMessage::new(change));
                 }
                 reply(Ok(()));
             }
