@@ -2717,7 +2717,6 @@ mod upgrades {
              DROP TABLE notification_settings; DROP TABLE notifications;
              DROP INDEX aivideos_by_token;
              DROP TABLE finished_rollup; DROP TABLE finished_daily;
-             DROP INDEX aivideos_by_workspace_status;
              PRAGMA user_version = 7;",
         )
         .unwrap();

@@ -124,10 +124,9 @@ pub fn relative(now: i64, then: i64) -> String {
             d => format!("{d} days"),
         },
         _ => {
-            return crate::model::Timestamp::from_millis(then)
-                .datetime()
-                .format("%Y-%m-%d")
-                .to_string()
+            let mut day = crate::model::Timestamp::from_millis(then).to_string();
+            day.truncate(10);
+            return day;
         }
     };
     if ahead {
@@ -137,9 +136,14 @@ pub fn relative(now: i64, then: i64) -> String {
     }
 }
 
-/// The exact time people read: `2026-11-29 07:40:12 UTC`.
+/// The exact time people read: `2026-11-29 07:40:12 UTC` (cut from the RFC 3339 form, so the
+/// browser bundle needs no date formatting of its own).
 pub fn exact(t: crate::model::Timestamp) -> String {
-    t.datetime().format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    let s = t.to_string();
+    match (s.get(..10), s.get(11..19)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => s,
+    }
 }
 
 /// A time as "3 min ago", with the exact UTC time on hover (its title) and on keyboard focus (a
@@ -359,5 +363,32 @@ pub fn Pager<F: WithPage + 'static>(
                 None => view! { <span class="btn btn-secondary disabled" aria-disabled="true">"Next →"</span> }.into_any(),
             }}
         </nav>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exact, relative};
+    use crate::model::Timestamp;
+
+    #[test]
+    fn relative_times_read_like_people_say_them() {
+        let now = Timestamp::parse("2026-11-29T12:00:00Z").unwrap().millis();
+        let ago = |secs: i64| relative(now, now - secs * 1000);
+        assert_eq!(ago(10), "just now");
+        assert_eq!(ago(-10), "just now");
+        assert_eq!(ago(50), "1 min ago");
+        assert_eq!(ago(3 * 60 + 10), "3 min ago");
+        assert_eq!(ago(2 * 3600 + 59), "2 h ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(5 * 86_400), "5 days ago");
+        assert_eq!(ago(40 * 86_400), "2026-10-20");
+        assert_eq!(ago(-5 * 60), "in 5 min");
+    }
+
+    #[test]
+    fn exact_times_are_utc_to_the_second() {
+        let t = Timestamp::parse("2025-01-17T10:35:42.123Z").unwrap();
+        assert_eq!(exact(t), "2025-01-17 10:35:42 UTC");
     }
 }

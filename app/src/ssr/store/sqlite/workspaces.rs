@@ -18,7 +18,8 @@ const RESERVE: &str = "UPDATE workspaces SET videos_used = videos_used + :n, upd
      WHERE id = :id AND videos_used + :n <= video_limit";
 const SET_LIMIT: &str =
     "UPDATE workspaces SET video_limit = :limit, updated_at = :now WHERE id = :id";
-/// Walks the workspace's status index range (`aivideos_by_workspace_status`).
+/// Walks the workspace's range of `aivideos_by_workspace` (no index of its own: one more index
+/// to update on every status change costs the callback path more than this page is worth).
 const STATUS_COUNTS: &str =
     "SELECT status, COUNT(*) FROM aivideos WHERE workspace_id = :id GROUP BY status";
 const NEWEST: &str = "SELECT created_at FROM aivideos WHERE workspace_id = :id

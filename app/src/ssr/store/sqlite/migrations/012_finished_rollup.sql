@@ -33,6 +33,3 @@ GROUP BY 1, 2, 3, 4;
 INSERT INTO finished_daily (day, workspace_id, status, reason, n)
 SELECT substr(hour, 1, 10) || 'T00:00:00.000Z', workspace_id, status, reason, SUM(n)
 FROM finished_rollup GROUP BY 1, 2, 3, 4;
-
--- The workspaces page counts a workspace's videos per status from this index's range.
-CREATE INDEX aivideos_by_workspace_status ON aivideos(workspace_id, status);
