@@ -17,6 +17,15 @@ use std::collections::{BTreeSet, HashMap};
 /// Live changes overlay the videos the server sent; a re-read clears them.
 type Overlay = RwSignal<HashMap<ObjectId, AiVideo>>;
 
+/// The video as the server sent it, or as its latest live change (or action) left it.
+fn live_video(live: Overlay, sent: AiVideo) -> Memo<AiVideo> {
+    let id = sent.id;
+    Memo::new(move |_| {
+        live.with(|m| m.get(&id).cloned())
+            .unwrap_or_else(|| sent.clone())
+    })
+}
+
 /// The single actions (mark failed, retry) as server actions whose answers overlay the video, or
 /// say why not.
 #[derive(Clone, Copy)]
@@ -491,21 +500,11 @@ fn VideoListRow(
     all_matching: RwSignal<bool>,
 ) -> impl IntoView {
     let id = row.video.id;
-    let base = row.video.clone();
     let stuck_at_load = row.stuck;
-    let current = move || {
-        live.with(|m| m.get(&id).cloned())
-            .unwrap_or_else(|| base.clone())
-    };
-    let status = Memo::new({
-        let current = current.clone();
-        move |_| current().status
-    });
-    let updated = Memo::new({
-        let current = current.clone();
-        move |_| current().updated_at
-    });
-    let error = move || current().error.unwrap_or_default();
+    let v = live_video(live, row.video.clone());
+    let status = Memo::new(move |_| v.read().status);
+    let updated = Memo::new(move |_| v.read().updated_at);
+    let error = move || v.read().error.clone().unwrap_or_default();
     let title = row.product_title.clone();
     view! {
         <tr data-video-id=id.to_string() data-testid="video-row">
@@ -596,16 +595,8 @@ pub fn VideoDetailPage() -> impl IntoView {
 fn VideoDetailView(d: VideoDetail, live: Overlay, actions: RowActions) -> impl IntoView {
     let row = d.row.clone();
     let id = row.video.id;
-    let base = row.video.clone();
-    let current = move || {
-        live.with(|m| m.get(&id).cloned())
-            .unwrap_or_else(|| base.clone())
-    };
-    let status = Memo::new({
-        let current = current.clone();
-        move |_| current().status
-    });
-    let v = Memo::new(move |_| current());
+    let v = live_video(live, row.video.clone());
+    let status = Memo::new(move |_| v.read().status);
     let title = row
         .product_title
         .clone()

@@ -12,6 +12,30 @@ fn product(d: Document) -> StoreResult<Product> {
     read::<ProductDoc>(d, "product")?.try_into()
 }
 
+impl MongoStore {
+    /// The products of these ids that exist, in no particular order (`projection` leaves fields out).
+    async fn products_by_ids(
+        &self,
+        ids: &[ObjectId],
+        projection: Option<mongodb::bson::Document>,
+    ) -> StoreResult<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<Oid> = ids.iter().map(|i| oid(*i)).collect();
+        let cursor = self
+            .products
+            .find(doc! { "_id": { "$in": wanted } })
+            .with_options(
+                mongodb::options::FindOptions::builder()
+                    .projection(projection)
+                    .build(),
+            )
+            .await?;
+        collect(cursor, product).await
+    }
+}
+
 #[async_trait]
 impl ProductStore for MongoStore {
     async fn insert_product(&self, p: &Product) -> StoreResult<()> {
@@ -24,15 +48,8 @@ impl ProductStore for MongoStore {
     }
 
     async fn find_products(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let wanted: Vec<Oid> = ids.iter().map(|i| oid(*i)).collect();
-        let cursor = self
-            .products
-            .find(doc! { "_id": { "$in": wanted } })
-            .await?;
-        let found: HashMap<ObjectId, Product> = collect(cursor, product)
+        let found: HashMap<ObjectId, Product> = self
+            .products_by_ids(ids, None)
             .await?
             .into_iter()
             .map(|p| (p.id, p))
@@ -42,16 +59,7 @@ impl ProductStore for MongoStore {
     }
 
     async fn find_product_cards(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let wanted: Vec<Oid> = ids.iter().map(|i| oid(*i)).collect();
-        let cursor = self
-            .products
-            .find(doc! { "_id": { "$in": wanted } })
-            .projection(doc! { "videos": 0 })
-            .await?;
-        collect(cursor, product).await
+        self.products_by_ids(ids, Some(doc! { "videos": 0 })).await
     }
 
     async fn list_products(&self, ws: ObjectId, page: PageSpec) -> StoreResult<Paged<Product>> {
