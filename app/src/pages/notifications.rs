@@ -1,4 +1,4 @@
-use crate::components::{DataTable, Layout, Loaded, Pager};
+use crate::components::{Ago, DataTable, IdChip, Layout, Loaded, Pager};
 use crate::model::filters::NotificationFilter;
 use crate::model::notify::{ChannelResult, NotificationPage, NotificationSettings};
 use crate::model::Workspace;
@@ -88,10 +88,10 @@ pub fn NotificationsPage() -> impl IntoView {
                     let status = n.status.as_str();
                     view! {
                         <tr data-testid="notification-row" data-status=status>
-                            <td><time>{n.created_at.to_string()}</time></td>
+                            <td><Ago at=n.created_at/></td>
                             <td>{n.channel.as_str()}</td>
                             <td>{n.event_type.clone()}</td>
-                            <td><code class="id">{n.video_id.map(|v| v.to_string()).unwrap_or_default()}</code></td>
+                            <td>{n.video_id.map(|v| view! { <a href=format!("/videos/{v}")>"Video"</a> " " <IdChip id=v.to_string()/> })}</td>
                             <td><span class=format!("badge badge-{status}")>{status}</span></td>
                             <td>{n.attempts}</td>
                             <td class="wrap">{n.last_error.clone().unwrap_or_default()}</td>

@@ -1,5 +1,5 @@
 use crate::components::chart::SuccessFailureChart;
-use crate::components::{human_ms, Layout, Loaded, StatTile};
+use crate::components::{exact, human_ms, Layout, Loaded, StatTile};
 use crate::model::dashboard::{FailureReport, Overview, OverviewRange};
 use crate::model::filters::{query_string, VideoFilter};
 use crate::server_fns::load_overview;
@@ -80,7 +80,7 @@ pub fn OverviewPage() -> impl IntoView {
                     </section>
                     <section class="card" data-testid="chart-card" data-from=s.from.to_string() data-to=s.to.to_string() data-bucket=s.bucket.as_str()>
                         <h2>"Success vs failure"</h2>
-                        <p class="muted">{format!("{} to {}, by {}", s.from, s.to, s.bucket.as_str())}</p>
+                        <p class="muted">{format!("{} to {}, by {}", exact(s.from), exact(s.to), s.bucket.as_str())}</p>
                         <SuccessFailureChart series=s.series.clone() bucket=s.bucket/>
                     </section>
                     <div class="two-col">
