@@ -79,12 +79,27 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Lowercase hex of bytes (ids, digests), written straight into one buffer: ids are rendered on
+/// every callback, and the formatting machinery per byte showed in its profile.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
+        s.push(HEX_DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+        let mut buf = [0u8; 24];
+        for (i, b) in self.0.iter().enumerate() {
+            buf[2 * i] = HEX_DIGITS[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX_DIGITS[usize::from(b & 0xf)];
         }
-        Ok(())
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -160,5 +175,19 @@ mod tests {
         let now = chrono::Utc::now().timestamp() as u32;
         assert!(now.abs_diff(a.timestamp_secs()) <= 2);
         assert_eq!(a.to_string().parse::<ObjectId>().unwrap(), a);
+    }
+}
+
+#[cfg(test)]
+mod hex_tests {
+    use super::{hex, ObjectId};
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&[]), "");
+        let id: ObjectId = "507f1f77bcf86cd799439011".parse().unwrap();
+        assert_eq!(id.to_string(), "507f1f77bcf86cd799439011");
+        assert_eq!(format!("{id}"), "507f1f77bcf86cd799439011");
     }
 }

@@ -10,7 +10,7 @@ pub mod stats;
 mod time;
 pub mod webhook;
 
-pub use id::{InvalidObjectId, ObjectId};
+pub use id::{hex, InvalidObjectId, ObjectId};
 pub use time::Timestamp;
 
 use serde::{Deserialize, Serialize};

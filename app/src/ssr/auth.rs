@@ -253,7 +253,7 @@ pub fn new_token_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::model::hex(&b)
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string format).

@@ -27,10 +27,7 @@ pub fn new_token() -> (String, String) {
 
 /// SHA-256 of a token, as lowercase hex.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::model::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// The secret's key bytes: `whsec_` followed by base64 (the prefix is optional, as the Standard

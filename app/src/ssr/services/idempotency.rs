@@ -74,10 +74,7 @@ pub fn check_key(raw: &str) -> AppResult<&str> {
 /// order in the JSON do not matter).
 pub fn fingerprint(req: &impl Serialize) -> String {
     let bytes = serde_json::to_vec(req).unwrap_or_default();
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::model::hex(&Sha256::digest(bytes))
 }
 
 /// Runs `work` once for `(user, key)`. `work` answers `Ok(reply)` when something now exists (the

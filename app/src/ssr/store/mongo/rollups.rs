@@ -30,8 +30,7 @@ const SHARDS: u32 = 16;
 /// A finished counter's `_id`: the reason goes in hashed, so the key stays short whatever the text.
 fn finished_key(time: &str, ws: ObjectId, st: VideoStatus, reason: &str, shard: u32) -> String {
     use sha2::{Digest, Sha256};
-    let h = Sha256::digest(reason.as_bytes());
-    let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::model::hex(&Sha256::digest(reason.as_bytes())[..8]);
     format!("{time}|{ws}|{}|{hex}|{shard}", st.as_str())
 }
 
