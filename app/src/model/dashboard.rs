@@ -111,7 +111,8 @@ pub struct VideoDetail {
     pub events: Vec<super::WebhookEvent>,
     /// More events exist than are listed (the events page has them all).
     pub more_events: bool,
-    pub retries_left: u32,
+    /// `VIDEO_MAX_RETRIES` (what is left follows from the video's `retryCount`, live).
+    pub max_retries: u32,
 }
 
 impl VideoDetail {

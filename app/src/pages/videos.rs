@@ -554,22 +554,17 @@ pub fn VideoDetailPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(id, load_video_detail);
     let live: Overlay = RwSignal::new(HashMap::new());
-    let last = StoredValue::new(0i64);
     use_live(
         move |change| {
             let mine = |v: &Option<String>| v.as_deref() == Some(id().as_str());
             match change {
                 LiveChange::Video { video } if video.id.to_string() == id() => {
+                    // The change carries the whole video: the overlay shows it.
                     live.update(|m| {
                         m.insert(video.id, video);
                     });
-                    // Its new events come with the change: read the page again (at most once a second).
-                    let now = crate::components::now_millis();
-                    if now - last.get_value() > 1_000 {
-                        last.set_value(now);
-                        data.refetch();
-                    }
                 }
+                // A new event for it: read the page again for the timeline.
                 LiveChange::Event { event } if mine(&event.video_id) => data.refetch(),
                 _ => {}
             }
@@ -649,7 +644,10 @@ fn VideoDetailView(d: VideoDetail, live: Overlay, actions: RowActions) -> impl I
                         .map(|(q, f)| view! { <dt>"Took"</dt><dd>{human_ms(Some((f.millis() - q.millis()).max(0) as u64))}</dd> })
                 }}
                 <dt>"Retries"</dt>
-                <dd>{move || format!("{} ({} left)", v.get().metadata.retry_count.unwrap_or(0), d.retries_left)}</dd>
+                <dd>{move || {
+                    let done = v.get().metadata.retry_count.unwrap_or(0);
+                    format!("{done} ({} left)", d.max_retries.saturating_sub(done))
+                }}</dd>
                 <dt>"Updated"</dt><dd>{move || view! { <Ago at=v.get().updated_at/> }}</dd>
             </dl>
             {move || {

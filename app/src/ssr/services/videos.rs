@@ -174,7 +174,7 @@ fn is_image_url(u: &str) -> bool {
 }
 
 /// One video's page (superadmin): the row with its names, its webhook events in the order
-/// received (the newest [`VideoDetail::MAX_EVENTS`]), and the retries it has left.
+/// received (the newest [`VideoDetail::MAX_EVENTS`]), and how many retries a video may have.
 #[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn video_detail(state: &AppState, caller: &Caller, id: &str) -> AppResult<VideoDetail> {
     caller.require_superadmin()?;
@@ -190,10 +190,6 @@ pub async fn video_detail(state: &AppState, caller: &Caller, id: &str) -> AppRes
     let more_events = events.len() as u64 > VideoDetail::MAX_EVENTS;
     events.truncate(VideoDetail::MAX_EVENTS as usize);
     events.reverse();
-    let retries_left = state
-        .config
-        .video_max_retries
-        .saturating_sub(video.metadata.retry_count.unwrap_or(0));
     let cutoff = stuck_cutoff(state, Timestamp::now());
     let row = named_rows(state, vec![video], cutoff)
         .await?
@@ -203,7 +199,7 @@ pub async fn video_detail(state: &AppState, caller: &Caller, id: &str) -> AppRes
         row,
         events,
         more_events,
-        retries_left,
+        max_retries: state.config.video_max_retries,
     })
 }
 

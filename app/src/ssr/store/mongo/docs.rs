@@ -19,6 +19,11 @@ pub(super) fn oid(id: ObjectId) -> Oid {
     Oid::from_bytes(id.bytes())
 }
 
+/// The other way: a stored ObjectId as ours.
+pub(super) fn from_oid(o: Oid) -> ObjectId {
+    ObjectId::from_bytes(o.bytes())
+}
+
 pub(super) fn date(t: Timestamp) -> DateTime {
     DateTime::from_millis(t.millis())
 }
@@ -51,7 +56,7 @@ pub(super) mod form {
 
     fn to_oid<E: Error>(b: Bson) -> Result<ObjectId, E> {
         match b {
-            Bson::ObjectId(o) => Ok(ObjectId::from_bytes(o.bytes())),
+            Bson::ObjectId(o) => Ok(super::from_oid(o)),
             Bson::String(s) => s
                 .parse()
                 .map_err(|_| E::custom(format!("{s:?} is not an ObjectId"))),

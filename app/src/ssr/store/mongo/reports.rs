@@ -2,7 +2,7 @@
 //! write (`rollups.rs`): O(hours × buckets × shards) documents, never every event or video. Only
 //! the part-hours at the ends of a range are counted from the events (by their index).
 
-use super::docs::{date, num};
+use super::docs::{date, from_oid, num};
 use super::rollups::{EVENTS, FINISHED, PROCESSING, VIDEOS};
 use super::{collect, MongoStore};
 use crate::model::{ObjectId, Timestamp, VideoStatus};
@@ -223,7 +223,7 @@ impl Reports for MongoStore {
     ) -> StoreResult<Vec<(ObjectId, u64, u64)>> {
         let counters = self.finished_counters(from, to, false).await?;
         let pairs = counters.iter().filter_map(|d| {
-            let ws = d.get_object_id("ws").ok()?.to_hex().parse().ok()?;
+            let ws = d.get_object_id("ws").map(from_oid).ok()?;
             let st = d.get_str("st").ok()?.parse().ok()?;
             Some((ws, st, count(d, "n")))
         });

@@ -8,7 +8,7 @@
 //! reads add the shards up. The first start on a database without them fills them from what is
 //! stored (`statsmeta` remembers it was done).
 
-use super::docs::{date, num, oid, read, FinishedDoc};
+use super::docs::{date, from_oid, num, oid, read, FinishedDoc};
 use super::txn::{is_duplicate, TxnError};
 use super::{collect, MongoStore};
 use crate::model::stats::processing_bucket;
@@ -191,10 +191,7 @@ impl MongoStore {
             HashMap::new();
         while cursor.advance().await? {
             let d = cursor.deserialize_current()?;
-            let Ok(ws) = d.get_object_id("workspaceId") else {
-                continue;
-            };
-            let Ok(ws) = ws.to_hex().parse::<ObjectId>() else {
+            let Ok(ws) = d.get_object_id("workspaceId").map(from_oid) else {
                 continue;
             };
             let error = d.get_str("error").ok().map(str::to_string);
