@@ -8,6 +8,7 @@
 //! One file per aggregate, as in `mongo/`: `users`, `workspaces`, `products`, `videos`, `events`,
 //! `reports`.
 
+mod checkpoint;
 mod events;
 mod idempotency;
 mod notifications;
@@ -51,6 +52,7 @@ const READERS: usize = 4;
 pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
+    _checkpointer: checkpoint::Checkpointer,
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_permits: Arc<Semaphore>,
     /// The in-process live feed; changes are sent right after their commit.
@@ -71,6 +73,9 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // commit keeps the throughput (one fsync per batch, not per write).
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Each group-commit write runs in a savepoint; its sub-journal stays in memory instead of a
+    // temporary file the writer would pwrite page by page.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
@@ -96,13 +101,24 @@ impl SqliteStore {
         migrate(&mut writer).map_err(|e| StoreError::setup("migrating the schema", e))?;
         writer
             .busy_timeout(WRITER_BUSY_TIMEOUT)
+            .and_then(|()| {
+                writer.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
+                writer.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT)
+            })
             .map_err(|e| StoreError::setup("configuring the writer", e))?;
+        let checkpointer = connect(&path)
+            .map_err(|e| StoreError::setup(format!("opening {}", path.display()), e))
+            .and_then(|c| {
+                checkpoint::Checkpointer::start(c)
+                    .map_err(|e| StoreError::setup("starting the checkpoint thread", e))
+            })?;
         let live = broadcast::channel(LIVE_BUFFER).0;
         let writer = Writer::start(writer, live.clone())
             .map_err(|e| StoreError::setup("starting the writer thread", e))?;
         Ok(Self {
             path,
             writer,
+            _checkpointer: checkpointer,
             readers: Arc::new(Mutex::new(Vec::new())),
             reader_permits: Arc::new(Semaphore::new(READERS)),
             live,
