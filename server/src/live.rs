@@ -1,6 +1,8 @@
 //! `GET /api/live`: the live feed as Server-Sent Events (superadmin).
 //!
-//! Each message is `event: video` or `event: event` with the `LiveChange` JSON as data. A subscriber
+//! Each message is `event: video` or `event: event` with the `LiveChange` JSON as data: a summary
+//! (ids, status, times), the same few fields whatever the record holds; the dashboard reads the
+//! record when it needs more. A subscriber
 //! that falls too far behind gets `event: resync` and should re-read what it shows; a browser's
 //! EventSource reconnects by itself, and the dashboard re-reads on every (re)connect, so nothing
 //! missed while disconnected stays missing.
@@ -37,7 +39,7 @@ fn to_event(msg: &LiveMessage) -> Event {
 
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
     summary = "The live feed: Server-Sent Events (SUPERADMIN)",
-    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`) and `event` (`{kind: \"event\", event}`, without its payload); `resync` when the subscriber fell behind. The stream ends when its session ends.",
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
     responses((status = 200, description = "An event stream; each `data` is a LiveChange", content_type = "text/event-stream", body = app::model::LiveChange),
               crate::openapi::Errors))]
 async fn live(

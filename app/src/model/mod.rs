@@ -320,24 +320,95 @@ pub struct EventPage {
     pub pagination: Pagination,
 }
 
-/// A change the live feed carries to the dashboard (and to every server instance on MongoDB).
+/// A change the live feed carries to the dashboard (and to every server instance on MongoDB): a
+/// summary, the same few fields whatever the record holds; the record is one request away.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum LiveChange {
-    /// A video was created or changed; the record as it is now.
-    Video { video: AiVideo },
-    /// A webhook call was recorded: a summary, without its payload (the feed's buffer holds
-    /// summaries only, whatever size the bodies were; the event itself is one request away).
-    Event { event: WebhookEvent },
+    /// A video was created or changed.
+    Video { video: VideoSummary },
+    /// A webhook call was recorded.
+    Event { event: EventSummary },
 }
 
 impl LiveChange {
-    /// The live-feed form of a recorded event: everything but its payload.
-    pub fn event(mut event: WebhookEvent) -> Self {
-        event.payload = serde_json::Value::Null;
-        LiveChange::Event { event }
+    /// The live-feed form of a video as it is now.
+    pub fn video(v: &AiVideo) -> Self {
+        LiveChange::Video {
+            video: VideoSummary {
+                id: v.id,
+                workspace_id: v.workspace_id,
+                product_id: v.product_id,
+                status: v.status,
+                error: v.error.as_deref().map(|e| {
+                    let cut = e
+                        .char_indices()
+                        .nth(VideoSummary::ERROR_CHARS)
+                        .map_or(e.len(), |(i, _)| i);
+                    e[..cut].to_string()
+                }),
+                updated_at: v.updated_at,
+            },
+        }
     }
+
+    /// The live-feed form of a recorded event: no payload, no outcome text.
+    pub fn event(e: &WebhookEvent) -> Self {
+        LiveChange::Event {
+            event: EventSummary {
+                id: e.id,
+                endpoint: e.endpoint.clone(),
+                video_id: e.video_id.clone(),
+                status_code: e.status_code,
+                created_at: e.created_at,
+            },
+        }
+    }
+}
+
+/// A video as the live feed tells of it: ids, status (with the error's first
+/// [`VideoSummary::ERROR_CHARS`] characters) and when it changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct VideoSummary {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub workspace_id: ObjectId,
+    pub product_id: ObjectId,
+    pub status: VideoStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+impl VideoSummary {
+    /// The most of an error message a summary carries.
+    pub const ERROR_CHARS: usize = 200;
+
+    /// `video` as this summary says it is now (what the summary does not carry stays as it was).
+    pub fn applied_to(&self, video: &AiVideo) -> AiVideo {
+        let mut v = video.clone();
+        v.status = self.status;
+        v.error = self.error.clone();
+        v.updated_at = self.updated_at;
+        v
+    }
+}
+
+/// A webhook event as the live feed tells of it: its ids, endpoint, answer and time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EventSummary {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub video_id: Option<String>,
+    pub status_code: u16,
+    pub created_at: Timestamp,
 }
 
 /// A row of the dashboard's video list: the record, and whether it is stuck in `generating` for
@@ -376,4 +447,63 @@ impl VideoRow {
 pub struct VideoPage {
     pub videos: Vec<VideoRow>,
     pub pagination: Pagination,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(error: Option<String>) -> AiVideo {
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        AiVideo {
+            id: ObjectId::new(),
+            user_id: ObjectId::new(),
+            workspace_id: ObjectId::new(),
+            product_id: ObjectId::new(),
+            template: "Intro".into(),
+            status: VideoStatus::Failed,
+            error,
+            metadata: VideoMetadata {
+                template_id: "t1".into(),
+                video_url: Some("https://cdn.test/v.mp4".into()),
+                ..Default::default()
+            },
+            created_at: at,
+            updated_at: at,
+            callback_token_hash: Some("secret-hash".into()),
+        }
+    }
+
+    #[test]
+    fn a_video_summary_carries_ids_status_and_time_and_at_most_200_characters_of_error() {
+        let long: String = "é".repeat(300);
+        let v = video(Some(long));
+        let LiveChange::Video { video: s } = LiveChange::video(&v) else {
+            panic!("a video change")
+        };
+        assert_eq!((s.id, s.status, s.updated_at), (v.id, v.status, v.updated_at));
+        assert_eq!(s.error.as_deref().map(|e| e.chars().count()), Some(200));
+        let json = serde_json::to_value(LiveChange::video(&v)).unwrap();
+        assert_eq!(json["kind"], "video");
+        assert!(json["video"].get("metadata").is_none(), "{json}");
+        assert!(!json.to_string().contains("secret-hash"));
+    }
+
+    #[test]
+    fn a_summary_applied_to_a_video_changes_only_what_it_carries() {
+        let before = video(None);
+        let mut after = before.clone();
+        after.status = VideoStatus::Failed;
+        after.error = Some("RCK gave up".into());
+        after.updated_at = Timestamp::from_millis(before.updated_at.millis() + 5);
+        let LiveChange::Video { video: s } = LiveChange::video(&after) else {
+            panic!("a video change")
+        };
+        let shown = s.applied_to(&before);
+        assert_eq!(shown.status, VideoStatus::Failed);
+        assert_eq!(shown.error.as_deref(), Some("RCK gave up"));
+        assert_eq!(shown.updated_at, after.updated_at);
+        assert_eq!(shown.metadata, before.metadata);
+        assert_eq!(shown.template, before.template);
+    }
 }

@@ -5,7 +5,9 @@ use crate::components::{
 use crate::model::dashboard::{BulkAction, BulkActionRequest, BulkActionResult, VideoDetail};
 use crate::model::error::FnError;
 use crate::model::filters::VideoFilter;
-use crate::model::{AiVideo, LiveChange, ObjectId, VideoPage, VideoRow, VideoStatus};
+use crate::model::{
+    AiVideo, LiveChange, ObjectId, VideoPage, VideoRow, VideoStatus, VideoSummary,
+};
 use crate::server_fns::{
     bulk_video_action, load_video_detail, load_videos, MarkVideoFailed, RetryVideo, VIDEOS_PER_PAGE,
 };
@@ -17,13 +19,29 @@ use std::collections::{BTreeSet, HashMap};
 /// Live changes overlay the videos the server sent; a re-read clears them.
 type Overlay = RwSignal<HashMap<ObjectId, AiVideo>>;
 
-/// The video as the server sent it, or as its latest live change (or action) left it.
+/// The video as the server sent it, or as a newer live change (or action) left it: the newest
+/// wins, and the record read from the server wins a tie (it carries every field).
 fn live_video(live: Overlay, sent: AiVideo) -> Memo<AiVideo> {
     let id = sent.id;
-    Memo::new(move |_| {
-        live.with(|m| m.get(&id).cloned())
-            .unwrap_or_else(|| sent.clone())
+    Memo::new(move |_| match live.with(|m| m.get(&id).cloned()) {
+        Some(v) if v.updated_at > sent.updated_at => v,
+        _ => sent.clone(),
     })
+}
+
+/// Lays a live summary over the video it tells of, if the page shows it (in the overlay already,
+/// or as `loaded`); whether it did.
+fn overlay_summary(live: Overlay, summary: &VideoSummary, loaded: Option<AiVideo>) -> bool {
+    let Some(shown) = live
+        .with_untracked(|m| m.get(&summary.id).cloned())
+        .or(loaded)
+    else {
+        return false;
+    };
+    live.update(|m| {
+        m.insert(summary.id, summary.applied_to(&shown));
+    });
+    true
 }
 
 /// The single actions (mark failed, retry) as server actions whose answers overlay the video, or
@@ -142,17 +160,19 @@ pub fn VideosPage() -> impl IntoView {
     let new_videos = RwSignal::new(0u32);
     use_live(
         move |change| {
-            if let LiveChange::Video { video } = change {
-                let known = live.with_untracked(|m| m.contains_key(&video.id))
-                    || data
-                        .get_untracked()
-                        .and_then(|r| r.ok())
-                        .is_some_and(|p| p.videos.iter().any(|r| r.video.id == video.id));
-                if known {
-                    live.update(|m| {
-                        m.insert(video.id, video);
-                    });
-                } else {
+            if let LiveChange::Video { video: summary } = change {
+                // A row on this page takes the summary's status, error and time; the rest of
+                // the row does not change while a video moves on.
+                let loaded = || {
+                    data.get_untracked().and_then(|r| r.ok()).and_then(|p| {
+                        p.videos
+                            .into_iter()
+                            .find(|r| r.video.id == summary.id)
+                            .map(|r| r.video)
+                    })
+                };
+                let overlaid = live.with_untracked(|m| m.contains_key(&summary.id));
+                if !overlay_summary(live, &summary, if overlaid { None } else { loaded() }) {
                     new_videos.update(|n| *n += 1);
                 }
             }
@@ -558,13 +578,13 @@ pub fn VideoDetailPage() -> impl IntoView {
         move |change| {
             let mine = |v: &Option<String>| v.as_deref() == Some(id().as_str());
             match change {
+                // The change is a summary: it shows at once, and the page is read again for the
+                // whole video (its links, times and job); for an event, for the timeline.
                 LiveChange::Video { video } if video.id.to_string() == id() => {
-                    // The change carries the whole video: the overlay shows it.
-                    live.update(|m| {
-                        m.insert(video.id, video);
-                    });
+                    let loaded = data.get_untracked().and_then(|r| r.ok()).map(|d| d.row.video);
+                    overlay_summary(live, &video, loaded);
+                    data.refetch();
                 }
-                // A new event for it: read the page again for the timeline.
                 LiveChange::Event { event } if mine(&event.video_id) => data.refetch(),
                 _ => {}
             }

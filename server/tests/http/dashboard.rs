@@ -206,6 +206,30 @@ async fn the_live_feed_streams_video_changes_and_events() {
     assert_eq!(change["kind"], "video");
     assert_eq!(change["video"]["_id"], v.as_str());
     assert_eq!(change["video"]["status"], "completed");
+    // A summary: ids, status and time; the record (its links, template, job) is one request away.
+    let mut fields: Vec<&str> = change["video"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["_id", "productId", "status", "updatedAt", "workspaceId"]
+    );
+    let event_line = buf
+        .lines()
+        .skip_while(|l| *l != "event: event")
+        .nth(1)
+        .expect("an event change")
+        .trim_start_matches("data: ")
+        .to_string();
+    let event: Value = serde_json::from_str(&event_line).unwrap();
+    assert_eq!(event["kind"], "event");
+    assert_eq!(event["event"]["videoId"], v.as_str());
+    assert_eq!(event["event"]["statusCode"], 200);
+    assert!(event["event"].get("payload").is_none(), "{event}");
 
     let denied = s
         .app

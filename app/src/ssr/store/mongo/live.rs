@@ -34,10 +34,10 @@ fn to_live(ev: &ChangeStreamEvent<Document>) -> Option<LiveChange> {
     let doc = ev.full_document.as_ref()?;
     let parsed = match (coll, &ev.operation_type) {
         (VIDEOS, OperationType::Insert | OperationType::Update | OperationType::Replace) => {
-            read::<VideoDoc>(doc.clone(), "video").map(|d| LiveChange::Video { video: d.into() })
+            read::<VideoDoc>(doc.clone(), "video").map(|d| LiveChange::video(&d.into()))
         }
         (EVENTS, OperationType::Insert) => {
-            read::<EventDoc>(doc.clone(), "webhook event").map(|d| LiveChange::event(d.into()))
+            read::<EventDoc>(doc.clone(), "webhook event").map(|d| LiveChange::event(&d.into()))
         }
         _ => return None,
     };

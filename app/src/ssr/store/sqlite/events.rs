@@ -167,12 +167,10 @@ impl EventStore for SqliteStore {
             let mut changes = Vec::new();
             if let Some(w) = &plan.write {
                 write_video(tx, w)?;
-                changes.push(LiveChange::Video {
-                    video: w.video.clone(),
-                });
+                changes.push(LiveChange::video(&w.video));
             }
             insert(tx, &plan.event)?;
-            changes.push(LiveChange::event(plan.event));
+            changes.push(LiveChange::event(&plan.event));
             Ok((plan.applied, changes))
         })
         .await
@@ -185,7 +183,7 @@ impl EventStore for SqliteStore {
             Ok((
                 (),
                 fresh
-                    .then(|| LiveChange::event(event))
+                    .then(|| LiveChange::event(&event))
                     .into_iter()
                     .collect(),
             ))

@@ -245,7 +245,7 @@ fn write_each(
     }
     let changes = changed
         .iter()
-        .map(|v| LiveChange::Video { video: v.clone() })
+        .map(LiveChange::video)
         .collect();
     Ok((changed, changes))
 }
@@ -281,8 +281,8 @@ impl VideoStore for SqliteStore {
             }
             super::bump_videos(tx, &CounterDelta::of_insert(&videos))?;
             let changes = videos
-                .into_iter()
-                .map(|video| LiveChange::Video { video })
+                .iter()
+                .map(LiveChange::video)
                 .collect();
             Ok(((), changes))
         })
@@ -297,7 +297,7 @@ impl VideoStore for SqliteStore {
                 tx.prepare_cached(SET_JOB_ID)?
                     .execute(named_params! { ":id": id.to_string(), ":job": job })?;
                 if let Some(video) = find_one(tx, BY_ID, *id, video_row)? {
-                    changes.push(LiveChange::Video { video });
+                    changes.push(LiveChange::video(&video));
                 }
             }
             Ok(((), changes))
@@ -329,8 +329,8 @@ impl VideoStore for SqliteStore {
                 return Ok((None, Vec::new()));
             };
             write_video(tx, &w)?;
-            let video = w.video;
-            Ok((Some(video.clone()), vec![LiveChange::Video { video }]))
+            let change = LiveChange::video(&w.video);
+            Ok((Some(w.video), vec![change]))
         })
         .await
     }
