@@ -2636,6 +2636,51 @@ mod mongo_only {
     }
 }
 
+/// SQLite without email: a finished video is queued for notifications only when its workspace has
+/// somewhere to send them (a URL); with email on, every finished video is.
+#[tokio::test]
+async fn sqlite_queues_a_fan_out_only_when_it_can_lead_somewhere() {
+    use app::model::notify::NotificationSettings;
+    use app::ssr::store::NotificationStore;
+    use VideoStatus::*;
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    s.set_email_notifications(false).await.unwrap();
+    let (ws, _, videos) = scene(&s, &[Generating, Generating, Generating]).await;
+    let finish = |v: &AiVideo, t: i64| {
+        let draft = draft(WebhookKind::Success, &v.id.to_string(), at(t));
+        (v.id, draft)
+    };
+    let (id, d) = finish(&videos[0], 100);
+    s.apply_webhook(id, &VideoChange::Complete(success_fields("a")), &OPEN, d)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pending_notifications().await.unwrap(),
+        0,
+        "nowhere to send"
+    );
+    let hooked = NotificationSettings {
+        webhook_url: Some("https://hooks.example.com/racky".into()),
+        ..Default::default()
+    };
+    s.put_notification_settings(ws.id, &hooked).await.unwrap();
+    let (id, d) = finish(&videos[1], 200);
+    s.apply_webhook(id, &VideoChange::Complete(success_fields("b")), &OPEN, d)
+        .await
+        .unwrap();
+    assert_eq!(s.pending_notifications().await.unwrap(), 1, "a webhook URL");
+    s.put_notification_settings(ws.id, &NotificationSettings::default())
+        .await
+        .unwrap();
+    s.set_email_notifications(true).await.unwrap();
+    let (id, d) = finish(&videos[2], 300);
+    s.apply_webhook(id, &VideoChange::Complete(success_fields("c")), &OPEN, d)
+        .await
+        .unwrap();
+    assert_eq!(s.pending_notifications().await.unwrap(), 2, "email is on");
+}
+
 /// A database written before the rollups existed gets them filled from what it stores: the same
 /// statistics as if they had been kept all along.
 mod upgrades {

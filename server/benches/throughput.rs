@@ -75,7 +75,10 @@ async fn ready(http: &reqwest::Client, url: &str) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{url} did not answer within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -326,14 +329,16 @@ const BARE_ADDR_VAR: &str = "RACKY_BENCH_BARE_ADDR";
 /// `server`; answers `{"success":true}` to any POST /ok.
 fn serve_bare(addr: &str) {
     let addr: std::net::SocketAddr = addr.parse().expect("RACKY_BENCH_BARE_ADDR");
-    tokio::runtime::Runtime::new().unwrap().block_on(async move {
-        let app = axum::Router::new().route(
-            "/ok",
-            axum::routing::post(|| async { axum::Json(json!({ "success": true })) }),
-        );
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        axum::serve(listener, app).await.unwrap();
-    });
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            let app = axum::Router::new().route(
+                "/ok",
+                axum::routing::post(|| async { axum::Json(json!({ "success": true })) }),
+            );
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
 }
 
 /// A bare axum handler in a process of its own, driven by the same client: what this machine and

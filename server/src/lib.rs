@@ -41,6 +41,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     let store = SqliteStore::open(&config.data_dir).context("opening the SQLite store")?;
+    store
+        .set_email_notifications(config.smtp_url.is_some())
+        .await
+        .context("configuring the SQLite store")?;
     Ok(Arc::new(store))
 }
 

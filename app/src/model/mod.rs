@@ -481,7 +481,10 @@ mod tests {
         let LiveChange::Video { video: s } = LiveChange::video(&v) else {
             panic!("a video change")
         };
-        assert_eq!((s.id, s.status, s.updated_at), (v.id, v.status, v.updated_at));
+        assert_eq!(
+            (s.id, s.status, s.updated_at),
+            (v.id, v.status, v.updated_at)
+        );
         assert_eq!(s.error.as_deref().map(|e| e.chars().count()), Some(200));
         let json = serde_json::to_value(LiveChange::video(&v)).unwrap();
         assert_eq!(json["kind"], "video");

@@ -5,9 +5,7 @@ use crate::components::{
 use crate::model::dashboard::{BulkAction, BulkActionRequest, BulkActionResult, VideoDetail};
 use crate::model::error::FnError;
 use crate::model::filters::VideoFilter;
-use crate::model::{
-    AiVideo, LiveChange, ObjectId, VideoPage, VideoRow, VideoStatus, VideoSummary,
-};
+use crate::model::{AiVideo, LiveChange, ObjectId, VideoPage, VideoRow, VideoStatus, VideoSummary};
 use crate::server_fns::{
     bulk_video_action, load_video_detail, load_videos, MarkVideoFailed, RetryVideo, VIDEOS_PER_PAGE,
 };
@@ -581,7 +579,10 @@ pub fn VideoDetailPage() -> impl IntoView {
                 // The change is a summary: it shows at once, and the page is read again for the
                 // whole video (its links, times and job); for an event, for the timeline.
                 LiveChange::Video { video } if video.id.to_string() == id() => {
-                    let loaded = data.get_untracked().and_then(|r| r.ok()).map(|d| d.row.video);
+                    let loaded = data
+                        .get_untracked()
+                        .and_then(|r| r.ok())
+                        .map(|d| d.row.video);
                     overlay_summary(live, &video, loaded);
                     data.refetch();
                 }

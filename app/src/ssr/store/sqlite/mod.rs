@@ -102,6 +102,7 @@ impl SqliteStore {
         writer
             .busy_timeout(WRITER_BUSY_TIMEOUT)
             .and_then(|()| {
+                writer.execute_batch(notifications::NOTIFY_POLICY)?;
                 writer.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
                 writer.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT)
             })
@@ -123,6 +124,17 @@ impl SqliteStore {
             reader_permits: Arc::new(Semaphore::new(READERS)),
             live,
         })
+    }
+
+    /// Whether this server sends email (`SMTP_URL` is set). Off, a finished video is queued for
+    /// notifications only if its workspace has a Slack, Discord or webhook URL; on (the default),
+    /// every finished video is, as every batch may be emailed.
+    pub async fn set_email_notifications(&self, on: bool) -> StoreResult<()> {
+        self.write(move |t| {
+            t.execute("UPDATE temp.notify_policy SET email = ?1", [on])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `f` in the next group commit: inside an IMMEDIATE transaction (the write lock is held,

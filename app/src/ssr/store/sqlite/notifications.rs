@@ -13,6 +13,15 @@ use rusqlite::{named_params, Connection, OptionalExtension, Row};
 const COLUMNS: &str =
     "id, workspace_id, channel, event_type, video_id, status, attempts, last_error,
      next_attempt_at, delivered_at, created_at, updated_at, body, dedupe_key";
+/// See [`may_notify`]; `temp.notify_policy` is the writer connection's own (made at open).
+const MAY_NOTIFY: &str = "SELECT (SELECT email FROM temp.notify_policy)
+     OR EXISTS (SELECT 1 FROM notification_settings WHERE workspace_id = :ws
+                AND (json_extract(settings, '$.slackWebhookUrl') IS NOT NULL
+                     OR json_extract(settings, '$.discordWebhookUrl') IS NOT NULL
+                     OR json_extract(settings, '$.webhookUrl') IS NOT NULL))";
+/// Made on the writer connection at open: email on until the server says otherwise.
+pub(super) const NOTIFY_POLICY: &str = "CREATE TEMP TABLE notify_policy (email INTEGER NOT NULL);
+     INSERT INTO temp.notify_policy (email) VALUES (1);";
 const GET_SETTINGS: &str = "SELECT settings FROM notification_settings WHERE workspace_id = :ws";
 const PUT_SETTINGS: &str =
     "INSERT INTO notification_settings (workspace_id, settings) VALUES (:ws, :s)
@@ -64,6 +73,15 @@ fn row(r: &Row) -> rusqlite::Result<Notification> {
 
 /// Adds rows, skipping known `dedupe_key`s; how many were new. Also used by the status changes
 /// (their fan-out row, in their transaction).
+/// Whether a finished video of workspace `ws` can lead to any notification: email is on for this
+/// server (see [`SqliteStore::set_email_notifications`]), or the workspace has a Slack, Discord or
+/// webhook URL. When not, no fan-out row is queued: it would turn into nothing, and under load the
+/// outbox's claims and expansions would take a share of the one writer for it.
+pub(super) fn may_notify(c: &Connection, ws: ObjectId) -> rusqlite::Result<bool> {
+    c.prepare_cached(MAY_NOTIFY)?
+        .query_row(named_params! { ":ws": ws.to_string() }, |r| r.get(0))
+}
+
 pub(super) fn insert(c: &Connection, rows: &[Notification]) -> rusqlite::Result<u64> {
     let mut n = 0;
     for x in rows {

@@ -218,7 +218,9 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
     }
     super::bump_videos(tx, &CounterDelta::of_write(w))?;
     if let Some(n) = Notification::fanout_of(v, w.expected, w.at) {
-        super::notifications::insert(tx, &[n])?;
+        if super::notifications::may_notify(tx, v.workspace_id)? {
+            super::notifications::insert(tx, &[n])?;
+        }
     }
     if let Some(e) = &w.entry {
         tx.prepare_cached(UPDATE_ENTRY)?
@@ -243,10 +245,7 @@ fn write_each(
             changed.push(w.video);
         }
     }
-    let changes = changed
-        .iter()
-        .map(LiveChange::video)
-        .collect();
+    let changes = changed.iter().map(LiveChange::video).collect();
     Ok((changed, changes))
 }
 
@@ -280,10 +279,7 @@ impl VideoStore for SqliteStore {
                 })?;
             }
             super::bump_videos(tx, &CounterDelta::of_insert(&videos))?;
-            let changes = videos
-                .iter()
-                .map(LiveChange::video)
-                .collect();
+            let changes = videos.iter().map(LiveChange::video).collect();
             Ok(((), changes))
         })
         .await
