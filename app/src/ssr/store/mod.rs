@@ -422,6 +422,54 @@ impl CounterDelta {
         d
     }
 
+    /// Adds `other`'s lines to these.
+    pub fn extend(&mut self, other: CounterDelta) {
+        self.statuses.extend(other.statuses);
+        self.processing.extend(other.processing);
+        self.finished.extend(other.finished);
+    }
+
+    /// The same movement with one line per key, counts and sums added up, and without the lines
+    /// that add up to nothing: what a batch of writes applies at once.
+    pub fn merged(self) -> Self {
+        use std::collections::HashMap;
+        let mut statuses: HashMap<VideoStatus, i64> = HashMap::new();
+        for (status, n) in self.statuses {
+            *statuses.entry(status).or_default() += n;
+        }
+        let mut processing: HashMap<(Timestamp, VideoStatus, u32), (i64, i64)> = HashMap::new();
+        for (hour, status, bucket, n, sum_ms) in self.processing {
+            let e = processing.entry((hour, status, bucket)).or_default();
+            e.0 += n;
+            e.1 += sum_ms;
+        }
+        let mut finished: HashMap<(Timestamp, ObjectId, VideoStatus, String), i64> = HashMap::new();
+        for f in self.finished {
+            *finished
+                .entry((f.hour, f.workspace, f.status, f.reason))
+                .or_default() += f.n;
+        }
+        Self {
+            statuses: statuses.into_iter().filter(|(_, n)| *n != 0).collect(),
+            processing: processing
+                .into_iter()
+                .filter(|(_, (n, sum))| (*n, *sum) != (0, 0))
+                .map(|((hour, status, bucket), (n, sum))| (hour, status, bucket, n, sum))
+                .collect(),
+            finished: finished
+                .into_iter()
+                .filter(|(_, n)| *n != 0)
+                .map(|((hour, workspace, status, reason), n)| FinishedDelta {
+                    hour,
+                    workspace,
+                    status,
+                    reason,
+                    n,
+                })
+                .collect(),
+        }
+    }
+
     fn add_video(&mut self, status: VideoStatus, m: &crate::model::VideoMetadata, sign: i64) {
         self.statuses.push((status, sign));
         if let Some(f) = FinishedVideo::of(status, m) {
@@ -854,6 +902,38 @@ pub trait Store:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_deltas_have_one_line_per_key_and_none_that_add_up_to_nothing() {
+        use VideoStatus::{Completed, Generating};
+        let h = Timestamp::parse("2025-01-01T10:00:00Z").unwrap();
+        let ws = ObjectId::new();
+        let line = |status, reason: &str, n| FinishedDelta {
+            hour: h,
+            workspace: ws,
+            status,
+            reason: reason.into(),
+            n,
+        };
+        let mut d = CounterDelta {
+            statuses: vec![(Generating, -1), (Completed, 1)],
+            processing: vec![(h, Completed, 3, 1, 900)],
+            finished: vec![line(Completed, "", 1)],
+        };
+        d.extend(CounterDelta {
+            statuses: vec![(Generating, 1), (Completed, 1)],
+            processing: vec![(h, Completed, 3, 1, 1100), (h, Completed, 4, 1, 5000)],
+            finished: vec![line(Completed, "", 1), line(VideoStatus::Failed, "x", 0)],
+        });
+        let mut m = d.merged();
+        m.processing.sort_by_key(|p| p.2);
+        assert_eq!(m.statuses, [(Completed, 2)]);
+        assert_eq!(
+            m.processing,
+            [(h, Completed, 3, 2, 2000), (h, Completed, 4, 1, 5000)]
+        );
+        assert_eq!(m.finished, [line(Completed, "", 2)]);
+    }
 
     #[test]
     fn processing_spans_split_whole_days_from_hours() {

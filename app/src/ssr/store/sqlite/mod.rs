@@ -281,7 +281,8 @@ const BUMP_FINISHED_DAILY: &str =
      VALUES (:at, :ws, :status, :reason, :n)
      ON CONFLICT (day, status, reason, workspace_id) DO UPDATE SET n = n + excluded.n";
 
-/// Counts `n` more (or fewer) calls of the event's hour, endpoint and acceptance.
+/// Counts `n` more (or fewer) calls of the event's hour, endpoint and acceptance: added to the
+/// running batch's tally when there is one (see [`writer`]), else written now.
 fn bump_events(
     t: &Connection,
     created_at: Timestamp,
@@ -289,18 +290,49 @@ fn bump_events(
     status_code: u16,
     n: i64,
 ) -> rusqlite::Result<()> {
+    let key = (
+        super::hour_of(created_at),
+        endpoint.to_string(),
+        (200..300).contains(&status_code),
+    );
+    if writer::tally(|tally| *tally.events.entry(key.clone()).or_default() += n) {
+        return Ok(());
+    }
+    apply_events(t, &key, n)
+}
+
+/// Applies a delta of the video counters: to the running batch's tally when there is one, else
+/// now.
+fn bump_videos(t: &Connection, d: &super::CounterDelta) -> rusqlite::Result<()> {
+    if writer::tally(|tally| tally.videos.extend(d.clone())) {
+        return Ok(());
+    }
+    apply_videos(t, d)
+}
+
+/// Writes a batch's tally: each counter it moved, once.
+fn apply_tally(t: &Connection, tally: writer::Tally) -> rusqlite::Result<()> {
+    for (key, n) in &tally.events {
+        if *n != 0 {
+            apply_events(t, key, *n)?;
+        }
+    }
+    apply_videos(t, &tally.videos.merged())
+}
+
+fn apply_events(t: &Connection, key: &writer::EventKey, n: i64) -> rusqlite::Result<()> {
+    let (hour, endpoint, accepted) = key;
     t.prepare_cached(BUMP_EVENTS)?
         .execute(rusqlite::named_params! {
-            ":hour": super::hour_of(created_at).to_string(),
+            ":hour": hour.to_string(),
             ":endpoint": endpoint,
-            ":accepted": (200..300).contains(&status_code),
+            ":accepted": accepted,
             ":n": n,
         })?;
     Ok(())
 }
 
-/// Applies a delta of the video counters.
-fn bump_videos(t: &Connection, d: &super::CounterDelta) -> rusqlite::Result<()> {
+fn apply_videos(t: &Connection, d: &super::CounterDelta) -> rusqlite::Result<()> {
     for (status, n) in &d.statuses {
         t.prepare_cached(BUMP_STATUS)?
             .execute(rusqlite::named_params! { ":status": status.as_str(), ":n": n })?;

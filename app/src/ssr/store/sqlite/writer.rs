@@ -9,12 +9,19 @@
 //! Batches are bounded ([`MAX_BATCH`]) and never wait for company: when the writer is idle a lone
 //! write is committed at once; under load, the writes that queued during one fsync share the next.
 //!
+//! The maintained counters (the rollups of `migrations/008_rollups.sql` and after) are the same few
+//! rows for every write, so each write's increments are added up in a [`Tally`] instead, and the
+//! batch writes every counter it moved once, just before its commit, in the same transaction. A
+//! write that fails takes its increments with it, as its savepoint takes its rows.
+//!
 //! A write whose caller stopped waiting before its batch began (the caller timed out during a store
 //! outage and answered 503) is dropped, never applied late.
 
-use crate::model::LiveChange;
-use crate::ssr::store::{StoreError, StoreResult};
+use crate::model::{LiveChange, Timestamp};
+use crate::ssr::store::{CounterDelta, StoreError, StoreResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -22,6 +29,48 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 const MAX_BATCH: usize = 512;
 /// How many writes may queue before callers wait to enqueue (backpressure, not an error).
 const QUEUE: usize = 4096;
+
+/// An event counter's key: the hour, the endpoint, and whether the call was accepted (2xx).
+pub(super) type EventKey = (Timestamp, String, bool);
+
+/// Counter increments, added up.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub events: HashMap<EventKey, i64>,
+    pub videos: CounterDelta,
+}
+
+impl Tally {
+    fn absorb(&mut self, other: Tally) {
+        for (key, n) in other.events {
+            *self.events.entry(key).or_default() += n;
+        }
+        self.videos.extend(other.videos);
+    }
+}
+
+/// The batch being written on this (the writer's) thread: its tally so far, and the running
+/// write's. `None` anywhere else, where counters are written as they move.
+struct Tallies {
+    batch: Tally,
+    write: Tally,
+}
+
+thread_local! {
+    static TALLIES: RefCell<Option<Tallies>> = const { RefCell::new(None) };
+}
+
+/// Adds to the running write's tally with `add` if a batch is being written on this thread;
+/// whether it did (if not, the caller writes the counter itself).
+pub(super) fn tally(add: impl FnOnce(&mut Tally)) -> bool {
+    TALLIES.with_borrow_mut(|t| match t {
+        Some(t) => {
+            add(&mut t.write);
+            true
+        }
+        None => false,
+    })
+}
 
 /// What a write left to do once its batch's fate is known: answer its caller.
 type Reply = Box<dyn FnOnce(Result<(), Arc<rusqlite::Error>>) + Send>;
@@ -111,9 +160,14 @@ fn in_savepoint<T>(
     t.prepare_cached("SAVEPOINT job")?.execute([])?;
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t)))
         .unwrap_or(Err(StoreError::WritePanicked));
+    // The write's counter increments join the batch's only if the write stays.
+    let write = TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| std::mem::take(&mut t.write)));
     match out {
         Ok(out) => {
             t.prepare_cached("RELEASE job")?.execute([])?;
+            if let Some(write) = write {
+                TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| t.batch.absorb(write)));
+            }
             Ok(out)
         }
         Err(e) => {
@@ -155,11 +209,16 @@ fn commit_batch(
             return;
         }
     };
+    TALLIES.set(Some(Tallies {
+        batch: Tally::default(),
+        write: Tally::default(),
+    }));
     let done: Vec<(Vec<LiveChange>, Reply)> = jobs
         .filter(|job| !job.abandoned())
         .map(|job| job.run(&tx))
         .collect();
-    match tx.commit() {
+    let tally = TALLIES.take().map(|t| t.batch).unwrap_or_default();
+    match super::apply_tally(&tx, tally).and_then(|()| tx.commit()) {
         Ok(()) => {
             for (changes, reply) in done {
                 for change in changes {
@@ -176,5 +235,52 @@ fn commit_batch(
                 reply(Err(e.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{bump_videos, SqliteStore};
+    use crate::model::VideoStatus::{Completed, Failed};
+    use crate::model::{ObjectId, VideoStatus};
+    use crate::ssr::store::{CounterDelta, Reports, StoreError};
+
+    fn moved(status: VideoStatus, n: i64) -> CounterDelta {
+        CounterDelta {
+            statuses: vec![(status, n)],
+            ..Default::default()
+        }
+    }
+
+    async fn counts(s: &SqliteStore) -> Vec<(VideoStatus, u64)> {
+        let mut c = s.video_status_counts().await.unwrap();
+        c.retain(|(_, n)| *n > 0);
+        c.sort_by_key(|(st, _)| st.as_str());
+        c
+    }
+
+    #[tokio::test]
+    async fn a_batch_writes_its_counters_once_and_a_failed_write_takes_its_own_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        // Many writes at once, so they share batches; every fifth fails after moving a counter.
+        let writes = (0..50).map(|i| {
+            s.write(move |t| {
+                if i % 5 == 4 {
+                    bump_videos(t, &moved(Failed, 100))?;
+                    return Err(StoreError::Conflict(format!("write {i} refused")));
+                }
+                bump_videos(t, &moved(Completed, 2))?;
+                bump_videos(t, &moved(Completed, -1))?;
+                Ok(ObjectId::new())
+            })
+        });
+        let results = futures::future::join_all(writes).await;
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 10);
+        assert_eq!(counts(&s).await, [(Completed, 40)]);
+        // Reopened: what was counted is on disk.
+        drop(s);
+        let s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(counts(&s).await, [(Completed, 40)]);
     }
 }
