@@ -195,14 +195,7 @@ async fn the_live_feed_streams_video_changes_and_events() {
     .await
     .expect(200);
     read_until(&mut stream, &mut buf, "event: event").await;
-    let video_line = buf
-        .lines()
-        .skip_while(|l| *l != "event: video")
-        .nth(1)
-        .expect("a video change")
-        .trim_start_matches("data: ")
-        .to_string();
-    let change: Value = serde_json::from_str(&video_line).unwrap();
+    let change = frame(&buf, "video");
     assert_eq!(change["kind"], "video");
     assert_eq!(change["video"]["_id"], v.as_str());
     assert_eq!(change["video"]["status"], "completed");
@@ -218,14 +211,7 @@ async fn the_live_feed_streams_video_changes_and_events() {
         fields,
         ["_id", "productId", "status", "updatedAt", "workspaceId"]
     );
-    let event_line = buf
-        .lines()
-        .skip_while(|l| *l != "event: event")
-        .nth(1)
-        .expect("an event change")
-        .trim_start_matches("data: ")
-        .to_string();
-    let event: Value = serde_json::from_str(&event_line).unwrap();
+    let event = frame(&buf, "event");
     assert_eq!(event["kind"], "event");
     assert_eq!(event["event"]["videoId"], v.as_str());
     assert_eq!(event["event"]["statusCode"], 200);
@@ -356,6 +342,16 @@ async fn dashboard_session_login_guard_and_logout() {
         .await
         .unwrap();
     assert!(html.contains("Not allowed"), "{html}");
+}
+
+/// The JSON data of the first SSE frame named `name` in `buf`.
+fn frame(buf: &str, name: &str) -> Value {
+    let data = buf
+        .lines()
+        .skip_while(|l| *l != format!("event: {name}"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `{name}` frame in {buf}"));
+    serde_json::from_str(data.trim_start_matches("data: ")).unwrap()
 }
 
 /// Reads the SSE stream into `buf` until it contains `needle` (at most 10 s).
