@@ -161,12 +161,15 @@ pub fn VideosPage() -> impl IntoView {
             if let LiveChange::Video { video: summary } = change {
                 // A row on this page takes the summary's status, error and time; the rest of
                 // the row does not change while a video moves on.
+                // Only the row's video is copied, not the page (changes arrive by the thousand).
                 let loaded = || {
-                    data.get_untracked().and_then(|r| r.ok()).and_then(|p| {
-                        p.videos
-                            .into_iter()
+                    data.with_untracked(|r| match r {
+                        Some(Ok(p)) => p
+                            .videos
+                            .iter()
                             .find(|r| r.video.id == summary.id)
-                            .map(|r| r.video)
+                            .map(|r| r.video.clone()),
+                        _ => None,
                     })
                 };
                 let overlaid = live.with_untracked(|m| m.contains_key(&summary.id));
