@@ -43,6 +43,19 @@ fn attach_videos(c: &Connection, products: &mut [Product]) -> StoreResult<()> {
     Ok(())
 }
 
+/// The products with these ids that exist, in the order asked, without their `videos` entries.
+fn by_ids(c: &Connection, ids: &[String]) -> rusqlite::Result<Vec<Product>> {
+    let mut stmt = c.prepare_cached(BY_ID)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(
+            stmt.query_row(named_params! { ":id": id }, product_row)
+                .optional()?,
+        );
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl ProductStore for SqliteStore {
     async fn insert_product(&self, p: &Product) -> StoreResult<()> {
@@ -70,16 +83,7 @@ impl ProductStore for SqliteStore {
     async fn find_products(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>> {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(BY_ID)?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in &ids {
-                if let Some(p) = stmt
-                    .query_row(named_params! { ":id": id }, product_row)
-                    .optional()?
-                {
-                    out.push(p);
-                }
-            }
+            let mut out = by_ids(c, &ids)?;
             attach_videos(c, &mut out)?;
             Ok(out)
         })
@@ -88,18 +92,7 @@ impl ProductStore for SqliteStore {
 
     async fn find_product_cards(&self, ids: &[ObjectId]) -> StoreResult<Vec<Product>> {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(BY_ID)?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in &ids {
-                out.extend(
-                    stmt.query_row(named_params! { ":id": id }, product_row)
-                        .optional()?,
-                );
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| Ok(by_ids(c, &ids)?)).await
     }
 
     async fn list_products(&self, ws: ObjectId, page: PageSpec) -> StoreResult<Paged<Product>> {
