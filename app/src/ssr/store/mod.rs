@@ -774,7 +774,7 @@ pub trait LiveFeed {
 }
 
 /// A committed change as the live feed carries it: one allocation shared by every subscriber
-/// (receiving is a reference count, not a copy of the video), and its JSON made once, by the
+/// (receiving is a reference count, not a copy of the change), and its JSON made once, by the
 /// first subscriber that sends it.
 #[derive(Debug)]
 pub struct LiveMessage {

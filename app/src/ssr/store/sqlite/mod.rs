@@ -295,19 +295,19 @@ fn bump_events(
         endpoint.to_string(),
         (200..300).contains(&status_code),
     );
-    if writer::tally(|tally| *tally.events.entry(key.clone()).or_default() += n) {
-        return Ok(());
+    match writer::tally(key, |tally, key| *tally.events.entry(key).or_default() += n) {
+        Some(key) => apply_events(t, &key, n),
+        None => Ok(()),
     }
-    apply_events(t, &key, n)
 }
 
 /// Applies a delta of the video counters: to the running batch's tally when there is one, else
 /// now.
-fn bump_videos(t: &Connection, d: &super::CounterDelta) -> rusqlite::Result<()> {
-    if writer::tally(|tally| tally.videos.extend(d.clone())) {
-        return Ok(());
+fn bump_videos(t: &Connection, d: super::CounterDelta) -> rusqlite::Result<()> {
+    match writer::tally(d, |tally, d| tally.videos.extend(d)) {
+        Some(d) => apply_videos(t, &d),
+        None => Ok(()),
     }
-    apply_videos(t, d)
 }
 
 /// Writes a batch's tally: each counter it moved, once.

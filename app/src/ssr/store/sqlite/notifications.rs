@@ -71,8 +71,6 @@ fn row(r: &Row) -> rusqlite::Result<Notification> {
     })
 }
 
-/// Adds rows, skipping known `dedupe_key`s; how many were new. Also used by the status changes
-/// (their fan-out row, in their transaction).
 /// Whether a finished video of workspace `ws` can lead to any notification: email is on for this
 /// server (see [`SqliteStore::set_email_notifications`]), or the workspace has a Slack, Discord or
 /// webhook URL. When not, no fan-out row is queued: it would turn into nothing, and under load the
@@ -82,6 +80,8 @@ pub(super) fn may_notify(c: &Connection, ws: ObjectId) -> rusqlite::Result<bool>
         .query_row(named_params! { ":ws": ws.to_string() }, |r| r.get(0))
 }
 
+/// Adds rows, skipping known `dedupe_key`s; how many were new. Also used by the status changes
+/// (their fan-out row, in their transaction).
 pub(super) fn insert(c: &Connection, rows: &[Notification]) -> rusqlite::Result<u64> {
     let mut n = 0;
     for x in rows {

@@ -216,7 +216,7 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
         // Cannot happen inside an IMMEDIATE transaction, which read the status under the same lock.
         return Err(StoreError::Contended(1));
     }
-    super::bump_videos(tx, &CounterDelta::of_write(w))?;
+    super::bump_videos(tx, CounterDelta::of_write(w))?;
     if let Some(n) = Notification::fanout_of(v, w.expected, w.at) {
         if super::notifications::may_notify(tx, v.workspace_id)? {
             super::notifications::insert(tx, &[n])?;
@@ -278,7 +278,7 @@ impl VideoStore for SqliteStore {
                     ":at": v.created_at.to_string(),
                 })?;
             }
-            super::bump_videos(tx, &CounterDelta::of_insert(&videos))?;
+            super::bump_videos(tx, CounterDelta::of_insert(&videos))?;
             let changes = videos.iter().map(LiveChange::video).collect();
             Ok(((), changes))
         })

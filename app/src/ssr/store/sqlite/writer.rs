@@ -60,15 +60,15 @@ thread_local! {
     static TALLIES: RefCell<Option<Tallies>> = const { RefCell::new(None) };
 }
 
-/// Adds to the running write's tally with `add` if a batch is being written on this thread;
-/// whether it did (if not, the caller writes the counter itself).
-pub(super) fn tally(add: impl FnOnce(&mut Tally)) -> bool {
+/// Adds `value` to the running write's tally with `add` if a batch is being written on this
+/// thread; otherwise hands it back, for the caller to write the counter itself.
+pub(super) fn tally<T>(value: T, add: impl FnOnce(&mut Tally, T)) -> Option<T> {
     TALLIES.with_borrow_mut(|t| match t {
         Some(t) => {
-            add(&mut t.write);
-            true
+            add(&mut t.write, value);
+            None
         }
-        None => false,
+        None => Some(value),
     })
 }
 
@@ -267,11 +267,11 @@ mod tests {
         let writes = (0..50).map(|i| {
             s.write(move |t| {
                 if i % 5 == 4 {
-                    bump_videos(t, &moved(Failed, 100))?;
+                    bump_videos(t, moved(Failed, 100))?;
                     return Err(StoreError::Conflict(format!("write {i} refused")));
                 }
-                bump_videos(t, &moved(Completed, 2))?;
-                bump_videos(t, &moved(Completed, -1))?;
+                bump_videos(t, moved(Completed, 2))?;
+                bump_videos(t, moved(Completed, -1))?;
                 Ok(ObjectId::new())
             })
         });
