@@ -81,24 +81,26 @@ fn hex_value(c: u8) -> Option<u8> {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// Writes the lowercase hex of `bytes` into `out` (two digits a byte; `out` is twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = HEX_DIGITS[usize::from(b >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(b & 0xf)];
+    }
+}
+
 /// Lowercase hex of bytes (ids, digests), written straight into one buffer: ids are rendered on
 /// every callback, and the formatting machinery per byte showed in its profile.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
-        s.push(HEX_DIGITS[usize::from(b & 0xf)] as char);
-    }
-    s
+    let mut out = vec![0u8; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; 24];
-        for (i, b) in self.0.iter().enumerate() {
-            buf[2 * i] = HEX_DIGITS[usize::from(b >> 4)];
-            buf[2 * i + 1] = HEX_DIGITS[usize::from(b & 0xf)];
-        }
+        hex_into(&self.0, &mut buf);
         f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }

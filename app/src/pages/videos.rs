@@ -28,11 +28,15 @@ fn live_video(live: Overlay, sent: AiVideo) -> Memo<AiVideo> {
 }
 
 /// Lays a live summary over the video it tells of, if the page shows it (in the overlay already,
-/// or as `loaded`); whether it did.
-fn overlay_summary(live: Overlay, summary: &VideoSummary, loaded: Option<AiVideo>) -> bool {
+/// else as `loaded` finds it among what was read); whether it did.
+fn overlay_summary(
+    live: Overlay,
+    summary: &VideoSummary,
+    loaded: impl FnOnce() -> Option<AiVideo>,
+) -> bool {
     let Some(shown) = live
         .with_untracked(|m| m.get(&summary.id).cloned())
-        .or(loaded)
+        .or_else(loaded)
     else {
         return false;
     };
@@ -160,8 +164,8 @@ pub fn VideosPage() -> impl IntoView {
         move |change| {
             if let LiveChange::Video { video: summary } = change {
                 // A row on this page takes the summary's status, error and time; the rest of
-                // the row does not change while a video moves on.
-                // Only the row's video is copied, not the page (changes arrive by the thousand).
+                // the row does not change while a video moves on. Only the row's video is
+                // copied, not the page (changes arrive by the thousand).
                 let loaded = || {
                     data.with_untracked(|r| match r {
                         Some(Ok(p)) => p
@@ -172,8 +176,7 @@ pub fn VideosPage() -> impl IntoView {
                         _ => None,
                     })
                 };
-                let overlaid = live.with_untracked(|m| m.contains_key(&summary.id));
-                if !overlay_summary(live, &summary, if overlaid { None } else { loaded() }) {
+                if !overlay_summary(live, &summary, loaded) {
                     new_videos.update(|n| *n += 1);
                 }
             }
@@ -582,10 +585,12 @@ pub fn VideoDetailPage() -> impl IntoView {
                 // The change is a summary: it shows at once, and the page is read again for the
                 // whole video (its links, times and job); for an event, for the timeline.
                 LiveChange::Video { video } if video.id.to_string() == id() => {
-                    let loaded = data
-                        .get_untracked()
-                        .and_then(|r| r.ok())
-                        .map(|d| d.row.video);
+                    let loaded = || {
+                        data.with_untracked(|r| match r {
+                            Some(Ok(d)) => Some(d.row.video.clone()),
+                            _ => None,
+                        })
+                    };
                     overlay_summary(live, &video, loaded);
                     data.refetch();
                 }
