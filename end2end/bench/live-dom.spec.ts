@@ -1,13 +1,12 @@
 import { test, expect, type Page } from '@playwright/test';
-import { createHmac } from 'node:crypto';
 import http from 'node:http';
-import { adminToken, api, hydrated, liveConnected, signIn } from '../tests/support';
+import { adminToken, api, hydrated, liveConnected, signIn, signedHeaders } from '../tests/support';
 
 /**
  * Webhook → DOM: `TABS` dashboards show the videos page of one workspace while callbacks arrive at
  * `RATE` per second for `CALLS` of its videos. Each tab notes when each video it shows turns
  * `completed` in its DOM; the time from sending that video's callback to that moment is printed as
- * percentiles. The callbacks go out from this process (Node's fetch, keep-alive), signed as RCK
+ * percentiles. The callbacks go out from this process (Node's http, 64 keep-alive connections), signed as RCK
  * signs them; both clocks are this machine's.
  */
 const TABS = Number(process.env.BENCH_TABS ?? 10);
@@ -16,7 +15,6 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const PRODUCTS = 100;
 
 const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
-const SECRET = Buffer.from((process.env.E2E_WEBHOOK_SECRET ?? '').replace(/^whsec_/, ''), 'base64');
 
 /** 64 keep-alive connections, as the Rust benchmark's client holds. */
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -24,28 +22,12 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 /** A callback signed as RCK signs them; resolves to the answer's status. */
 function signed(path: string, body: unknown, n: number): Promise<number> {
   const payload = JSON.stringify(body);
-  const id = `msg_bench_dom_${n}`;
-  const ts = Math.floor(Date.now() / 1000).toString();
-  const signature = createHmac('sha256', SECRET).update(`${id}.${ts}.${payload}`).digest('base64');
+  const headers = { ...signedHeaders(`msg_bench_dom_${n}`, payload), 'content-length': String(Buffer.byteLength(payload)) };
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      `${BASE}${path}`,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-          'webhook-id': id,
-          'webhook-timestamp': ts,
-          'webhook-signature': `v1,${signature}`,
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
+    const req = http.request(`${BASE}${path}`, { method: 'POST', agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
     req.on('error', reject);
     req.end(payload);
   });

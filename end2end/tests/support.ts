@@ -84,20 +84,24 @@ const WEBHOOK_SECRET = process.env.E2E_WEBHOOK_SECRET ?? '';
  */
 export async function callback(request: APIRequestContext, kind: 'success' | 'failure', body: unknown, status = 200) {
   const payload = JSON.stringify(body);
-  const id = `msg_e2e_${unique()}`;
+  const res = await request.post(`/internal/videos/${kind}`, {
+    data: payload,
+    headers: signedHeaders(`msg_e2e_${unique()}`, payload),
+  });
+  expect(res.status(), JSON.stringify(await res.json())).toBe(status);
+}
+
+/** The headers of a JSON callback with delivery id `id`, signed with the shared secret. */
+export function signedHeaders(id: string, payload: string): Record<string, string> {
   const ts = Math.floor(Date.now() / 1000).toString();
   const key = Buffer.from(WEBHOOK_SECRET.replace(/^whsec_/, ''), 'base64');
   const signature = createHmac('sha256', key).update(`${id}.${ts}.${payload}`).digest('base64');
-  const res = await request.post(`/internal/videos/${kind}`, {
-    data: payload,
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': ts,
-      'webhook-signature': `v1,${signature}`,
-    },
-  });
-  expect(res.status(), JSON.stringify(await res.json())).toBe(status);
+  return {
+    'content-type': 'application/json',
+    'webhook-id': id,
+    'webhook-timestamp': ts,
+    'webhook-signature': `v1,${signature}`,
+  };
 }
 
 /** Signs in through the login form and waits until the page is hydrated. */
