@@ -2,27 +2,87 @@
 //!
 //! Each message is `event: video` or `event: event` with the `LiveChange` JSON as data: a summary
 //! (ids, status, times), the same few fields whatever the record holds; the dashboard reads the
-//! record when it needs more. A subscriber
+//! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind, and
+//! `?batch=true` sends the changes that are ready together as one `event: changes` frame, a JSON
+//! array: under load a page then handles one frame per write batch, not one per change, and when
+//! changes are few each still goes out at once (nothing waits to fill a batch). A subscriber
 //! that falls too far behind gets `event: resync` and should re-read what it shows; a browser's
 //! EventSource reconnects by itself, and the dashboard re-reads on every (re)connect, so nothing
 //! missed while disconnected stays missing.
 
+use crate::extract::ApiQuery;
 use app::model::LiveChange;
 use app::ssr::auth::Caller;
 use app::ssr::error::AppError;
 use app::ssr::state::AppState;
-use app::ssr::store::LiveMessage;
+use app::ssr::store::{Live, LiveMessage};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;
 use futures::stream::{self, Stream};
+use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/live", get(live))
+}
+
+/// At most this many changes in one `changes` frame; more that are ready go in the next frame.
+const MAX_BATCH: usize = 256;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct LiveQuery {
+    /// `video`, `event`, or both comma-separated (the default): the kinds of change to send.
+    kinds: Option<String>,
+    /// `true`: the changes ready together come as one `changes` frame holding a JSON array of
+    /// LiveChange. Default `false`: one `video` or `event` frame per change.
+    batch: Option<bool>,
+}
+
+/// Which kinds of change a subscriber asked for.
+#[derive(Clone, Copy)]
+struct Kinds {
+    video: bool,
+    event: bool,
+}
+
+impl Kinds {
+    fn parse(raw: Option<&str>) -> Result<Self, AppError> {
+        let Some(raw) = raw else {
+            return Ok(Self {
+                video: true,
+                event: true,
+            });
+        };
+        let mut kinds = Self {
+            video: false,
+            event: false,
+        };
+        for kind in raw.split(',').map(str::trim) {
+            match kind {
+                "video" => kinds.video = true,
+                "event" => kinds.event = true,
+                _ => {
+                    return Err(AppError::BadRequest(
+                        "Invalid kinds: expected video, event or both, comma-separated".into(),
+                    ))
+                }
+            }
+        }
+        Ok(kinds)
+    }
+
+    fn wants(self, msg: &LiveMessage) -> bool {
+        match msg.change {
+            LiveChange::Video { .. } => self.video,
+            LiveChange::Event { .. } => self.event,
+        }
+    }
 }
 
 /// The SSE frame of a change, from its JSON made once for every subscriber.
@@ -32,21 +92,90 @@ fn to_event(msg: &LiveMessage) -> Event {
         LiveChange::Event { .. } => "event",
     };
     match msg.json() {
-        "" => Event::default().event("resync").data("{}"),
+        "" => resync(),
         json => Event::default().event(name).data(json),
     }
 }
 
+fn resync() -> Event {
+    Event::default().event("resync").data("{}")
+}
+
+/// What a subscriber reads next: its next frame, or `None` when the feed closed.
+enum Next {
+    Frame(Event),
+    Closed,
+}
+
+/// The next change this subscriber wants, one frame each.
+async fn next_single(rx: &mut tokio::sync::broadcast::Receiver<Live>, kinds: Kinds) -> Next {
+    loop {
+        match rx.recv().await {
+            Ok(change) if kinds.wants(&change) => return Next::Frame(to_event(&change)),
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => return lagged(n),
+            Err(RecvError::Closed) => return Next::Closed,
+        }
+    }
+}
+
+/// The next changes this subscriber wants, as one `changes` frame: waits for the first, then takes
+/// whatever else is ready at that moment (up to `MAX_BATCH`).
+async fn next_batch(rx: &mut tokio::sync::broadcast::Receiver<Live>, kinds: Kinds) -> Next {
+    let mut json = String::from("[");
+    let mut taken = 0;
+    let mut take = |msg: &LiveMessage, json: &mut String| match msg.json() {
+        "" => {}
+        one => {
+            if taken > 0 {
+                json.push(',');
+            }
+            json.push_str(one);
+            taken += 1;
+        }
+    };
+    loop {
+        match rx.recv().await {
+            Ok(change) if kinds.wants(&change) => {
+                take(&change, &mut json);
+                break;
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => return lagged(n),
+            Err(RecvError::Closed) => return Next::Closed,
+        }
+    }
+    for _ in 1..MAX_BATCH {
+        match rx.try_recv() {
+            Ok(change) if kinds.wants(&change) => take(&change, &mut json),
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(n)) => return lagged(n),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
+    }
+    json.push(']');
+    Next::Frame(Event::default().event("changes").data(json))
+}
+
+fn lagged(skipped: u64) -> Next {
+    tracing::warn!(target: "video_service", skipped, "live subscriber lagged");
+    Next::Frame(resync())
+}
+
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
+    params(LiveQuery),
     summary = "The live feed: Server-Sent Events (SUPERADMIN)",
-    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
-    responses((status = 200, description = "An event stream; each `data` is a LiveChange", content_type = "text/event-stream", body = app::model::LiveChange),
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; nothing waits to fill one). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
+    responses((status = 200, description = "An event stream; each `data` is a LiveChange (an array of them in `changes` frames)", content_type = "text/event-stream", body = app::model::LiveChange),
               crate::openapi::Errors))]
 async fn live(
     State(state): State<AppState>,
     caller: Caller,
+    ApiQuery(query): ApiQuery<LiveQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     caller.require_superadmin()?;
+    let kinds = Kinds::parse(query.kinds.as_deref())?;
+    let batch = query.batch.unwrap_or(false);
     let rx = state.store.subscribe();
     let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     // The session is checked again while the stream is open: revoked, expired or its user changed,
@@ -61,19 +190,21 @@ async fn live(
     let open = crate::observe::LiveClient::open();
     let changes = stream::unfold(
         (rx, recheck, state, caller, open),
-        |(mut rx, mut recheck, state, caller, open)| async move {
+        move |(mut rx, mut recheck, state, caller, open)| async move {
             loop {
+                let next = async {
+                    if batch {
+                        next_batch(&mut rx, kinds).await
+                    } else {
+                        next_single(&mut rx, kinds).await
+                    }
+                };
                 tokio::select! {
-                    next = rx.recv() => {
-                        let event = match next {
-                            Ok(change) => to_event(&change),
-                            Err(RecvError::Lagged(n)) => {
-                                tracing::warn!(target: "video_service", skipped = n, "live subscriber lagged");
-                                Event::default().event("resync").data("{}")
-                            }
-                            Err(RecvError::Closed) => return None,
+                    next = next => {
+                        return match next {
+                            Next::Frame(event) => Some((Ok(event), (rx, recheck, state, caller, open))),
+                            Next::Closed => None,
                         };
-                        return Some((Ok(event), (rx, recheck, state, caller, open)));
                     }
                     _ = recheck.tick() => {
                         if state.sessions.check(&*state.store, &caller).await.is_err() {

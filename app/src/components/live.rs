@@ -1,11 +1,36 @@
-//! The browser side of the live feed: an EventSource on `/api/live`.
+//! The browser side of the live feed: an EventSource on `/api/live`, in batches.
 
 use crate::model::LiveChange;
 
-/// Calls `on_change` for every live change and `on_sync` whenever the page should re-read what it
-/// shows: after the stream reconnects (the browser reconnects by itself) or when the server says this
-/// subscriber fell behind. Does nothing on the server.
-pub fn use_live(on_change: impl Fn(LiveChange) + 'static, on_sync: impl Fn() + 'static) {
+/// The kinds of live change a page listens to (the feed leaves the others out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveKinds {
+    Videos,
+    Events,
+    Both,
+}
+
+impl LiveKinds {
+    /// The feed's address for these kinds, in batches: the changes that are ready together come as
+    /// one frame, so a page handles (and redraws) once per frame, not once per change.
+    pub fn url(self) -> &'static str {
+        match self {
+            LiveKinds::Videos => "/api/live?batch=true&kinds=video",
+            LiveKinds::Events => "/api/live?batch=true&kinds=event",
+            LiveKinds::Both => "/api/live?batch=true",
+        }
+    }
+}
+
+/// Calls `on_change` for every live change of `kinds` and `on_sync` whenever the page should re-read
+/// what it shows: after the stream reconnects (the browser reconnects by itself) or when the server
+/// says this subscriber fell behind. The changes of one frame are handed over in one go, so what
+/// they update is redrawn once. Does nothing on the server.
+pub fn use_live(
+    kinds: LiveKinds,
+    on_change: impl Fn(LiveChange) + 'static,
+    on_sync: impl Fn() + 'static,
+) {
     #[cfg(feature = "hydrate")]
     {
         use leptos::prelude::*;
@@ -19,26 +44,25 @@ pub fn use_live(on_change: impl Fn(LiveChange) + 'static, on_sync: impl Fn() + '
             let Some((on_change, on_sync)) = callbacks.borrow_mut().take() else {
                 return;
             };
-            let Ok(source) = web_sys::EventSource::new("/api/live") else {
+            let Ok(source) = web_sys::EventSource::new(kinds.url()) else {
                 return;
             };
             let on_change = Rc::new(on_change);
             let on_sync = Rc::new(on_sync);
             let mut closures: Vec<Closure<dyn FnMut(web_sys::MessageEvent)>> = Vec::new();
-            for name in ["video", "event"] {
-                let f = on_change.clone();
-                let c = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                    move |ev: web_sys::MessageEvent| {
-                        if let Some(text) = ev.data().as_string() {
-                            if let Ok(change) = serde_json::from_str::<LiveChange>(&text) {
-                                f(change);
-                            }
+            let f = on_change.clone();
+            let changes = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+                move |ev: web_sys::MessageEvent| {
+                    if let Some(text) = ev.data().as_string() {
+                        if let Ok(changes) = serde_json::from_str::<Vec<LiveChange>>(&text) {
+                            changes.into_iter().for_each(|c| f(c));
                         }
-                    },
-                );
-                let _ = source.add_event_listener_with_callback(name, c.as_ref().unchecked_ref());
-                closures.push(c);
-            }
+                    }
+                },
+            );
+            let _ = source
+                .add_event_listener_with_callback("changes", changes.as_ref().unchecked_ref());
+            closures.push(changes);
             // `ready` comes first on every connection: the first one is the page load itself.
             let connections = Cell::new(0u32);
             let sync = on_sync.clone();
@@ -82,6 +106,6 @@ pub fn use_live(on_change: impl Fn(LiveChange) + 'static, on_sync: impl Fn() + '
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = (on_change, on_sync);
+        let _ = (kinds, on_change, on_sync);
     }
 }

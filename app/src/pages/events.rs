@@ -1,4 +1,4 @@
-use crate::components::live::use_live;
+use crate::components::live::{use_live, LiveKinds};
 use crate::components::{Ago, CodePill, DataTable, IdChip, Layout, Loaded, Pager, ProductName};
 use crate::model::dashboard::EventsView;
 use crate::model::filters::{query_string, EventFilter};
@@ -35,6 +35,7 @@ pub fn EventsPage() -> impl IntoView {
         fresh.set(0);
     });
     use_live(
+        LiveKinds::Events,
         move |change| {
             if let LiveChange::Event { event } = change {
                 let f = filter.get_untracked();

@@ -17,6 +17,7 @@ pub fn OverviewPage() -> impl IntoView {
     let last = StoredValue::new(0i64);
     let queued = StoredValue::new(false);
     crate::components::live::use_live(
+        crate::components::live::LiveKinds::Both,
         move |_| {
             let now = crate::components::now_millis();
             let wait = 1_000 - (now - last.get_value());

@@ -1,4 +1,4 @@
-use crate::components::live::use_live;
+use crate::components::live::{use_live, LiveKinds};
 use crate::components::{
     human_ms, Ago, DataTable, IdChip, Layout, Loaded, Pager, ProductName, StatusBadge,
 };
@@ -161,6 +161,7 @@ pub fn VideosPage() -> impl IntoView {
     let live: Overlay = RwSignal::new(HashMap::new());
     let new_videos = RwSignal::new(0u32);
     use_live(
+        LiveKinds::Videos,
         move |change| {
             if let LiveChange::Video { video: summary } = change {
                 // A row on this page takes the summary's status, error and time; the rest of
@@ -579,6 +580,7 @@ pub fn VideoDetailPage() -> impl IntoView {
     let data = Resource::new(id, load_video_detail);
     let live: Overlay = RwSignal::new(HashMap::new());
     use_live(
+        LiveKinds::Both,
         move |change| {
             let mine = |v: &Option<String>| v.as_deref() == Some(id().as_str());
             match change {

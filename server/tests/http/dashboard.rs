@@ -229,6 +229,85 @@ async fn the_live_feed_streams_video_changes_and_events() {
 }
 
 #[tokio::test]
+async fn the_live_feed_sends_only_the_kinds_asked_for_in_batches() {
+    let s = Scene::new().await;
+    let ids = s.start_videos(&s.products[0], 3).await;
+    let resp = s
+        .app
+        .http
+        .get(s.app.url("/api/live?batch=true&kinds=video"))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    read_until(&mut stream, &mut buf, "event: ready").await;
+    // Sent together, so the feed may well hold several of them in one frame.
+    let calls = ids.iter().map(|v| {
+        s.callback(
+            "/internal/videos/success",
+            json!({ "videoId": v, "video_url": "https://v/batch" }),
+        )
+    });
+    for r in futures::future::join_all(calls).await {
+        r.expect(200);
+    }
+    // Every `changes` frame is an array of video changes; read until each video showed completed.
+    let completed = |buf: &str| -> Vec<String> {
+        changes_frames(buf)
+            .into_iter()
+            .flatten()
+            .filter(|c| c["video"]["status"] == "completed")
+            .map(|c| c["video"]["_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while completed(&buf).len() < ids.len() {
+            let chunk = stream.next().await.expect("stream ended").unwrap();
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "not every video completed in {buf:?}");
+    let mut done = completed(&buf);
+    done.sort_unstable();
+    let mut want = ids.clone();
+    want.sort_unstable();
+    assert_eq!(done, want);
+    for change in changes_frames(&buf).into_iter().flatten() {
+        assert_eq!(
+            change["kind"], "video",
+            "an event change in a video-only feed: {change}"
+        );
+    }
+    assert!(
+        !buf.contains("event: video\n") && !buf.contains("event: event\n"),
+        "{buf}"
+    );
+
+    // A kind or parameter the feed does not know is a 400 in the JSON envelope.
+    for query in ["kinds=videos", "kinds=", "batch=maybe", "kind=video"] {
+        let r = s.app.get(&format!("/api/live?{query}"), &s.admin).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert_eq!(r.body["success"], false, "{query}");
+        assert!(!r.msg().is_empty(), "{query}");
+    }
+}
+
+/// The arrays of every whole `changes` frame in an SSE buffer (a frame ends with a blank line).
+fn changes_frames(buf: &str) -> Vec<Vec<Value>> {
+    let whole = &buf[..buf.rfind("\n\n").unwrap_or(0)];
+    let lines: Vec<&str> = whole.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0] == "event: changes")
+        .map(|w| serde_json::from_str(w[1].trim_start_matches("data: ")).unwrap())
+        .collect()
+}
+
+#[tokio::test]
 async fn dashboard_session_login_guard_and_logout() {
     let app = TestApp::spawn().await;
     let http = reqwest::Client::builder()
