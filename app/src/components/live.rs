@@ -109,3 +109,88 @@ pub fn use_live(
         let _ = (kinds, on_change, on_sync);
     }
 }
+
+/// `f`, run at most once per `every`: at once if it has not run within `every`, else once that
+/// time is over (so the last call always has its effect). For what many live changes move at once
+/// (a count, a re-read): a page under a thousand changes a second redraws once a second, not a
+/// thousand times.
+pub fn throttled(
+    every: std::time::Duration,
+    f: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl Fn() + Copy + 'static {
+    use leptos::prelude::*;
+    let last = StoredValue::new(i64::MIN);
+    let queued = StoredValue::new(false);
+    let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    move || {
+        let now = crate::components::now_millis();
+        let wait = every_ms.saturating_sub(now.saturating_sub(last.get_value()));
+        if wait <= 0 {
+            last.set_value(now);
+            f();
+        } else if !queued.get_value() {
+            queued.set_value(true);
+            set_timeout(
+                move || {
+                    // The page may have gone meanwhile (its values with it): then nothing to do.
+                    if queued.try_set_value(false).is_some() {
+                        return;
+                    }
+                    last.set_value(crate::components::now_millis());
+                    f();
+                },
+                std::time::Duration::from_millis(wait.unsigned_abs()),
+            );
+        }
+    }
+}
+
+/// A count of live changes a page does not show (new events, videos off the page): `add` notes one
+/// at once, `flush` (throttled by the page) moves what was noted into the count that is drawn.
+#[derive(Clone, Copy)]
+pub struct Unseen {
+    shown: leptos::prelude::RwSignal<u32>,
+    noted: leptos::prelude::StoredValue<u32>,
+}
+
+impl Unseen {
+    pub fn new() -> Self {
+        use leptos::prelude::*;
+        Self {
+            shown: RwSignal::new(0),
+            noted: StoredValue::new(0),
+        }
+    }
+
+    /// The count as drawn (tracked).
+    pub fn count(self) -> u32 {
+        use leptos::prelude::*;
+        self.shown.get()
+    }
+
+    pub fn add(self) {
+        use leptos::prelude::*;
+        self.noted.update_value(|n| *n = n.saturating_add(1));
+    }
+
+    pub fn flush(self) {
+        use leptos::prelude::*;
+        let n = self.noted.get_value();
+        if n > 0 {
+            self.noted.set_value(0);
+            self.shown.update(|s| *s = s.saturating_add(n));
+        }
+    }
+
+    pub fn reset(self) {
+        use leptos::prelude::*;
+        self.noted.set_value(0);
+        self.shown.set(0);
+    }
+}
+
+impl Default for Unseen {
+    fn default() -> Self {
+        Self::new()
+    }
+}

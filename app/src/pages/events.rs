@@ -1,4 +1,4 @@
-use crate::components::live::{use_live, LiveKinds};
+use crate::components::live::{throttled, use_live, LiveKinds, Unseen};
 use crate::components::{Ago, CodePill, DataTable, IdChip, Layout, Loaded, Pager, ProductName};
 use crate::model::dashboard::EventsView;
 use crate::model::filters::{query_string, EventFilter};
@@ -8,6 +8,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
+use std::time::Duration;
 
 /// The webhook event log: the filter and page in the URL, newest first, a notice for new events.
 #[component]
@@ -28,11 +29,13 @@ pub fn EventsPage() -> impl IntoView {
         }
     });
     let data = Resource::new(move || filter.get(), load_events);
-    let fresh = RwSignal::new(0u32);
+    // New events: counted, and the count redrawn once a second.
+    let fresh = Unseen::new();
+    let show_fresh = throttled(Duration::from_secs(1), move || fresh.flush());
     // A new page of results starts the count again.
     Effect::new(move |_| {
         filter.track();
-        fresh.set(0);
+        fresh.reset();
     });
     use_live(
         LiveKinds::Events,
@@ -48,7 +51,8 @@ pub fn EventsPage() -> impl IntoView {
                     .map(|v| event.video_id.as_deref() == Some(v.as_str()))
                     .unwrap_or(true);
                 if endpoint_ok && video_ok && f.to.is_none() {
-                    fresh.update(|n| *n += 1);
+                    fresh.add();
+                    show_fresh();
                 }
             }
         },
@@ -125,10 +129,10 @@ pub fn EventsPage() -> impl IntoView {
                 <a href="/events" class="btn btn-secondary">"Clear"</a>
             </Form>
             <div class="live-notice" aria-live="polite">
-                <Show when=move || { fresh.get() > 0 }>
-                    <a href=newest_link data-testid="new-events" on:click=move |_| fresh.set(0)>
+                <Show when=move || { fresh.count() > 0 }>
+                    <a href=newest_link data-testid="new-events" on:click=move |_| fresh.reset()>
                         {move || {
-                            let n = fresh.get();
+                            let n = fresh.count();
                             format!("{n} new event{} — show the newest", if n == 1 { "" } else { "s" })
                         }}
                     </a>

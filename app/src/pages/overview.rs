@@ -1,10 +1,12 @@
 use crate::components::chart::SuccessFailureChart;
+use crate::components::live::{throttled, use_live, LiveKinds};
 use crate::components::{exact, human_ms, Layout, Loaded, StatTile};
 use crate::model::dashboard::{FailureReport, Overview, OverviewRange};
 use crate::model::filters::{query_string, VideoFilter};
 use crate::server_fns::load_overview;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use std::time::Duration;
 
 /// Counts per status, success rate, processing time, and the success-vs-failure chart.
 #[component]
@@ -14,30 +16,8 @@ pub fn OverviewPage() -> impl IntoView {
     let data = Resource::new(range, load_overview);
     // Keep the numbers and the chart current: a live change re-reads the overview at once, or,
     // within a second of the last read, once that second is over (so the last change always shows).
-    let last = StoredValue::new(0i64);
-    let queued = StoredValue::new(false);
-    crate::components::live::use_live(
-        crate::components::live::LiveKinds::Both,
-        move |_| {
-            let now = crate::components::now_millis();
-            let wait = 1_000 - (now - last.get_value());
-            if wait <= 0 {
-                last.set_value(now);
-                data.refetch();
-            } else if !queued.get_value() {
-                queued.set_value(true);
-                set_timeout(
-                    move || {
-                        queued.set_value(false);
-                        last.set_value(crate::components::now_millis());
-                        data.refetch();
-                    },
-                    std::time::Duration::from_millis(wait as u64),
-                );
-            }
-        },
-        move || data.refetch(),
-    );
+    let refresh = throttled(Duration::from_secs(1), move || data.refetch());
+    use_live(LiveKinds::Both, move |_| refresh(), move || data.refetch());
     view! {
         <Layout>
             <div class="page-header">

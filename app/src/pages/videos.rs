@@ -1,4 +1,4 @@
-use crate::components::live::{use_live, LiveKinds};
+use crate::components::live::{throttled, use_live, LiveKinds, Unseen};
 use crate::components::{
     human_ms, Ago, DataTable, IdChip, Layout, Loaded, Pager, ProductName, StatusBadge,
 };
@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 /// Live changes overlay the videos the server sent; a re-read clears them.
 type Overlay = RwSignal<HashMap<ObjectId, AiVideo>>;
@@ -159,7 +160,9 @@ pub fn VideosPage() -> impl IntoView {
     let param = move |get: fn(&VideoFilter) -> &Option<String>| get(&filter.read()).clone();
     let data = Resource::new(move || filter.get(), load_videos);
     let live: Overlay = RwSignal::new(HashMap::new());
-    let new_videos = RwSignal::new(0u32);
+    // Changes to videos this page does not show: counted, and the count redrawn once a second.
+    let new_videos = Unseen::new();
+    let show_new = throttled(Duration::from_secs(1), move || new_videos.flush());
     use_live(
         LiveKinds::Videos,
         move |change| {
@@ -178,13 +181,14 @@ pub fn VideosPage() -> impl IntoView {
                     })
                 };
                 if !overlay_summary(live, &summary, loaded) {
-                    new_videos.update(|n| *n += 1);
+                    new_videos.add();
+                    show_new();
                 }
             }
         },
         move || {
             live.update(|m| m.clear());
-            new_videos.set(0);
+            new_videos.reset();
             data.refetch();
         },
     );
@@ -301,9 +305,9 @@ pub fn VideosPage() -> impl IntoView {
                 <a href="/videos" class="btn btn-secondary">"Clear"</a>
             </Form>
             <div class="live-notice" aria-live="polite">
-                <Show when=move || { new_videos.get() > 0 }>
+                <Show when=move || { new_videos.count() > 0 }>
                     <a href="/videos" data-testid="new-videos">
-                        {move || format!("{} new video(s) — show", new_videos.get())}
+                        {move || format!("{} new video(s) — show", new_videos.count())}
                     </a>
                 </Show>
             </div>
