@@ -3,9 +3,9 @@
 //! Each message is `event: video` or `event: event` with the `LiveChange` JSON as data: a summary
 //! (ids, status, times), the same few fields whatever the record holds; the dashboard reads the
 //! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind, and
-//! `?batch=true` sends the changes that are ready together as one `event: changes` frame, a JSON
-//! array: under load a page then handles one frame per write batch, not one per change, and when
-//! changes are few each still goes out at once (nothing waits to fill a batch). A subscriber
+//! `?batch=true` sends the changes as `event: changes` frames, each a JSON array: at most one frame
+//! per 25 ms, so under load a page handles forty frames a second whatever the rate of changes, and
+//! a change after a quiet spell still goes out at once. A subscriber
 //! that falls too far behind gets `event: resync` and should re-read what it shows; a browser's
 //! EventSource reconnects by itself, and the dashboard re-reads on every (re)connect, so nothing
 //! missed while disconnected stays missing.
@@ -32,6 +32,8 @@ pub fn router() -> Router<AppState> {
 
 /// At most this many changes in one `changes` frame; more that are ready go in the next frame.
 const MAX_BATCH: usize = 256;
+/// At most one `changes` frame per this long to one subscriber (a lone change is not held back).
+const FRAME_EVERY: Duration = Duration::from_millis(25);
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -119,42 +121,73 @@ async fn next_single(rx: &mut tokio::sync::broadcast::Receiver<Live>, kinds: Kin
     }
 }
 
-/// The next changes this subscriber wants, as one `changes` frame: waits for the first, then takes
-/// whatever else is ready at that moment (up to `MAX_BATCH`).
-async fn next_batch(rx: &mut tokio::sync::broadcast::Receiver<Live>, kinds: Kinds) -> Next {
-    let mut json = String::from("[");
-    let mut taken = 0;
-    let mut take = |msg: &LiveMessage, json: &mut String| match msg.json() {
-        "" => {}
-        one => {
-            if taken > 0 {
-                json.push(',');
+/// A `changes` frame being filled, kept between polls: the wait for the pace below may be cut short
+/// by the session check, and what was taken meanwhile must not be lost.
+#[derive(Default)]
+struct Batch {
+    json: String,
+    count: usize,
+    last_sent: Option<tokio::time::Instant>,
+}
+
+impl Batch {
+    fn push(&mut self, msg: &LiveMessage) {
+        match msg.json() {
+            "" => {}
+            one => {
+                self.json.push(if self.count == 0 { '[' } else { ',' });
+                self.json.push_str(one);
+                self.count += 1;
             }
-            json.push_str(one);
-            taken += 1;
         }
-    };
-    loop {
+    }
+
+    fn take(&mut self) -> Event {
+        self.json.push(']');
+        self.count = 0;
+        self.last_sent = Some(tokio::time::Instant::now());
+        Event::default()
+            .event("changes")
+            .data(std::mem::take(&mut self.json))
+    }
+
+    fn lagged(&mut self, skipped: u64) -> Next {
+        self.json.clear();
+        self.count = 0;
+        lagged(skipped)
+    }
+}
+
+/// The next changes this subscriber wants, as one `changes` frame: waits for the first; then, if
+/// the last frame went out less than `FRAME_EVERY` ago, until then; then takes whatever else is
+/// ready (up to `MAX_BATCH`). A lone change goes out at once; under load a subscriber gets one
+/// frame per `FRAME_EVERY`, which is what a browser tab can take (each frame crosses its
+/// processes), not one per write.
+async fn next_batch(
+    rx: &mut tokio::sync::broadcast::Receiver<Live>,
+    kinds: Kinds,
+    batch: &mut Batch,
+) -> Next {
+    while batch.count == 0 {
         match rx.recv().await {
-            Ok(change) if kinds.wants(&change) => {
-                take(&change, &mut json);
-                break;
-            }
+            Ok(change) if kinds.wants(&change) => batch.push(&change),
             Ok(_) => {}
-            Err(RecvError::Lagged(n)) => return lagged(n),
+            Err(RecvError::Lagged(n)) => return batch.lagged(n),
             Err(RecvError::Closed) => return Next::Closed,
         }
     }
-    for _ in 1..MAX_BATCH {
+    if let Some(last) = batch.last_sent {
+        tokio::time::sleep_until(last + FRAME_EVERY).await;
+    }
+    while batch.count < MAX_BATCH {
         match rx.try_recv() {
-            Ok(change) if kinds.wants(&change) => take(&change, &mut json),
+            Ok(change) if kinds.wants(&change) => batch.push(&change),
             Ok(_) => {}
-            Err(TryRecvError::Lagged(n)) => return lagged(n),
+            Err(TryRecvError::Lagged(n)) => return batch.lagged(n),
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
-    json.push(']');
-    Next::Frame(Event::default().event("changes").data(json))
+    Next::Frame(batch.take())
 }
 
 fn lagged(skipped: u64) -> Next {
@@ -165,7 +198,7 @@ fn lagged(skipped: u64) -> Next {
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
     params(LiveQuery),
     summary = "The live feed: Server-Sent Events (SUPERADMIN)",
-    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; nothing waits to fill one). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256, and at most one frame per 25 ms; a change after a quiet spell goes out at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
     responses((status = 200, description = "An event stream; each `data` is a LiveChange (an array of them in `changes` frames)", content_type = "text/event-stream", body = app::model::LiveChange),
               crate::openapi::Errors))]
 async fn live(
@@ -189,12 +222,12 @@ async fn live(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let open = crate::observe::LiveClient::open();
     let changes = stream::unfold(
-        (rx, recheck, state, caller, open),
-        move |(mut rx, mut recheck, state, caller, open)| async move {
+        (rx, recheck, state, caller, open, Batch::default()),
+        move |(mut rx, mut recheck, state, caller, open, mut pending)| async move {
             loop {
                 let next = async {
                     if batch {
-                        next_batch(&mut rx, kinds).await
+                        next_batch(&mut rx, kinds, &mut pending).await
                     } else {
                         next_single(&mut rx, kinds).await
                     }
@@ -202,7 +235,7 @@ async fn live(
                 tokio::select! {
                     next = next => {
                         return match next {
-                            Next::Frame(event) => Some((Ok(event), (rx, recheck, state, caller, open))),
+                            Next::Frame(event) => Some((Ok(event), (rx, recheck, state, caller, open, pending))),
                             Next::Closed => None,
                         };
                     }
