@@ -14,8 +14,21 @@ use tokio::sync::Semaphore;
 /// of taking every blocking thread the store and the webhooks need.
 pub const HASHING_SLOTS: usize = 2;
 
+/// What every request handler shares. Extractors and middleware clone it per request (each `State`
+/// does), so it is one reference count to clone, not a copy of its keys and clients.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub jwt: Jwt,
@@ -55,7 +68,7 @@ impl AppState {
             ))
         });
         let spool = Arc::new(Spool::open(&config.data_dir)?);
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             config: Arc::new(config),
             store,
             jwt,
@@ -65,6 +78,6 @@ impl AppState {
             sessions,
             spool,
             totals: Arc::default(),
-        })
+        })))
     }
 }
