@@ -1,6 +1,8 @@
 //! The browser side of the live feed: an EventSource on `/api/live`, in batches.
 
 use crate::model::LiveChange;
+use leptos::prelude::*;
+use std::time::Duration;
 
 /// The kinds of live change a page listens to (the feed leaves the others out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,8 +13,8 @@ pub enum LiveKinds {
 }
 
 impl LiveKinds {
-    /// The feed's address for these kinds, in batches: the changes that are ready together come as
-    /// one frame, so a page handles (and redraws) once per frame, not once per change.
+    /// The feed's address for these kinds, in batches: at most one frame per 25 ms whatever the
+    /// rate of changes, so a page handles (and redraws) forty times a second at most.
     pub fn url(self) -> &'static str {
         match self {
             LiveKinds::Videos => "/api/live?batch=true&kinds=video",
@@ -33,7 +35,6 @@ pub fn use_live(
 ) {
     #[cfg(feature = "hydrate")]
     {
-        use leptos::prelude::*;
         use std::cell::{Cell, RefCell};
         use std::rc::Rc;
         use wasm_bindgen::closure::Closure;
@@ -115,10 +116,9 @@ pub fn use_live(
 /// (a count, a re-read): a page under a thousand changes a second redraws once a second, not a
 /// thousand times.
 pub fn throttled(
-    every: std::time::Duration,
+    every: Duration,
     f: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl Fn() + Copy + 'static {
-    use leptos::prelude::*;
     let last = StoredValue::new(i64::MIN);
     let queued = StoredValue::new(false);
     let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
@@ -139,7 +139,7 @@ pub fn throttled(
                     last.set_value(crate::components::now_millis());
                     f();
                 },
-                std::time::Duration::from_millis(wait.unsigned_abs()),
+                Duration::from_millis(wait.unsigned_abs()),
             );
         }
     }
@@ -149,13 +149,12 @@ pub fn throttled(
 /// at once, `flush` (throttled by the page) moves what was noted into the count that is drawn.
 #[derive(Clone, Copy)]
 pub struct Unseen {
-    shown: leptos::prelude::RwSignal<u32>,
-    noted: leptos::prelude::StoredValue<u32>,
+    shown: RwSignal<u32>,
+    noted: StoredValue<u32>,
 }
 
 impl Unseen {
     pub fn new() -> Self {
-        use leptos::prelude::*;
         Self {
             shown: RwSignal::new(0),
             noted: StoredValue::new(0),
@@ -164,17 +163,14 @@ impl Unseen {
 
     /// The count as drawn (tracked).
     pub fn count(self) -> u32 {
-        use leptos::prelude::*;
         self.shown.get()
     }
 
     pub fn add(self) {
-        use leptos::prelude::*;
         self.noted.update_value(|n| *n = n.saturating_add(1));
     }
 
     pub fn flush(self) {
-        use leptos::prelude::*;
         let n = self.noted.get_value();
         if n > 0 {
             self.noted.set_value(0);
@@ -183,7 +179,6 @@ impl Unseen {
     }
 
     pub fn reset(self) {
-        use leptos::prelude::*;
         self.noted.set_value(0);
         self.shown.set(0);
     }
