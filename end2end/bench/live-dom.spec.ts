@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test';
 import http from 'node:http';
-import { adminToken, api, hydrated, liveConnected, signIn, signedHeaders } from '../tests/support';
+import { hydrated, liveConnected, signIn, signedHeaders, startShop } from '../tests/support';
 
 /**
  * Webhook → DOM: `TABS` dashboards show the videos page of one workspace while callbacks arrive at
@@ -58,39 +58,22 @@ const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
 
 test(`webhook to DOM: ${TABS} dashboards, ${RATE} callbacks/s`, async ({ browser, request }) => {
-  // A workspace with room for every video, its products, and CALLS videos (100 per request).
-  const admin = await adminToken(request);
-  const ws = await api(request, 'POST', '/api/workspaces', admin, { name: `Bench ${Date.now()}`, videoLimit: CALLS + 100 });
-  const email = `bench-${Date.now()}@e2e.test`;
-  await api(request, 'POST', '/api/users', admin, { email, password: 'bench-password', role: 'USER', workspaceId: ws._id });
-  const user = (await api(request, 'POST', '/api/auth/login', undefined, { email, password: 'bench-password' })).token;
-  const products: string[] = [];
-  for (let i = 0; i < PRODUCTS; i++) {
-    products.push((await api(request, 'POST', '/api/products', user, { title: `Bench ${i}`, sku: `B-${Date.now()}-${i}`, imgUrls: [] }))._id);
-  }
-  const videos: string[] = [];
-  while (videos.length < CALLS) {
-    const started = await api(request, 'POST', '/api/videos/bulk-generate', user, {
-      productIds: products,
-      templateId: 't',
-      templateName: 'Bench',
-    });
-    videos.push(...started.videoIds);
-  }
+  // A workspace with PRODUCTS products and at least CALLS videos (one bulk request per PRODUCTS).
+  const { ids: videos, workspaceId } = await startShop(request, PRODUCTS, CALLS);
 
   // TABS dashboards on the workspace's videos page, each hydrated and following the live feed. One
   // browser context each, as separate browsers: a browser opens at most 6 HTTP/1.1 connections to a
   // host, and each dashboard keeps one open for its live feed.
   const signedIn = await browser.newContext();
   const first = await signedIn.newPage();
-  await signIn(first, `/videos?workspaceId=${ws._id}`);
+  await signIn(first, `/videos?workspaceId=${workspaceId}`);
   const session = await signedIn.storageState();
   const contexts = [signedIn];
   const pages = [first];
   for (let i = 1; i < TABS; i++) {
     const context = await browser.newContext({ storageState: session });
     const page = await context.newPage();
-    await page.goto(`/videos?workspaceId=${ws._id}`);
+    await page.goto(`/videos?workspaceId=${workspaceId}`);
     await hydrated(page);
     contexts.push(context);
     pages.push(page);

@@ -40,14 +40,21 @@ export async function startVideos(request: APIRequestContext, n: number): Promis
   return (await startShop(request, n)).ids;
 }
 
-/** As `startVideos`, with the workspace's id and name. */
+/**
+ * As `startVideos`, with the workspace's id and name; with `videos`, at least that many videos
+ * (one bulk request over the `n` products after another, the quota raised to fit).
+ */
 export async function startShop(
   request: APIRequestContext,
   n: number,
+  videos = n,
 ): Promise<{ ids: string[]; workspaceId: string; workspaceName: string }> {
   const admin = await adminToken(request);
   const workspaceName = `E2E ${unique()}`;
-  const ws = await api(request, 'POST', '/api/workspaces', admin, { name: workspaceName, videoLimit: 100 });
+  const ws = await api(request, 'POST', '/api/workspaces', admin, {
+    name: workspaceName,
+    videoLimit: Math.max(100, videos + n),
+  });
   const email = `shop-${unique()}@e2e.test`;
   await api(request, 'POST', '/api/users', admin, {
     email,
@@ -65,13 +72,17 @@ export async function startShop(
     });
     products.push(p._id);
   }
-  const started = await api(request, 'POST', '/api/videos/bulk-generate', user, {
-    productIds: products,
-    templateId: 'template_001',
-    templateName: 'Product Showcase',
-    aspect_ratio: '9:16',
-  });
-  return { ids: started.videoIds, workspaceId: ws._id, workspaceName };
+  const ids: string[] = [];
+  while (ids.length < videos) {
+    const started = await api(request, 'POST', '/api/videos/bulk-generate', user, {
+      productIds: products,
+      templateId: 'template_001',
+      templateName: 'Product Showcase',
+      aspect_ratio: '9:16',
+    });
+    ids.push(...started.videoIds);
+  }
+  return { ids, workspaceId: ws._id, workspaceName };
 }
 
 /** The secret the server under test shares with RCK (end2end/run.sh sets both). */
