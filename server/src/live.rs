@@ -127,7 +127,10 @@ async fn next_single(rx: &mut tokio::sync::broadcast::Receiver<Live>, kinds: Kin
 struct Batch {
     json: String,
     count: usize,
-    last_sent: Option<tokio::time::Instant>,
+    /// When the last frame went out, if it was not full: the next one waits for the pace. After a
+    /// full frame there is a backlog, and the next frame goes at once (else a feed paced at
+    /// `MAX_BATCH` per `FRAME_EVERY` would fall behind any faster writer and only ever resync).
+    paced_from: Option<tokio::time::Instant>,
 }
 
 impl Batch {
@@ -144,8 +147,8 @@ impl Batch {
 
     fn take(&mut self) -> Event {
         self.json.push(']');
+        self.paced_from = (self.count < MAX_BATCH).then(tokio::time::Instant::now);
         self.count = 0;
-        self.last_sent = Some(tokio::time::Instant::now());
         Event::default()
             .event("changes")
             .data(std::mem::take(&mut self.json))
@@ -159,10 +162,10 @@ impl Batch {
 }
 
 /// The next changes this subscriber wants, as one `changes` frame: waits for the first; then, if
-/// the last frame went out less than `FRAME_EVERY` ago, until then; then takes whatever else is
-/// ready (up to `MAX_BATCH`). A lone change goes out at once; under load a subscriber gets one
-/// frame per `FRAME_EVERY`, which is what a browser tab can take (each frame crosses its
-/// processes), not one per write.
+/// the last frame went out less than `FRAME_EVERY` ago, until then (not after a full frame); then
+/// takes whatever else is ready (up to `MAX_BATCH`). A lone change goes out at once; under load a
+/// subscriber gets one frame per `FRAME_EVERY`, which is what a browser tab can take (each frame
+/// crosses its processes), not one per write.
 async fn next_batch(
     rx: &mut tokio::sync::broadcast::Receiver<Live>,
     kinds: Kinds,
@@ -176,7 +179,7 @@ async fn next_batch(
             Err(RecvError::Closed) => return Next::Closed,
         }
     }
-    if let Some(last) = batch.last_sent {
+    if let Some(last) = batch.paced_from {
         tokio::time::sleep_until(last + FRAME_EVERY).await;
     }
     while batch.count < MAX_BATCH {
