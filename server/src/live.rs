@@ -4,8 +4,8 @@
 //! (ids, status, times), the same few fields whatever the record holds; the dashboard reads the
 //! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind, and
 //! `?batch=true` sends the changes as `event: changes` frames, each a JSON array: at most one frame
-//! per 25 ms, so under load a page handles forty frames a second whatever the rate of changes, and
-//! a change after a quiet spell still goes out at once. A subscriber
+//! per 25 ms (unless full frames are draining a backlog), so under load a page handles forty frames
+//! a second, and a change after a quiet spell still goes out at once. A subscriber
 //! that falls too far behind gets `event: resync` and should re-read what it shows; a browser's
 //! EventSource reconnects by itself, and the dashboard re-reads on every (re)connect, so nothing
 //! missed while disconnected stays missing.
@@ -201,7 +201,7 @@ fn lagged(skipped: u64) -> Next {
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
     params(LiveQuery),
     summary = "The live feed: Server-Sent Events (SUPERADMIN)",
-    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256, and at most one frame per 25 ms; a change after a quiet spell goes out at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; one frame per 25 ms at most, unless full frames are draining a backlog; a change after a quiet spell goes out at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
     responses((status = 200, description = "An event stream; each `data` is a LiveChange (an array of them in `changes` frames)", content_type = "text/event-stream", body = app::model::LiveChange),
               crate::openapi::Errors))]
 async fn live(
