@@ -573,18 +573,27 @@ async fn one_email_per_batch_once_every_video_is_final() {
             .any(|m| m.contains("Subject: Your video for P0 is ready")),
         "{mail:?}"
     );
-    // The delivery log shows them as email, batch.finished.
-    let log = s
-        .app
-        .get("/api/notifications?status=delivered", &s.admin)
-        .await
-        .expect(200);
-    let emails: Vec<&Value> = log.data()["notifications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["channel"] == "email")
-        .collect();
-    assert_eq!(emails.len(), 2);
+    // The delivery log shows them as email, batch.finished (the mail server has a message a moment
+    // before the notifier records it as delivered, so the log is read until it has both; bounded).
+    let mut emails: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        let log = s
+            .app
+            .get("/api/notifications?status=delivered", &s.admin)
+            .await
+            .expect(200);
+        emails = log.data()["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["channel"] == "email")
+            .cloned()
+            .collect();
+        if emails.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(emails.len(), 2, "{emails:?}");
     assert!(emails.iter().all(|n| n["eventType"] == "batch.finished"));
 }
