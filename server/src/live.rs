@@ -103,22 +103,30 @@ fn resync() -> Event {
     Event::default().event("resync").data("{}")
 }
 
-/// What a subscriber reads next: its next frame, or `None` when the feed closed.
-enum Next {
-    Frame(Event),
-    Closed,
-}
-
-/// The next change this subscriber wants, one frame each.
-async fn next_single(rx: &mut tokio::sync::broadcast::Receiver<Live>, kinds: Kinds) -> Next {
+/// The next change this subscriber wants, waiting for it; or, instead, the frame that ends the
+/// wait: `Some(resync)` when the subscriber fell behind, `None` when the feed closed.
+async fn recv_wanted(
+    rx: &mut tokio::sync::broadcast::Receiver<Live>,
+    kinds: Kinds,
+) -> Result<Live, Option<Event>> {
     loop {
         match rx.recv().await {
-            Ok(change) if kinds.wants(&change) => return Next::Frame(to_event(&change)),
+            Ok(change) if kinds.wants(&change) => return Ok(change),
             Ok(_) => {}
-            Err(RecvError::Lagged(n)) => return lagged(n),
-            Err(RecvError::Closed) => return Next::Closed,
+            Err(RecvError::Lagged(n)) => return Err(Some(lagged(n))),
+            Err(RecvError::Closed) => return Err(None),
         }
     }
+}
+
+/// The next frame of a subscriber that takes one change per frame (`None`: the feed closed).
+async fn next_single(
+    rx: &mut tokio::sync::broadcast::Receiver<Live>,
+    kinds: Kinds,
+) -> Option<Event> {
+    recv_wanted(rx, kinds)
+        .await
+        .map_or_else(|end| end, |change| Some(to_event(&change)))
 }
 
 /// A `changes` frame being filled, kept between polls: the wait for the pace below may be cut short
@@ -154,10 +162,10 @@ impl Batch {
             .data(std::mem::take(&mut self.json))
     }
 
-    fn lagged(&mut self, skipped: u64) -> Next {
+    fn lagged(&mut self, skipped: u64) -> Option<Event> {
         self.json.clear();
         self.count = 0;
-        lagged(skipped)
+        Some(lagged(skipped))
     }
 }
 
@@ -170,13 +178,11 @@ async fn next_batch(
     rx: &mut tokio::sync::broadcast::Receiver<Live>,
     kinds: Kinds,
     batch: &mut Batch,
-) -> Next {
+) -> Option<Event> {
     while batch.count == 0 {
-        match rx.recv().await {
-            Ok(change) if kinds.wants(&change) => batch.push(&change),
-            Ok(_) => {}
-            Err(RecvError::Lagged(n)) => return batch.lagged(n),
-            Err(RecvError::Closed) => return Next::Closed,
+        match recv_wanted(rx, kinds).await {
+            Ok(change) => batch.push(&change),
+            Err(end) => return end,
         }
     }
     if let Some(last) = batch.paced_from {
@@ -190,12 +196,13 @@ async fn next_batch(
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
-    Next::Frame(batch.take())
+    Some(batch.take())
 }
 
-fn lagged(skipped: u64) -> Next {
+/// The `resync` frame of a subscriber that fell `skipped` changes behind.
+fn lagged(skipped: u64) -> Event {
     tracing::warn!(target: "video_service", skipped, "live subscriber lagged");
-    Next::Frame(resync())
+    resync()
 }
 
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
@@ -237,10 +244,7 @@ async fn live(
                 };
                 tokio::select! {
                     next = next => {
-                        return match next {
-                            Next::Frame(event) => Some((Ok(event), (rx, recheck, state, caller, open, pending))),
-                            Next::Closed => None,
-                        };
+                        return next.map(|event| (Ok(event), (rx, recheck, state, caller, open, pending)));
                     }
                     _ = recheck.tick() => {
                         if state.sessions.check(&*state.store, &caller).await.is_err() {
