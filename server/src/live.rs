@@ -5,13 +5,15 @@
 //! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind, and
 //! `?batch=true` sends the changes as `event: changes` frames, each a JSON array: at most one frame
 //! per 25 ms (unless full frames are draining a backlog), so under load a page handles forty frames
-//! a second, and a change after a quiet spell still goes out at once. A subscriber
-//! that falls too far behind gets `event: resync` and should re-read what it shows; a browser's
-//! EventSource reconnects by itself, and the dashboard re-reads on every (re)connect, so nothing
-//! missed while disconnected stays missing.
+//! a second, and a change after a quiet spell still goes out at once. `?videos=ID,ID` sends only
+//! the changes of the videos a page shows (a video's own, and the events naming it) and counts the
+//! others in `unseen` frames, at most one a second: a tab showing 25 rows handles 25 rows' changes,
+//! whatever the write rate. A subscriber that falls too far behind gets `event: resync` and should
+//! re-read what it shows; a browser's EventSource reconnects by itself, and the dashboard re-reads
+//! on every reconnect, so nothing missed while disconnected stays missing.
 
 use crate::extract::ApiQuery;
-use app::model::LiveChange;
+use app::model::{LiveChange, LiveUnseen, ObjectId};
 use app::ssr::auth::Caller;
 use app::ssr::error::AppError;
 use app::ssr::state::AppState;
@@ -34,6 +36,11 @@ pub fn router() -> Router<AppState> {
 const MAX_BATCH: usize = 256;
 /// At most one `changes` frame per this long to one subscriber (a lone change is not held back).
 const FRAME_EVERY: Duration = Duration::from_millis(25);
+/// At most this many videos in `videos=` (a page of the dashboard shows 25).
+const MAX_VIDEOS: usize = 200;
+/// At most one `unseen` frame per this long to one subscriber (the first after a quiet spell goes
+/// at once): a count a page redraws, not a change it must show at once.
+const UNSEEN_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -44,31 +51,37 @@ struct LiveQuery {
     /// `true`: the changes ready together come as one `changes` frame holding a JSON array of
     /// LiveChange. Default `false`: one `video` or `event` frame per change.
     batch: Option<bool>,
+    /// Video ids, comma-separated (at most 200; empty for none): only the changes of these videos
+    /// are sent (a video's own, and the events naming it). The other changes of the kinds asked for
+    /// are counted in `unseen` frames instead. Default: every change.
+    videos: Option<String>,
 }
 
-/// Which kinds of change a subscriber asked for.
-#[derive(Clone, Copy)]
-struct Kinds {
+/// What a subscriber asked for: kinds of change, and perhaps only some videos' changes.
+struct Filter {
     video: bool,
     event: bool,
+    /// `Some`: only the changes of these videos are shown; the others are counted.
+    videos: Option<Vec<ObjectId>>,
 }
 
-impl Kinds {
-    fn parse(raw: Option<&str>) -> Result<Self, AppError> {
-        let Some(raw) = raw else {
-            return Ok(Self {
-                video: true,
-                event: true,
-            });
-        };
-        let mut kinds = Self {
-            video: false,
-            event: false,
-        };
-        for kind in raw.split(',').map(str::trim) {
+/// What a subscriber gets of one change.
+enum Fate {
+    /// The change itself.
+    Shown,
+    /// A count of it, in the next `unseen` frame.
+    Counted,
+    /// Nothing: a kind it did not ask for.
+    Skipped,
+}
+
+impl Filter {
+    fn parse(query: &LiveQuery) -> Result<Self, AppError> {
+        let (mut video, mut event) = (query.kinds.is_none(), query.kinds.is_none());
+        for kind in query.kinds.iter().flat_map(|k| k.split(',')).map(str::trim) {
             match kind {
-                "video" => kinds.video = true,
-                "event" => kinds.event = true,
+                "video" => video = true,
+                "event" => event = true,
                 _ => {
                     return Err(AppError::BadRequest(
                         "Invalid kinds: expected video, event or both, comma-separated".into(),
@@ -76,13 +89,46 @@ impl Kinds {
                 }
             }
         }
-        Ok(kinds)
+        let videos = match query.videos.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(Vec::new()),
+            Some(list) => {
+                let ids = list
+                    .split(',')
+                    .map(|id| id.trim().parse::<ObjectId>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| {
+                        AppError::BadRequest(
+                            "Invalid videos: expected video ids, comma-separated".into(),
+                        )
+                    })?;
+                if ids.len() > MAX_VIDEOS {
+                    return Err(AppError::BadRequest(format!(
+                        "Too many videos: at most {MAX_VIDEOS}"
+                    )));
+                }
+                Some(ids)
+            }
+        };
+        Ok(Self {
+            video,
+            event,
+            videos,
+        })
     }
 
-    fn wants(self, msg: &LiveMessage) -> bool {
-        match msg.change {
-            LiveChange::Video { .. } => self.video,
-            LiveChange::Event { .. } => self.event,
+    fn fate(&self, change: &LiveChange) -> Fate {
+        let (asked, of) = match change {
+            LiveChange::Video { video } => (self.video, Some(video.id)),
+            LiveChange::Event { event } => (
+                self.event,
+                event.video_id.as_deref().and_then(|v| v.parse().ok()),
+            ),
+        };
+        match &self.videos {
+            _ if !asked => Fate::Skipped,
+            Some(videos) if !of.is_some_and(|id| videos.contains(&id)) => Fate::Counted,
+            _ => Fate::Shown,
         }
     }
 }
@@ -101,32 +147,6 @@ fn to_event(msg: &LiveMessage) -> Event {
 
 fn resync() -> Event {
     Event::default().event("resync").data("{}")
-}
-
-/// The next change this subscriber wants, waiting for it; or, instead, the frame that ends the
-/// wait: `Some(resync)` when the subscriber fell behind, `None` when the feed closed.
-async fn recv_wanted(
-    rx: &mut tokio::sync::broadcast::Receiver<Live>,
-    kinds: Kinds,
-) -> Result<Live, Option<Event>> {
-    loop {
-        match rx.recv().await {
-            Ok(change) if kinds.wants(&change) => return Ok(change),
-            Ok(_) => {}
-            Err(RecvError::Lagged(n)) => return Err(Some(lagged(n))),
-            Err(RecvError::Closed) => return Err(None),
-        }
-    }
-}
-
-/// The next frame of a subscriber that takes one change per frame (`None`: the feed closed).
-async fn next_single(
-    rx: &mut tokio::sync::broadcast::Receiver<Live>,
-    kinds: Kinds,
-) -> Option<Event> {
-    recv_wanted(rx, kinds)
-        .await
-        .map_or_else(|end| end, |change| Some(to_event(&change)))
 }
 
 /// A `changes` frame being filled, kept between polls: the wait for the pace below may be cut short
@@ -161,54 +181,135 @@ impl Batch {
             .event("changes")
             .data(std::mem::take(&mut self.json))
     }
+}
 
-    fn lagged(&mut self, skipped: u64) -> Option<Event> {
-        self.json.clear();
-        self.count = 0;
-        Some(lagged(skipped))
+/// The changes left out by `videos=` since the last `unseen` frame.
+#[derive(Default)]
+struct Unseen {
+    counts: LiveUnseen,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Unseen {
+    fn note(&mut self, change: &LiveChange) {
+        match change {
+            LiveChange::Video { .. } => self.counts.videos += 1,
+            LiveChange::Event { .. } => self.counts.events += 1,
+        }
+    }
+
+    /// When the next `unseen` frame may go, if there is anything to count.
+    fn due(&self) -> Option<tokio::time::Instant> {
+        let any = self.counts.videos > 0 || self.counts.events > 0;
+        any.then(|| {
+            self.last
+                .map_or_else(tokio::time::Instant::now, |last| last + UNSEEN_EVERY)
+        })
+    }
+
+    fn take(&mut self) -> Event {
+        self.last = Some(tokio::time::Instant::now());
+        let counts = std::mem::take(&mut self.counts);
+        Event::default()
+            .event("unseen")
+            .json_data(counts)
+            .unwrap_or_else(|_| resync())
     }
 }
 
-/// The next changes this subscriber wants, as one `changes` frame: waits for the first; then, if
-/// the last frame went out less than `FRAME_EVERY` ago, until then (not after a full frame); then
-/// takes whatever else is ready (up to `MAX_BATCH`). A lone change goes out at once; under load a
-/// subscriber gets one frame per `FRAME_EVERY`, which is what a browser tab can take (each frame
-/// crosses its processes), not one per write.
-async fn next_batch(
-    rx: &mut tokio::sync::broadcast::Receiver<Live>,
-    kinds: Kinds,
-    batch: &mut Batch,
-) -> Option<Event> {
-    while batch.count == 0 {
-        match recv_wanted(rx, kinds).await {
-            Ok(change) => batch.push(&change),
-            Err(end) => return end,
-        }
-    }
-    if let Some(last) = batch.paced_from {
-        tokio::time::sleep_until(last + FRAME_EVERY).await;
-    }
-    while batch.count < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(change) if kinds.wants(&change) => batch.push(&change),
-            Ok(_) => {}
-            Err(TryRecvError::Lagged(n)) => return batch.lagged(n),
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-        }
-    }
-    Some(batch.take())
+/// One subscriber's side of the feed: the channel, what it asked for, and what it holds between
+/// polls (the session check may cut any wait short; nothing taken from the channel is lost).
+struct Feed {
+    rx: tokio::sync::broadcast::Receiver<Live>,
+    filter: Filter,
+    batched: bool,
+    batch: Batch,
+    unseen: Unseen,
 }
 
-/// The `resync` frame of a subscriber that fell `skipped` changes behind.
-fn lagged(skipped: u64) -> Event {
-    tracing::warn!(target: "video_service", skipped, "live subscriber lagged");
-    resync()
+impl Feed {
+    /// The next frame (`None`: the feed closed).
+    async fn next(&mut self) -> Option<Event> {
+        if self.batched {
+            self.next_batch().await
+        } else {
+            self.shown()
+                .await
+                .map_or_else(|end| end, |c| Some(to_event(&c)))
+        }
+    }
+
+    /// The next change to show, waiting for it; or, instead, the frame that comes first: `unseen`
+    /// once it is due, `resync` when this subscriber fell behind, `None` when the feed closed.
+    async fn shown(&mut self) -> Result<Live, Option<Event>> {
+        loop {
+            let received = match self.unseen.due() {
+                Some(due) => {
+                    tokio::select! {
+                        biased;
+                        _ = tokio::time::sleep_until(due) => None,
+                        received = self.rx.recv() => Some(received),
+                    }
+                }
+                None => Some(self.rx.recv().await),
+            };
+            match received {
+                None => return Err(Some(self.unseen.take())),
+                Some(Ok(change)) => match self.filter.fate(&change.change) {
+                    Fate::Shown => return Ok(change),
+                    Fate::Counted => self.unseen.note(&change.change),
+                    Fate::Skipped => {}
+                },
+                Some(Err(RecvError::Lagged(n))) => return Err(Some(self.lagged(n))),
+                Some(Err(RecvError::Closed)) => return Err(None),
+            }
+        }
+    }
+
+    /// The next changes to show, as one `changes` frame: waits for the first; then, if the last
+    /// frame went out less than `FRAME_EVERY` ago, until then (not after a full frame); then takes
+    /// whatever else is ready (up to `MAX_BATCH`). A lone change goes out at once; under load a
+    /// subscriber gets one frame per `FRAME_EVERY`, which is what a browser tab can take (each
+    /// frame crosses its processes), not one per write.
+    async fn next_batch(&mut self) -> Option<Event> {
+        while self.batch.count == 0 {
+            match self.shown().await {
+                Ok(change) => self.batch.push(&change),
+                Err(end) => return end,
+            }
+        }
+        if let Some(last) = self.batch.paced_from {
+            tokio::time::sleep_until(last + FRAME_EVERY).await;
+        }
+        while self.batch.count < MAX_BATCH {
+            match self.rx.try_recv() {
+                Ok(change) => match self.filter.fate(&change.change) {
+                    Fate::Shown => self.batch.push(&change),
+                    Fate::Counted => self.unseen.note(&change.change),
+                    Fate::Skipped => {}
+                },
+                Err(TryRecvError::Lagged(n)) => return Some(self.lagged(n)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        Some(self.batch.take())
+    }
+
+    /// The `resync` frame of a subscriber that fell `skipped` changes behind: it re-reads what it
+    /// shows, so what was held for it goes.
+    fn lagged(&mut self, skipped: u64) -> Event {
+        tracing::warn!(target: "video_service", skipped, "live subscriber lagged");
+        self.batch.json.clear();
+        self.batch.count = 0;
+        self.unseen.counts = LiveUnseen::default();
+        resync()
+    }
 }
 
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
     params(LiveQuery),
     summary = "The live feed: Server-Sent Events (SUPERADMIN)",
-    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; one frame per 25 ms at most, unless full frames are draining a backlog; a change after a quiet spell goes out at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; one frame per 25 ms at most, unless full frames are draining a backlog; a change after a quiet spell goes out at once). `videos=ID,ID` (at most 200, or empty for none) sends only the changes of those videos (a video's own, and events naming it); the other changes of the kinds asked for are counted in `unseen` frames (`{\"videos\": n, \"events\": m}`, a LiveUnseen: what was left out since the last one; at most one a second, the first at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
     responses((status = 200, description = "An event stream; each `data` is a LiveChange (an array of them in `changes` frames)", content_type = "text/event-stream", body = app::model::LiveChange),
               crate::openapi::Errors))]
 async fn live(
@@ -217,9 +318,13 @@ async fn live(
     ApiQuery(query): ApiQuery<LiveQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     caller.require_superadmin()?;
-    let kinds = Kinds::parse(query.kinds.as_deref())?;
-    let batch = query.batch.unwrap_or(false);
-    let rx = state.store.subscribe();
+    let feed = Feed {
+        rx: state.store.subscribe(),
+        filter: Filter::parse(&query)?,
+        batched: query.batch.unwrap_or(false),
+        batch: Batch::default(),
+        unseen: Unseen::default(),
+    };
     let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     // The session is checked again while the stream is open: revoked, expired or its user changed,
     // the stream ends (a browser's EventSource then reconnects and is refused).
@@ -232,19 +337,12 @@ async fn live(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let open = crate::observe::LiveClient::open();
     let changes = stream::unfold(
-        (rx, recheck, state, caller, open, Batch::default()),
-        move |(mut rx, mut recheck, state, caller, open, mut pending)| async move {
+        (feed, recheck, state, caller, open),
+        |(mut feed, mut recheck, state, caller, open)| async move {
             loop {
-                let next = async {
-                    if batch {
-                        next_batch(&mut rx, kinds, &mut pending).await
-                    } else {
-                        next_single(&mut rx, kinds).await
-                    }
-                };
                 tokio::select! {
-                    next = next => {
-                        return next.map(|event| (Ok(event), (rx, recheck, state, caller, open, pending)));
+                    next = feed.next() => {
+                        return next.map(|event| (Ok(event), (feed, recheck, state, caller, open)));
                     }
                     _ = recheck.tick() => {
                         if state.sessions.check(&*state.store, &caller).await.is_err() {

@@ -367,6 +367,15 @@ impl LiveChange {
     }
 }
 
+/// The live feed's `unseen` frame: how many changes of the kinds asked for were left out since the
+/// last one because they are not of the videos asked for (`videos=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LiveUnseen {
+    pub videos: u64,
+    pub events: u64,
+}
+
 /// A video as the live feed tells of it: ids, status (with the error's first
 /// [`VideoSummary::ERROR_CHARS`] characters) and when it changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -263,14 +263,10 @@ async fn the_live_feed_sends_only_the_kinds_asked_for_in_batches() {
             .map(|c| c["video"]["_id"].as_str().unwrap().to_string())
             .collect()
     };
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        while completed(&buf).len() < ids.len() {
-            let chunk = stream.next().await.expect("stream ended").unwrap();
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
+    read_while(&mut stream, &mut buf, |buf| {
+        completed(buf).len() < ids.len()
     })
     .await;
-    assert!(read.is_ok(), "not every video completed in {buf:?}");
     let mut done = completed(&buf);
     done.sort_unstable();
     let mut want = ids.clone();
@@ -296,14 +292,88 @@ async fn the_live_feed_sends_only_the_kinds_asked_for_in_batches() {
     }
 }
 
-/// The arrays of every whole `changes` frame in an SSE buffer (a frame ends with a blank line).
-fn changes_frames(buf: &str) -> Vec<Vec<Value>> {
+#[tokio::test]
+async fn the_live_feed_shows_only_the_videos_asked_for_and_counts_the_rest() {
+    let s = Scene::new().await;
+    let ids = s.start_videos(&s.products[0], 3).await;
+    let resp = s
+        .app
+        .http
+        .get(
+            s.app
+                .url(&format!("/api/live?batch=true&videos={}", ids[0])),
+        )
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    read_until(&mut stream, &mut buf, "event: ready").await;
+    for v in &ids {
+        s.callback(
+            "/internal/videos/success",
+            json!({ "videoId": v, "video_url": "https://v/only" }),
+        )
+        .await
+        .expect(200);
+    }
+    // The asked-for video's change and its event come whole; the other two videos' changes (one
+    // video change and one event each) only as counts, in `unseen` frames.
+    let unseen = |buf: &str, kind: &str| -> u64 {
+        frames(buf, "unseen")
+            .iter()
+            .map(|counts| counts[kind].as_u64().unwrap())
+            .sum()
+    };
+    read_while(&mut stream, &mut buf, |buf| {
+        changes_frames(buf).concat().len() < 2
+            || unseen(buf, "videos") < 2
+            || unseen(buf, "events") < 2
+    })
+    .await;
+    let shown = changes_frames(&buf).concat();
+    for change in &shown {
+        let of = match change["kind"].as_str() {
+            Some("video") => &change["video"]["_id"],
+            _ => &change["event"]["videoId"],
+        };
+        assert_eq!(of, ids[0].as_str(), "a change of another video: {change}");
+    }
+    assert!(shown.iter().any(|c| c["video"]["status"] == "completed"));
+    assert_eq!((unseen(&buf, "videos"), unseen(&buf, "events")), (2, 2));
+
+    // A malformed id, or more than a page's worth of them, is a 400 in the JSON envelope.
+    let many = vec![ids[0].as_str(); 201].join(",");
+    for query in [
+        "videos=nope",
+        &format!("videos={},", ids[0]),
+        &format!("videos={many}"),
+    ] {
+        let r = s.app.get(&format!("/api/live?{query}"), &s.admin).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert_eq!(r.body["success"], false, "{query}");
+    }
+}
+
+/// The data of every whole `name` frame in an SSE buffer (a frame ends with a blank line).
+fn frames(buf: &str, name: &str) -> Vec<Value> {
     let whole = &buf[..buf.rfind("\n\n").unwrap_or(0)];
     let lines: Vec<&str> = whole.lines().collect();
+    let event = format!("event: {name}");
     lines
         .windows(2)
-        .filter(|w| w[0] == "event: changes")
+        .filter(|w| w[0] == event)
         .map(|w| serde_json::from_str(w[1].trim_start_matches("data: ")).unwrap())
+        .collect()
+}
+
+/// The arrays of every whole `changes` frame in an SSE buffer.
+fn changes_frames(buf: &str) -> Vec<Vec<Value>> {
+    frames(buf, "changes")
+        .into_iter()
+        .map(|array| serde_json::from_value(array).unwrap())
         .collect()
 }
 
@@ -438,12 +508,20 @@ async fn read_until<S>(stream: &mut S, buf: &mut String, needle: &str)
 where
     S: futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
 {
-    let found = tokio::time::timeout(Duration::from_secs(10), async {
-        while !buf.contains(needle) {
+    read_while(stream, buf, |buf| !buf.contains(needle)).await;
+}
+
+/// Reads the SSE stream into `buf` while `more` says so (at most 10 s).
+async fn read_while<S>(stream: &mut S, buf: &mut String, more: impl Fn(&str) -> bool)
+where
+    S: futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+{
+    let done = tokio::time::timeout(Duration::from_secs(10), async {
+        while more(buf) {
             let chunk = stream.next().await.expect("stream ended").unwrap();
             buf.push_str(&String::from_utf8_lossy(&chunk));
         }
     })
     .await;
-    assert!(found.is_ok(), "no {needle:?} in {buf:?}");
+    assert!(done.is_ok(), "still reading after 10 s: {buf:?}");
 }
