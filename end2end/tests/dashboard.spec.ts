@@ -68,7 +68,7 @@ test('the overview chart shows the same totals as the stats API', async ({ page,
 });
 
 test('a video row changes status live, without a reload', async ({ page, request }, info) => {
-  const ids = await startVideos(request, 3);
+  const ids = await startVideos(request, 4);
   await signIn(page, '/videos');
   await liveConnected(page);
   const row = (id: string) => page.locator(`tr[data-video-id="${id}"]`);
@@ -93,6 +93,19 @@ test('a video row changes status live, without a reload', async ({ page, request
   // Filters live in the URL.
   await page.goto(`/videos?videoId=${ids[0]}`);
   await expect(page.getByTestId('video-row')).toHaveCount(1);
+
+  // The page follows the videos it shows; a change to another is counted, not shown.
+  await liveConnected(page);
+  await page.evaluate(() => ((window as any).__noReload = true));
+  await callback(request, 'success', { videoId: ids[2], video_url: 'https://cdn.e2e/other.mp4' });
+  await expect(page.getByTestId('new-videos')).toHaveText(/1 new video/);
+  await expect(page.getByTestId('video-row')).toHaveCount(1);
+  // Moving to other rows in the page (no reload), it follows those.
+  await page.getByRole('link', { name: 'Clear', exact: true }).click();
+  await expect(row(ids[3]).locator('.badge').first()).toHaveText('generating');
+  await callback(request, 'failure', { videoId: ids[3], error: 'no product images' });
+  await expect(row(ids[3]).locator('.badge').first()).toHaveText('failed', { timeout: 1_000 });
+  expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 });
 
 test('webhook events: pages, new-event notice, and the detail view', async ({ page, request }, info) => {

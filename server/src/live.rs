@@ -5,10 +5,10 @@
 //! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind, and
 //! `?batch=true` sends the changes as `event: changes` frames, each a JSON array: at most one frame
 //! per 25 ms (unless full frames are draining a backlog), so under load a page handles forty frames
-//! a second, and a change after a quiet spell still goes out at once. `?videos=ID,ID` sends only
-//! the changes of the videos a page shows (a video's own, and the events naming it) and counts the
-//! others in `unseen` frames, at most one a second: a tab showing 25 rows handles 25 rows' changes,
-//! whatever the write rate. A subscriber that falls too far behind gets `event: resync` and should
+//! a second, and a change after a quiet spell still goes out at once. `?videos=ID,ID` sends the
+//! current state of the videos a page shows, then only their changes (a video's own, and the events
+//! naming it), and counts the others in `unseen` frames, at most one a second: a tab showing 25 rows
+//! handles 25 rows' changes, whatever the write rate. A subscriber that falls too far behind gets `event: resync` and should
 //! re-read what it shows; a browser's EventSource reconnects by itself, and the dashboard re-reads
 //! on every reconnect, so nothing missed while disconnected stays missing.
 
@@ -51,9 +51,9 @@ struct LiveQuery {
     /// `true`: the changes ready together come as one `changes` frame holding a JSON array of
     /// LiveChange. Default `false`: one `video` or `event` frame per change.
     batch: Option<bool>,
-    /// Video ids, comma-separated (at most 200; empty for none): only the changes of these videos
-    /// are sent (a video's own, and the events naming it). The other changes of the kinds asked for
-    /// are counted in `unseen` frames instead. Default: every change.
+    /// Video ids, comma-separated (at most 200; empty for none): first the current state of these
+    /// videos, then only their changes (a video's own, and the events naming it). The other
+    /// changes of the kinds asked for are counted in `unseen` frames instead. Default: every change.
     videos: Option<String>,
 }
 
@@ -295,6 +295,34 @@ impl Feed {
         Some(self.batch.take())
     }
 
+    /// The current state of the videos asked for (when video changes were asked for), as the frames
+    /// their changes come in. Read after subscribing: a change made meanwhile is in what is read, in
+    /// the feed, or both (the newer wins on the page), so a page that opens the feed after reading
+    /// its rows misses none of their changes.
+    async fn current(&self, state: &AppState) -> Result<Vec<Event>, AppError> {
+        let videos = match &self.filter.videos {
+            Some(videos) if self.filter.video && !videos.is_empty() => videos,
+            _ => return Ok(Vec::new()),
+        };
+        let now: Vec<Live> = state
+            .store
+            .find_videos(videos)
+            .await?
+            .iter()
+            .map(|v| LiveMessage::new(LiveChange::video(v)))
+            .collect();
+        if !self.batched {
+            return Ok(now.iter().map(|change| to_event(change)).collect());
+        }
+        let mut batch = Batch::default();
+        now.iter().for_each(|change| batch.push(change));
+        Ok(if batch.count > 0 {
+            vec![batch.take()]
+        } else {
+            Vec::new()
+        })
+    }
+
     /// The `resync` frame of a subscriber that fell `skipped` changes behind: it re-reads what it
     /// shows, so what was held for it goes.
     fn lagged(&mut self, skipped: u64) -> Event {
@@ -309,7 +337,7 @@ impl Feed {
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
     params(LiveQuery),
     summary = "The live feed: Server-Sent Events (SUPERADMIN)",
-    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; one frame per 25 ms at most, unless full frames are draining a backlog; a change after a quiet spell goes out at once). `videos=ID,ID` (at most 200, or empty for none) sends only the changes of those videos (a video's own, and events naming it); the other changes of the kinds asked for are counted in `unseen` frames (`{\"videos\": n, \"events\": m}`, a LiveUnseen: what was left out since the last one; at most one a second, the first at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; one frame per 25 ms at most, unless full frames are draining a backlog; a change after a quiet spell goes out at once). `videos=ID,ID` (at most 200, or empty for none) sends, after `ready`, the current state of those videos (as their changes come), then only their changes (a video's own, and events naming it); the other changes of the kinds asked for are counted in `unseen` frames (`{\"videos\": n, \"events\": m}`, a LiveUnseen: what was left out since the last one; at most one a second, the first at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
     responses((status = 200, description = "An event stream; each `data` is a LiveChange (an array of them in `changes` frames)", content_type = "text/event-stream", body = app::model::LiveChange),
               crate::openapi::Errors))]
 async fn live(
@@ -325,7 +353,12 @@ async fn live(
         batch: Batch::default(),
         unseen: Unseen::default(),
     };
-    let hello = stream::once(async { Ok(Event::default().event("ready").data("{}")) });
+    let current = feed.current(&state).await?;
+    let hello = stream::iter(
+        std::iter::once(Event::default().event("ready").data("{}"))
+            .chain(current)
+            .map(Ok),
+    );
     // The session is checked again while the stream is open: revoked, expired or its user changed,
     // the stream ends (a browser's EventSource then reconnects and is refused).
     let mut recheck = tokio::time::interval(

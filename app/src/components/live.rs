@@ -1,6 +1,6 @@
 //! The browser side of the live feed: an EventSource on `/api/live`, in batches.
 
-use crate::model::LiveChange;
+use crate::model::{LiveChange, LiveUnseen, ObjectId};
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -12,93 +12,107 @@ pub enum LiveKinds {
     Both,
 }
 
-impl LiveKinds {
-    /// The feed's address for these kinds, in batches: at most one frame per 25 ms whatever the
-    /// rate of changes, so a page handles (and redraws) forty times a second at most.
-    pub fn url(self) -> &'static str {
-        match self {
-            LiveKinds::Videos => "/api/live?batch=true&kinds=video",
-            LiveKinds::Events => "/api/live?batch=true&kinds=event",
-            LiveKinds::Both => "/api/live?batch=true",
+/// The feed's address for `kinds` (and, given `videos`, only those videos' changes, the others
+/// counted), in batches: at most one frame per 25 ms whatever the rate of changes, so a page
+/// handles (and redraws) forty times a second at most.
+#[cfg(feature = "hydrate")]
+fn feed_url(kinds: LiveKinds, videos: Option<&[ObjectId]>) -> String {
+    let mut url = String::from(match kinds {
+        LiveKinds::Videos => "/api/live?batch=true&kinds=video",
+        LiveKinds::Events => "/api/live?batch=true&kinds=event",
+        LiveKinds::Both => "/api/live?batch=true",
+    });
+    if let Some(videos) = videos {
+        url.push_str("&videos=");
+        for (i, id) in videos.iter().enumerate() {
+            if i > 0 {
+                url.push(',');
+            }
+            url.push_str(&id.to_string());
         }
     }
+    url
 }
 
-/// Calls `on_change` for every live change of `kinds` and `on_sync` whenever the page should re-read
-/// what it shows: after the stream reconnects (the browser reconnects by itself) or when the server
-/// says this subscriber fell behind. The changes of one frame are handed over in one go, so what
-/// they update is redrawn once. Does nothing on the server.
+/// Follows the live feed for a page: calls `on_change` for every live change of `kinds` and
+/// `on_sync` whenever the page should re-read what it shows (after the stream reconnects, which
+/// the browser does by itself, or when the server says this subscriber fell behind). The changes
+/// of one frame are handed over in one go, so what they update is redrawn once.
+///
+/// With `videos`, only the changes of those videos (the rows a page shows; the events naming them)
+/// come whole, and `on_unseen` gets counts of the others, at most once a second: a page of 25 rows
+/// handles 25 rows' changes whatever the write rate. When `videos` changes, the feed is opened
+/// again for the new ones. Does nothing on the server.
 pub fn use_live(
     kinds: LiveKinds,
+    videos: Option<Signal<Vec<ObjectId>>>,
     on_change: impl Fn(LiveChange) + 'static,
+    on_unseen: impl Fn(LiveUnseen) + 'static,
     on_sync: impl Fn() + 'static,
 ) {
     #[cfg(feature = "hydrate")]
     {
-        use std::cell::{Cell, RefCell};
+        use std::cell::Cell;
         use std::rc::Rc;
         use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
 
-        let callbacks = RefCell::new(Some((on_change, on_sync)));
+        let url = Memo::new(move |_| match videos {
+            Some(videos) => videos.with(|v| feed_url(kinds, Some(v))),
+            None => feed_url(kinds, None),
+        });
+        let on_change = Rc::new(on_change);
+        let on_unseen = Rc::new(on_unseen);
+        let on_sync = Rc::new(on_sync);
+        // Run again (the last source closed by its cleanup) whenever the address changes.
         Effect::new(move |_| {
-            let Some((on_change, on_sync)) = callbacks.borrow_mut().take() else {
+            let Ok(source) = web_sys::EventSource::new(&url.get()) else {
                 return;
             };
-            let Ok(source) = web_sys::EventSource::new(kinds.url()) else {
-                return;
+            let listen = |name: &str, f: Closure<dyn FnMut(web_sys::MessageEvent)>| {
+                let _ = source.add_event_listener_with_callback(name, f.as_ref().unchecked_ref());
+                f
             };
-            let on_change = Rc::new(on_change);
-            let on_sync = Rc::new(on_sync);
-            let mut closures: Vec<Closure<dyn FnMut(web_sys::MessageEvent)>> = Vec::new();
+            let text = |ev: &web_sys::MessageEvent| ev.data().as_string().unwrap_or_default();
             let f = on_change.clone();
-            let changes = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                move |ev: web_sys::MessageEvent| {
-                    if let Some(text) = ev.data().as_string() {
-                        if let Ok(changes) = serde_json::from_str::<Vec<LiveChange>>(&text) {
-                            changes.into_iter().for_each(|c| f(c));
-                        }
+            let changes = listen(
+                "changes",
+                Closure::new(move |ev: web_sys::MessageEvent| {
+                    if let Ok(changes) = serde_json::from_str::<Vec<LiveChange>>(&text(&ev)) {
+                        changes.into_iter().for_each(|c| f(c));
                     }
-                },
+                }),
             );
-            let _ = source
-                .add_event_listener_with_callback("changes", changes.as_ref().unchecked_ref());
-            closures.push(changes);
-            // `ready` comes first on every connection: the first one is the page load itself.
+            let f = on_unseen.clone();
+            let unseen = listen(
+                "unseen",
+                Closure::new(move |ev: web_sys::MessageEvent| {
+                    if let Ok(counts) = serde_json::from_str::<LiveUnseen>(&text(&ev)) {
+                        f(counts);
+                    }
+                }),
+            );
+            // `ready` comes first on every connection of this source: the first one follows the
+            // page's own read (or, after `videos` changed, the read that changed it).
             let connections = Cell::new(0u32);
             let sync = on_sync.clone();
-            let ready = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-                connections.set(connections.get() + 1);
-                // Lets a person's tools (and the browser tests) see that the feed is connected.
-                if let Some(root) = web_sys::window()
-                    .and_then(|w| w.document())
-                    .and_then(|d| d.document_element())
-                {
-                    let _ = root.set_attribute("data-live", "connected");
-                }
-                if connections.get() > 1 {
-                    sync();
-                }
-            });
-            let _ =
-                source.add_event_listener_with_callback("ready", ready.as_ref().unchecked_ref());
-            closures.push(ready);
-            let resync = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| on_sync());
-            let error = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-                if let Some(root) = web_sys::window()
-                    .and_then(|w| w.document())
-                    .and_then(|d| d.document_element())
-                {
-                    let _ = root.set_attribute("data-live", "reconnecting");
-                }
-            });
-            let _ =
-                source.add_event_listener_with_callback("error", error.as_ref().unchecked_ref());
-            closures.push(error);
-            let _ =
-                source.add_event_listener_with_callback("resync", resync.as_ref().unchecked_ref());
-            closures.push(resync);
-            let keep = send_wrapper::SendWrapper::new((source, closures));
+            let ready = listen(
+                "ready",
+                Closure::new(move |_| {
+                    connections.set(connections.get() + 1);
+                    mark_live("connected");
+                    if connections.get() > 1 {
+                        sync();
+                    }
+                }),
+            );
+            let error = listen("error", Closure::new(move |_| mark_live("reconnecting")));
+            let sync = on_sync.clone();
+            let resync = listen("resync", Closure::new(move |_| sync()));
+            let keep = send_wrapper::SendWrapper::new((
+                source.clone(),
+                [changes, unseen, ready, error, resync],
+            ));
             on_cleanup(move || {
                 keep.0.close();
                 drop(keep);
@@ -107,7 +121,18 @@ pub fn use_live(
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = (kinds, on_change, on_sync);
+        let _ = (kinds, videos, on_change, on_unseen, on_sync);
+    }
+}
+
+/// Lets a person's tools (and the browser tests) see whether the feed is connected.
+#[cfg(feature = "hydrate")]
+fn mark_live(state: &str) {
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("data-live", state);
     }
 }
 
@@ -145,7 +170,7 @@ pub fn throttled(
     }
 }
 
-/// A count of live changes a page does not show (new events, videos off the page): `add` notes one
+/// A count of live changes a page does not show (new events, videos off the page): `add` notes them
 /// at once, `flush` (throttled by the page) moves what was noted into the count that is drawn.
 #[derive(Clone, Copy)]
 pub struct Unseen {
@@ -166,8 +191,10 @@ impl Unseen {
         self.shown.get()
     }
 
-    pub fn add(self) {
-        self.noted.update_value(|n| *n = n.saturating_add(1));
+    pub fn add(self, n: u64) {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.noted
+            .update_value(|noted| *noted = noted.saturating_add(n));
     }
 
     pub fn flush(self) {

@@ -39,6 +39,7 @@ pub fn EventsPage() -> impl IntoView {
     });
     use_live(
         LiveKinds::Events,
+        None,
         move |change| {
             if let LiveChange::Event { event } = change {
                 let f = filter.get_untracked();
@@ -51,11 +52,12 @@ pub fn EventsPage() -> impl IntoView {
                     .map(|v| event.video_id.as_deref() == Some(v.as_str()))
                     .unwrap_or(true);
                 if endpoint_ok && video_ok && f.to.is_none() {
-                    fresh.add();
+                    fresh.add(1);
                     show_fresh();
                 }
             }
         },
+        |_| {},
         move || data.refetch(),
     );
     // The same filter from its first page, open-ended.

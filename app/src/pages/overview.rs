@@ -16,8 +16,15 @@ pub fn OverviewPage() -> impl IntoView {
     let data = Resource::new(range, load_overview);
     // Keep the numbers and the chart current: a live change re-reads the overview at once, or,
     // within a second of the last read, once that second is over (so the last change always shows).
+    // The page shows no single video: the feed sends it counts of changes (`unseen`), not changes.
     let refresh = throttled(Duration::from_secs(1), move || data.refetch());
-    use_live(LiveKinds::Both, move |_| refresh(), move || data.refetch());
+    use_live(
+        LiveKinds::Both,
+        Some(Signal::stored(Vec::new())),
+        |_| {},
+        move |_| refresh(),
+        move || data.refetch(),
+    );
     view! {
         <Layout>
             <div class="page-header">

@@ -163,8 +163,17 @@ pub fn VideosPage() -> impl IntoView {
     // Changes to videos this page does not show: counted, and the count redrawn once a second.
     let new_videos = Unseen::new();
     let show_new = throttled(Duration::from_secs(1), move || new_videos.flush());
+    // The feed brings the changes of the rows shown (the others only as a count); while the page is
+    // read again, the rows are the last ones read.
+    let shown = Memo::new(move |last: Option<&Vec<ObjectId>>| {
+        data.with(|r| match r {
+            Some(Ok(p)) => p.videos.iter().map(|r| r.video.id).collect(),
+            _ => last.cloned().unwrap_or_default(),
+        })
+    });
     use_live(
         LiveKinds::Videos,
+        Some(shown.into()),
         move |change| {
             if let LiveChange::Video { video: summary } = change {
                 // A row on this page takes the summary's status, error and time; the rest of
@@ -181,10 +190,14 @@ pub fn VideosPage() -> impl IntoView {
                     })
                 };
                 if !overlay_summary(live, &summary, loaded) {
-                    new_videos.add();
+                    new_videos.add(1);
                     show_new();
                 }
             }
+        },
+        move |unseen| {
+            new_videos.add(unseen.videos);
+            show_new();
         },
         move || {
             live.update(|m| m.clear());
@@ -583,8 +596,10 @@ pub fn VideoDetailPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(id, load_video_detail);
     let live: Overlay = RwSignal::new(HashMap::new());
+    let only = Signal::derive(move || id().parse().map(|id| vec![id]).unwrap_or_default());
     use_live(
         LiveKinds::Both,
+        Some(only),
         move |change| {
             let mine = |v: &Option<String>| v.as_deref() == Some(id().as_str());
             match change {
@@ -604,6 +619,7 @@ pub fn VideoDetailPage() -> impl IntoView {
                 _ => {}
             }
         },
+        |_| {},
         move || {
             live.update(|m| m.clear());
             data.refetch();

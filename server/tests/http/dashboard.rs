@@ -310,7 +310,12 @@ async fn the_live_feed_shows_only_the_videos_asked_for_and_counts_the_rest() {
     assert_eq!(resp.status(), 200);
     let mut stream = resp.bytes_stream();
     let mut buf = String::new();
-    read_until(&mut stream, &mut buf, "event: ready").await;
+    // First the video as it is now (so a page that read it before subscribing misses nothing).
+    read_while(&mut stream, &mut buf, |buf| changes_frames(buf).is_empty()).await;
+    let now = &changes_frames(&buf)[0];
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!(now[0]["video"]["_id"], ids[0].as_str());
+    assert_eq!(now[0]["video"]["status"], "generating");
     for v in &ids {
         s.callback(
             "/internal/videos/success",
@@ -319,7 +324,7 @@ async fn the_live_feed_shows_only_the_videos_asked_for_and_counts_the_rest() {
         .await
         .expect(200);
     }
-    // The asked-for video's change and its event come whole; the other two videos' changes (one
+    // Then the asked-for video's change and its event come whole; the other two videos' changes (one
     // video change and one event each) only as counts, in `unseen` frames.
     let unseen = |buf: &str, kind: &str| -> u64 {
         frames(buf, "unseen")
@@ -328,7 +333,7 @@ async fn the_live_feed_shows_only_the_videos_asked_for_and_counts_the_rest() {
             .sum()
     };
     read_while(&mut stream, &mut buf, |buf| {
-        changes_frames(buf).concat().len() < 2
+        changes_frames(buf).concat().len() < 3
             || unseen(buf, "videos") < 2
             || unseen(buf, "events") < 2
     })
