@@ -232,16 +232,7 @@ async fn the_live_feed_streams_video_changes_and_events() {
 async fn the_live_feed_sends_only_the_kinds_asked_for_in_batches() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 3).await;
-    let resp = s
-        .app
-        .http
-        .get(s.app.url("/api/live?batch=true&kinds=video"))
-        .bearer_auth(&s.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut stream = resp.bytes_stream();
+    let mut stream = open_feed(&s, "?batch=true&kinds=video").await;
     let mut buf = String::new();
     read_until(&mut stream, &mut buf, "event: ready").await;
     // Sent together, so the feed may well hold several of them in one frame.
@@ -296,19 +287,7 @@ async fn the_live_feed_sends_only_the_kinds_asked_for_in_batches() {
 async fn the_live_feed_shows_only_the_videos_asked_for_and_counts_the_rest() {
     let s = Scene::new().await;
     let ids = s.start_videos(&s.products[0], 3).await;
-    let resp = s
-        .app
-        .http
-        .get(
-            s.app
-                .url(&format!("/api/live?batch=true&videos={}", ids[0])),
-        )
-        .bearer_auth(&s.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut stream = resp.bytes_stream();
+    let mut stream = open_feed(&s, &format!("?batch=true&videos={}", ids[0])).await;
     let mut buf = String::new();
     // First the video as it is now (so a page that read it before subscribing misses nothing).
     read_while(&mut stream, &mut buf, |buf| changes_frames(buf).is_empty()).await;
@@ -360,6 +339,23 @@ async fn the_live_feed_shows_only_the_videos_asked_for_and_counts_the_rest() {
         assert_eq!(r.status, 400, "{query}: {}", r.body);
         assert_eq!(r.body["success"], false, "{query}");
     }
+}
+
+/// Opens the live feed as the superadmin, with `query`: the stream of its bytes.
+async fn open_feed(
+    s: &Scene,
+    query: &str,
+) -> impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin {
+    let resp = s
+        .app
+        .http
+        .get(s.app.url(&format!("/api/live{query}")))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.bytes_stream()
 }
 
 /// The data of every whole `name` frame in an SSE buffer (a frame ends with a blank line).
