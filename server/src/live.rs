@@ -6,11 +6,12 @@
 //! `?batch=true` sends the changes as `event: changes` frames, each a JSON array: at most one frame
 //! per 25 ms (unless full frames are draining a backlog), so under load a page handles forty frames
 //! a second, and a change after a quiet spell still goes out at once. `?videos=ID,ID` sends the
-//! current state of the videos a page shows, then only their changes (a video's own, and the events
-//! naming it), and counts the others in `unseen` frames, at most one a second: a tab showing 25 rows
-//! handles 25 rows' changes, whatever the write rate. A subscriber that falls too far behind gets `event: resync` and should
-//! re-read what it shows; a browser's EventSource reconnects by itself, and the dashboard re-reads
-//! on every reconnect, so nothing missed while disconnected stays missing.
+//! current state of the videos a page shows, then only their changes (a video's own, and the
+//! events naming it), and counts the others in `unseen` frames, at most one a second: a tab showing
+//! 25 rows handles 25 rows' changes, whatever the write rate. A subscriber that falls too far behind gets
+//! `event: resync` and should re-read what it shows; a browser's EventSource reconnects by itself,
+//! and the dashboard re-reads on every reconnect, so nothing missed while disconnected stays
+//! missing.
 
 use crate::extract::ApiQuery;
 use app::model::{LiveChange, LiveUnseen, ObjectId};
@@ -53,7 +54,8 @@ struct LiveQuery {
     batch: Option<bool>,
     /// Video ids, comma-separated (at most 200; empty for none): first the current state of these
     /// videos, then only their changes (a video's own, and the events naming it). The other
-    /// changes of the kinds asked for are counted in `unseen` frames instead. Default: every change.
+    /// changes of the kinds asked for are counted in `unseen` frames instead. Default: every
+    /// change.
     videos: Option<String>,
 }
 
@@ -296,8 +298,8 @@ impl Feed {
     }
 
     /// The current state of the videos asked for (when video changes were asked for), as the frames
-    /// their changes come in. Read after subscribing: a change made meanwhile is in what is read, in
-    /// the feed, or both (the newer wins on the page), so a page that opens the feed after reading
+    /// their changes come in. Read after subscribing: a change made meanwhile is in what is read,
+    /// in the feed, or both (the newer wins on the page), so a page that opens the feed after reading
     /// its rows misses none of their changes.
     async fn current(&self, state: &AppState) -> Result<Vec<Event>, AppError> {
         let videos = match &self.filter.videos {
