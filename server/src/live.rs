@@ -2,7 +2,8 @@
 //!
 //! Each message is `event: video` or `event: event` with the `LiveChange` JSON as data: a summary
 //! (ids, status, times), the same few fields whatever the record holds; the dashboard reads the
-//! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind, and
+//! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind (and
+//! `?endpoint=/videos/failure` the events of the other endpoint), and
 //! `?batch=true` sends the changes as `event: changes` frames, each a JSON array: at most one frame
 //! per 25 ms (unless full frames are draining a backlog), so under load a page handles forty frames
 //! a second, and a change after a quiet spell still goes out at once. `?videos=ID,ID` sends the
@@ -57,12 +58,17 @@ struct LiveQuery {
     /// changes of the kinds asked for are counted in `unseen` frames instead. Default: every
     /// change.
     videos: Option<String>,
+    /// `/videos/success` or `/videos/failure` (with or without `/internal`): only the events of this
+    /// endpoint are asked for; the others are left out, not counted.
+    endpoint: Option<String>,
 }
 
 /// What a subscriber asked for: kinds of change, and perhaps only some videos' changes.
 struct Filter {
     video: bool,
     event: bool,
+    /// `Some`: only the events of this endpoint (as stored: `/videos/success`).
+    endpoint: Option<String>,
     /// `Some`: only the changes of these videos are shown; the others are counted.
     videos: Option<Vec<ObjectId>>,
 }
@@ -112,9 +118,15 @@ impl Filter {
                 Some(ids)
             }
         };
+        let endpoint = query
+            .endpoint
+            .as_deref()
+            .map(app::ssr::services::events::parse_endpoint)
+            .transpose()?;
         Ok(Self {
             video,
             event,
+            endpoint,
             videos,
         })
     }
@@ -123,7 +135,7 @@ impl Filter {
         let (asked, of) = match change {
             LiveChange::Video { video } => (self.video, Some(video.id)),
             LiveChange::Event { event } => (
-                self.event,
+                self.event && self.endpoint.as_ref().is_none_or(|e| *e == event.endpoint),
                 event.video_id.as_deref().and_then(|v| v.parse().ok()),
             ),
         };
@@ -339,7 +351,7 @@ impl Feed {
 #[utoipa::path(get, path = "/api/live", tag = "live", security(("bearer" = []), ("cookie" = [])),
     params(LiveQuery),
     summary = "The live feed: Server-Sent Events (SUPERADMIN)",
-    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; one frame per 25 ms at most, unless full frames are draining a backlog; a change after a quiet spell goes out at once). `videos=ID,ID` (at most 200, or empty for none) sends, after `ready`, the current state of those videos (as their changes come), then only their changes (a video's own, and events naming it); the other changes of the kinds asked for are counted in `unseen` frames (`{\"videos\": n, \"events\": m}`, a LiveUnseen: what was left out since the last one; at most one a second, the first at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
+    description = "`ready` on connect; then `video` (`{kind: \"video\", video}`, a VideoSummary: ids, status, the error's first 200 characters, updatedAt) and `event` (`{kind: \"event\", event}`, an EventSummary: ids, endpoint, statusCode, createdAt); `resync` when the subscriber fell behind. `kinds=video` or `kinds=event` sends only that kind; `endpoint=/videos/success` (or `/videos/failure`) only the events of that endpoint. With `batch=true`, the changes that are ready together come as one `changes` frame whose data is a JSON array of LiveChange (at most 256; one frame per 25 ms at most, unless full frames are draining a backlog; a change after a quiet spell goes out at once). `videos=ID,ID` (at most 200, or empty for none) sends, after `ready`, the current state of those videos (as their changes come), then only their changes (a video's own, and events naming it); the other changes of the kinds asked for are counted in `unseen` frames (`{\"videos\": n, \"events\": m}`, a LiveUnseen: what was left out since the last one; at most one a second, the first at once). The stream ends when its session ends. The records are one request away (`GET /api/videos?videoId=`, `GET /api/webhook-events/{id}`).",
     responses((status = 200, description = "An event stream; each `data` is a LiveChange (an array of them in `changes` frames)", content_type = "text/event-stream", body = app::model::LiveChange),
               crate::openapi::Errors))]
 async fn live(

@@ -341,6 +341,40 @@ async fn the_live_feed_shows_only_the_videos_asked_for_and_counts_the_rest() {
     }
 }
 
+#[tokio::test]
+async fn the_live_feed_counts_only_the_events_of_the_endpoint_asked_for() {
+    let s = Scene::new().await;
+    let ids = s.start_videos(&s.products[0], 2).await;
+    // What the events page filtered to failures asks for: no change whole, failures counted.
+    let mut stream = open_feed(
+        &s,
+        "?batch=true&kinds=event&videos=&endpoint=/videos/failure",
+    )
+    .await;
+    let mut buf = String::new();
+    read_until(&mut stream, &mut buf, "event: ready").await;
+    s.callback("/internal/videos/success", json!({ "videoId": ids[0] }))
+        .await
+        .expect(200);
+    s.callback(
+        "/internal/videos/failure",
+        json!({ "videoId": ids[1], "error": "no images" }),
+    )
+    .await
+    .expect(200);
+    read_while(&mut stream, &mut buf, |buf| {
+        frames(buf, "unseen").is_empty()
+    })
+    .await;
+    let counts = &frames(&buf, "unseen")[0];
+    assert_eq!(counts, &json!({ "videos": 0, "events": 1 }), "{buf}");
+    assert!(changes_frames(&buf).is_empty(), "{buf}");
+
+    let r = s.app.get("/api/live?endpoint=/videos/nope", &s.admin).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.msg().contains("endpoint"), "{}", r.body);
+}
+
 /// Opens the live feed as the superadmin, with `query`: the stream of its bytes.
 async fn open_feed(
     s: &Scene,

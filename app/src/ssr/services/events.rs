@@ -10,7 +10,7 @@ use crate::ssr::state::AppState;
 use crate::ssr::store::EventQuery;
 
 /// Accepts the endpoint as stored (`/videos/success`) or as called (`/internal/videos/success`).
-fn parse_endpoint(raw: &str) -> AppResult<String> {
+pub fn parse_endpoint(raw: &str) -> AppResult<String> {
     let path = raw.strip_prefix("/internal").unwrap_or(raw);
     [WebhookKind::Success, WebhookKind::Failure]
         .iter()
