@@ -12,40 +12,79 @@ pub enum LiveKinds {
     Both,
 }
 
-/// The feed's address for `kinds` (and, given `videos`, only those videos' changes, the others
-/// counted), in batches: at most one frame per 25 ms whatever the rate of changes, so a page
-/// handles (and redraws) forty times a second at most.
-#[cfg(feature = "hydrate")]
-fn feed_url(kinds: LiveKinds, videos: Option<&[ObjectId]>) -> String {
-    let mut url = String::from(match kinds {
-        LiveKinds::Videos => "/api/live?batch=true&kinds=video",
-        LiveKinds::Events => "/api/live?batch=true&kinds=event",
-        LiveKinds::Both => "/api/live?batch=true",
-    });
-    if let Some(videos) = videos {
-        url.push_str("&videos=");
-        for (i, id) in videos.iter().enumerate() {
-            if i > 0 {
-                url.push(',');
-            }
-            url.push_str(&id.to_string());
-        }
-    }
-    url
+/// What a page follows on the live feed: built by the page from what it shows (the feed is opened
+/// again when that changes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveFeed {
+    kinds: LiveKinds,
+    videos: Option<Vec<ObjectId>>,
+    endpoint: Option<&'static str>,
 }
 
-/// Follows the live feed for a page: calls `on_change` for every live change of `kinds` and
-/// `on_sync` whenever the page should re-read what it shows (after the stream reconnects, which
-/// the browser does by itself, or when the server says this subscriber fell behind). The changes
-/// of one frame are handed over in one go, so what they update is redrawn once.
-///
-/// With `videos`, only the changes of those videos (the rows a page shows; the events naming them)
-/// come whole, and `on_unseen` gets counts of the others, at most once a second: a page of 25 rows
-/// handles 25 rows' changes whatever the write rate. When `videos` changes, the feed is opened
-/// again for the new ones. Does nothing on the server.
+impl LiveFeed {
+    pub fn new(kinds: LiveKinds) -> Self {
+        Self {
+            kinds,
+            videos: None,
+            endpoint: None,
+        }
+    }
+
+    /// Only these videos' changes (and the events naming them) come whole; the others of the kinds
+    /// asked for are counted, at most once a second (none: only counts).
+    pub fn videos(self, videos: Vec<ObjectId>) -> Self {
+        Self {
+            videos: Some(videos),
+            ..self
+        }
+    }
+
+    /// Only the events of this endpoint (`/videos/success` or `/videos/failure`, with or without
+    /// `/internal`; anything else is ignored).
+    pub fn endpoint(self, endpoint: Option<&str>) -> Self {
+        let endpoint = endpoint.map(|e| e.trim_start_matches("/internal"));
+        Self {
+            endpoint: ["/videos/success", "/videos/failure"]
+                .into_iter()
+                .find(|known| endpoint == Some(*known)),
+            ..self
+        }
+    }
+
+    /// The feed's address, in batches: at most one frame per 25 ms whatever the rate of changes,
+    /// so a page handles (and redraws) forty times a second at most.
+    #[cfg(feature = "hydrate")]
+    fn url(&self) -> String {
+        let mut url = String::from(match self.kinds {
+            LiveKinds::Videos => "/api/live?batch=true&kinds=video",
+            LiveKinds::Events => "/api/live?batch=true&kinds=event",
+            LiveKinds::Both => "/api/live?batch=true",
+        });
+        if let Some(videos) = &self.videos {
+            url.push_str("&videos=");
+            for (i, id) in videos.iter().enumerate() {
+                if i > 0 {
+                    url.push(',');
+                }
+                url.push_str(&id.to_string());
+            }
+        }
+        if let Some(endpoint) = self.endpoint {
+            url.push_str("&endpoint=");
+            url.push_str(endpoint);
+        }
+        url
+    }
+}
+
+/// Follows the live feed for a page: calls `on_change` for every live change the `feed` sends
+/// whole, `on_unseen` with the counts of the others (see [`LiveFeed::videos`]), and `on_sync`
+/// whenever the page should re-read what it shows (after the stream reconnects, which the browser
+/// does by itself, or when the server says this subscriber fell behind). The changes of one frame
+/// are handed over in one go, so what they update is redrawn once. `feed` is tracked: when what it
+/// says changes (the rows shown, a filter), the feed is opened again. Does nothing on the server.
 pub fn use_live(
-    kinds: LiveKinds,
-    videos: Option<Signal<Vec<ObjectId>>>,
+    feed: impl Fn() -> LiveFeed + Send + Sync + 'static,
     on_change: impl Fn(LiveChange) + 'static,
     on_unseen: impl Fn(LiveUnseen) + 'static,
     on_sync: impl Fn() + 'static,
@@ -57,10 +96,7 @@ pub fn use_live(
         use wasm_bindgen::closure::Closure;
         use wasm_bindgen::JsCast;
 
-        let url = Memo::new(move |_| match videos {
-            Some(videos) => videos.with(|v| feed_url(kinds, Some(v))),
-            None => feed_url(kinds, None),
-        });
+        let url = Memo::new(move |_| feed().url());
         let on_change = Rc::new(on_change);
         let on_unseen = Rc::new(on_unseen);
         let on_sync = Rc::new(on_sync);
@@ -121,7 +157,7 @@ pub fn use_live(
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = (kinds, videos, on_change, on_unseen, on_sync);
+        let _ = (feed, on_change, on_unseen, on_sync);
     }
 }
 

@@ -1,8 +1,8 @@
-use crate::components::live::{throttled, use_live, LiveKinds, Unseen};
+use crate::components::live::{throttled, use_live, LiveFeed, LiveKinds, Unseen};
 use crate::components::{Ago, CodePill, DataTable, IdChip, Layout, Loaded, Pager, ProductName};
 use crate::model::dashboard::EventsView;
 use crate::model::filters::{query_string, EventFilter};
-use crate::model::{LiveChange, WebhookEvent};
+use crate::model::{LiveChange, ObjectId, WebhookEvent};
 use crate::server_fns::{load_event, load_events, ReplayEvent};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -37,9 +37,19 @@ pub fn EventsPage() -> impl IntoView {
         filter.track();
         fresh.reset();
     });
+    // Without a video filter the page shows no new event itself, so the feed sends only counts
+    // (of the endpoint filtered to); with one, that video's events (and the page counts them).
     use_live(
-        LiveKinds::Events,
-        None,
+        move || {
+            let f = filter.get();
+            let feed = LiveFeed::new(LiveKinds::Events).endpoint(f.endpoint.as_deref());
+            match f.video_id.map(|v| v.parse::<ObjectId>()) {
+                None => feed.videos(Vec::new()),
+                Some(Ok(id)) => feed.videos(vec![id]),
+                // Not an id the feed can narrow to: every event comes, filtered below.
+                Some(Err(_)) => feed,
+            }
+        },
         move |change| {
             if let LiveChange::Event { event } = change {
                 let f = filter.get_untracked();
@@ -57,7 +67,13 @@ pub fn EventsPage() -> impl IntoView {
                 }
             }
         },
-        |_| {},
+        move |unseen| {
+            let f = filter.get_untracked();
+            if f.video_id.is_none() && f.to.is_none() {
+                fresh.add(unseen.events);
+                show_fresh();
+            }
+        },
         move || data.refetch(),
     );
     // The same filter from its first page, open-ended.

@@ -1,5 +1,5 @@
 use crate::components::chart::SuccessFailureChart;
-use crate::components::live::{throttled, use_live, LiveKinds};
+use crate::components::live::{throttled, use_live, LiveFeed, LiveKinds};
 use crate::components::{exact, human_ms, Layout, Loaded, StatTile};
 use crate::model::dashboard::{FailureReport, Overview, OverviewRange};
 use crate::model::filters::{query_string, VideoFilter};
@@ -19,8 +19,7 @@ pub fn OverviewPage() -> impl IntoView {
     // The page shows no single video: the feed sends it counts of changes (`unseen`), not changes.
     let refresh = throttled(Duration::from_secs(1), move || data.refetch());
     use_live(
-        LiveKinds::Both,
-        Some(Signal::stored(Vec::new())),
+        || LiveFeed::new(LiveKinds::Both).videos(Vec::new()),
         |_| {},
         move |_| refresh(),
         move || data.refetch(),

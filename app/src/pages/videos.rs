@@ -1,4 +1,4 @@
-use crate::components::live::{throttled, use_live, LiveKinds, Unseen};
+use crate::components::live::{throttled, use_live, LiveFeed, LiveKinds, Unseen};
 use crate::components::{
     human_ms, Ago, DataTable, IdChip, Layout, Loaded, Pager, ProductName, StatusBadge,
 };
@@ -172,8 +172,7 @@ pub fn VideosPage() -> impl IntoView {
         })
     });
     use_live(
-        LiveKinds::Videos,
-        Some(shown.into()),
+        move || LiveFeed::new(LiveKinds::Videos).videos(shown.get()),
         move |change| {
             if let LiveChange::Video { video: summary } = change {
                 // A row on this page takes the summary's status, error and time; the rest of
@@ -596,10 +595,8 @@ pub fn VideoDetailPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(id, load_video_detail);
     let live: Overlay = RwSignal::new(HashMap::new());
-    let only = Signal::derive(move || id().parse().map(|id| vec![id]).unwrap_or_default());
     use_live(
-        LiveKinds::Both,
-        Some(only),
+        move || LiveFeed::new(LiveKinds::Both).videos(id().parse().into_iter().collect()),
         move |change| {
             let mine = |v: &Option<String>| v.as_deref() == Some(id().as_str());
             match change {
