@@ -364,19 +364,8 @@ async fn after_the_last_attempt_it_is_failed_and_a_redelivery_sends_it_again() {
         .await
         .expect(200);
     rx.wait_for("/slack", 2).await;
-    let mut failed = Value::Null;
-    for _ in 0..100 {
-        let log = s
-            .app
-            .get("/api/notifications?status=failed", &s.admin)
-            .await
-            .expect(200);
-        if let Some(r) = log.data()["notifications"].as_array().unwrap().first() {
-            failed = r.clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let failed = delivery_log_until(&s, "status=failed", |_| true, 1).await;
+    let failed = failed.first().cloned().unwrap_or_default();
     assert_eq!(failed["attempts"], 2, "{failed}");
     assert_eq!(failed["lastError"], "answered HTTP 500");
     let id = failed["_id"].as_str().unwrap();
@@ -575,25 +564,38 @@ async fn one_email_per_batch_once_every_video_is_final() {
     );
     // The delivery log shows them as email, batch.finished (the mail server has a message a moment
     // before the notifier records it as delivered, so the log is read until it has both; bounded).
-    let mut emails: Vec<Value> = Vec::new();
+    let emails = delivery_log_until(&s, "status=delivered", |n| n["channel"] == "email", 2).await;
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert!(emails.iter().all(|n| n["eventType"] == "batch.finished"));
+}
+
+/// The rows of the delivery log (`/api/notifications?{query}`) that `keep` keeps, read until there
+/// are at least `enough` of them (at most 100 reads, 100 ms apart: the notifier records a delivery a
+/// moment after the receiver has it). Fewer if they never came; the caller's assertion says so.
+async fn delivery_log_until(
+    s: &Scene,
+    query: &str,
+    keep: impl Fn(&Value) -> bool,
+    enough: usize,
+) -> Vec<Value> {
+    let mut rows = Vec::new();
     for _ in 0..100 {
         let log = s
             .app
-            .get("/api/notifications?status=delivered", &s.admin)
+            .get(&format!("/api/notifications?{query}"), &s.admin)
             .await
             .expect(200);
-        emails = log.data()["notifications"]
+        rows = log.data()["notifications"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|n| n["channel"] == "email")
+            .filter(|n| keep(n))
             .cloned()
             .collect();
-        if emails.len() >= 2 {
+        if rows.len() >= enough {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(emails.len(), 2, "{emails:?}");
-    assert!(emails.iter().all(|n| n["eventType"] == "batch.finished"));
+    rows
 }
