@@ -1,5 +1,6 @@
 //! The browser side of the live feed: an EventSource on `/api/live`, in batches.
 
+use crate::model::webhook::WebhookKind;
 use crate::model::{LiveChange, LiveUnseen, ObjectId};
 use leptos::prelude::*;
 use std::time::Duration;
@@ -18,7 +19,7 @@ pub enum LiveKinds {
 pub struct LiveFeed {
     kinds: LiveKinds,
     videos: Option<Vec<ObjectId>>,
-    endpoint: Option<&'static str>,
+    endpoint: Option<WebhookKind>,
 }
 
 impl LiveFeed {
@@ -42,11 +43,8 @@ impl LiveFeed {
     /// Only the events of this endpoint (`/videos/success` or `/videos/failure`, with or without
     /// `/internal`; anything else is ignored).
     pub fn endpoint(self, endpoint: Option<&str>) -> Self {
-        let endpoint = endpoint.map(|e| e.trim_start_matches("/internal"));
         Self {
-            endpoint: ["/videos/success", "/videos/failure"]
-                .into_iter()
-                .find(|known| endpoint == Some(*known)),
+            endpoint: endpoint.and_then(WebhookKind::from_endpoint),
             ..self
         }
     }
@@ -69,9 +67,9 @@ impl LiveFeed {
                 url.push_str(&id.to_string());
             }
         }
-        if let Some(endpoint) = self.endpoint {
+        if let Some(kind) = self.endpoint {
             url.push_str("&endpoint=");
-            url.push_str(endpoint);
+            url.push_str(kind.endpoint());
         }
         url
     }

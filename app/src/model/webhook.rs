@@ -32,6 +32,15 @@ impl WebhookKind {
             WebhookKind::Failure => "/videos/failure",
         }
     }
+
+    /// The kind whose endpoint this is, as stored (`/videos/success`) or as called
+    /// (`/internal/videos/success`).
+    pub fn from_endpoint(raw: &str) -> Option<Self> {
+        let path = raw.strip_prefix("/internal").unwrap_or(raw);
+        [WebhookKind::Success, WebhookKind::Failure]
+            .into_iter()
+            .find(|k| k.endpoint() == path)
+    }
 }
 
 /// A request the webhook refused before touching any video.

@@ -11,12 +11,8 @@ use crate::ssr::store::EventQuery;
 
 /// Accepts the endpoint as stored (`/videos/success`) or as called (`/internal/videos/success`).
 pub fn parse_endpoint(raw: &str) -> AppResult<String> {
-    let path = raw.strip_prefix("/internal").unwrap_or(raw);
-    [WebhookKind::Success, WebhookKind::Failure]
-        .iter()
-        .map(|k| k.endpoint())
-        .find(|e| *e == path)
-        .map(str::to_string)
+    WebhookKind::from_endpoint(raw)
+        .map(|k| k.endpoint().to_string())
         .ok_or_else(|| {
             AppError::BadRequest("endpoint must be /videos/success or /videos/failure".into())
         })
