@@ -3,13 +3,13 @@
 //! Each message is `event: video` or `event: event` with the `LiveChange` JSON as data: a summary
 //! (ids, status, times), the same few fields whatever the record holds; the dashboard reads the
 //! record when it needs more. `?kinds=video` (or `event`) leaves out the other kind (and
-//! `?endpoint=/videos/failure` the events of the other endpoint), and
-//! `?batch=true` sends the changes as `event: changes` frames, each a JSON array: at most one frame
-//! per 25 ms (unless full frames are draining a backlog), so under load a page handles forty frames
-//! a second, and a change after a quiet spell still goes out at once. `?videos=ID,ID` sends the
-//! current state of the videos a page shows, then only their changes (a video's own, and the
-//! events naming it), and counts the others in `unseen` frames, at most one a second: a tab showing
-//! 25 rows handles 25 rows' changes, whatever the write rate. A subscriber that falls too far behind gets
+//! `?endpoint=/videos/failure` the events of the other endpoint), and `?batch=true` sends the
+//! changes as `event: changes` frames, each a JSON array: at most one frame per 25 ms (unless full
+//! frames are draining a backlog), so under load a page handles forty frames a second, and a change
+//! after a quiet spell still goes out at once. `?videos=ID,ID` sends the current state of the
+//! videos a page shows, then only their changes (a video's own, and the events naming it), and
+//! counts the others in `unseen` frames, at most one a second: a tab showing 25 rows handles 25
+//! rows' changes, whatever the write rate. A subscriber that falls too far behind gets
 //! `event: resync` and should re-read what it shows; a browser's EventSource reconnects by itself,
 //! and the dashboard re-reads on every reconnect, so nothing missed while disconnected stays
 //! missing.
@@ -132,17 +132,27 @@ impl Filter {
     }
 
     fn fate(&self, change: &LiveChange) -> Fate {
-        let (asked, of) = match change {
-            LiveChange::Video { video } => (self.video, Some(video.id)),
-            LiveChange::Event { event } => (
-                self.event && self.endpoint.as_ref().is_none_or(|e| *e == event.endpoint),
-                event.video_id.as_deref().and_then(|v| v.parse().ok()),
-            ),
+        let asked = match change {
+            LiveChange::Video { .. } => self.video,
+            LiveChange::Event { event } => {
+                self.event && self.endpoint.as_ref().is_none_or(|e| *e == event.endpoint)
+            }
         };
-        match &self.videos {
-            _ if !asked => Fate::Skipped,
-            Some(videos) if !of.is_some_and(|id| videos.contains(&id)) => Fate::Counted,
-            _ => Fate::Shown,
+        if !asked {
+            return Fate::Skipped;
+        }
+        // Which video the change is of, only when it matters (an event's id is text to parse).
+        let Some(videos) = &self.videos else {
+            return Fate::Shown;
+        };
+        let of = match change {
+            LiveChange::Video { video } => Some(video.id),
+            LiveChange::Event { event } => event.video_id.as_deref().and_then(|v| v.parse().ok()),
+        };
+        if of.is_some_and(|id| videos.contains(&id)) {
+            Fate::Shown
+        } else {
+            Fate::Counted
         }
     }
 }
@@ -269,14 +279,26 @@ impl Feed {
             };
             match received {
                 None => return Err(Some(self.unseen.take())),
-                Some(Ok(change)) => match self.filter.fate(&change.change) {
-                    Fate::Shown => return Ok(change),
-                    Fate::Counted => self.unseen.note(&change.change),
-                    Fate::Skipped => {}
-                },
+                Some(Ok(change)) => {
+                    if let Some(change) = self.sort(change) {
+                        return Ok(change);
+                    }
+                }
                 Some(Err(RecvError::Lagged(n))) => return Err(Some(self.lagged(n))),
                 Some(Err(RecvError::Closed)) => return Err(None),
             }
+        }
+    }
+
+    /// `change` if this subscriber is shown it; a change it is only told the count of is counted.
+    fn sort(&mut self, change: Live) -> Option<Live> {
+        match self.filter.fate(&change.change) {
+            Fate::Shown => Some(change),
+            Fate::Counted => {
+                self.unseen.note(&change.change);
+                None
+            }
+            Fate::Skipped => None,
         }
     }
 
@@ -297,11 +319,11 @@ impl Feed {
         }
         while self.batch.count < MAX_BATCH {
             match self.rx.try_recv() {
-                Ok(change) => match self.filter.fate(&change.change) {
-                    Fate::Shown => self.batch.push(&change),
-                    Fate::Counted => self.unseen.note(&change.change),
-                    Fate::Skipped => {}
-                },
+                Ok(change) => {
+                    if let Some(change) = self.sort(change) {
+                        self.batch.push(&change);
+                    }
+                }
                 Err(TryRecvError::Lagged(n)) => return Some(self.lagged(n)),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
