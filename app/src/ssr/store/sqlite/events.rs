@@ -147,9 +147,9 @@ impl EventStore for SqliteStore {
                 None => None,
             };
             let plan = match first {
-                Some(first) => plan_duplicate(loaded, first, draft),
+                Some(first) => plan_duplicate(loaded, first, draft.clone()),
                 None => {
-                    let plan = plan_webhook(loaded, &change, &auth, draft);
+                    let plan = plan_webhook(loaded, &change, &auth, draft.clone());
                     if let Some(id) = auth.delivery_id() {
                         let d = Delivery::answered(id, &plan.event);
                         tx.prepare_cached(INSERT_DELIVERY)?.execute(named_params! {

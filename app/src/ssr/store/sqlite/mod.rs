@@ -143,7 +143,7 @@ impl SqliteStore {
     async fn write_tx<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
+        F: Fn(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
     {
         timed("write", self.writer.write(f)).await
     }
@@ -152,7 +152,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Transaction) -> StoreResult<T> + Send + 'static,
     {
         timed("write", self.writer.write(move |t| Ok((f(t)?, Vec::new())))).await
     }

@@ -309,7 +309,7 @@ impl VideoStore for SqliteStore {
     ) -> StoreResult<Vec<AiVideo>> {
         let ids = ids.to_vec();
         let reason = reason.to_string();
-        self.write_tx(move |tx| write_each(tx, ids, |l| plan_fail(l, &reason, at)))
+        self.write_tx(move |tx| write_each(tx, ids.iter().copied(), |l| plan_fail(l, &reason, at)))
             .await
     }
 
@@ -320,7 +320,7 @@ impl VideoStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<Option<AiVideo>> {
         self.write_tx(move |tx| {
-            let Some(w) = load(tx, id)?.and_then(|l| plan_requeue(l, callback_token_hash, at))
+            let Some(w) = load(tx, id)?.and_then(|l| plan_requeue(l, callback_token_hash.clone(), at))
             else {
                 return Ok((None, Vec::new()));
             };

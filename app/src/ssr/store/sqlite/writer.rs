@@ -2,9 +2,12 @@
 //! moment in one transaction, with one fsync (`synchronous=FULL`), then answers each.
 //!
 //! A write is acknowledged only after the commit that holds it is durable, so "2xx only after
-//! commit" now means "after it is on disk". Each write runs inside its own SAVEPOINT: one that fails
-//! is rolled back alone and answered with its error, the others commit. If the commit itself fails,
-//! every write of the batch gets that error and none of them happened.
+//! commit" now means "after it is on disk". The writes of a batch run one after the other in its
+//! transaction. If one fails, the transaction is rolled back and the batch runs again with each
+//! write in a SAVEPOINT of its own: the one that fails is undone alone and answered with its error,
+//! the others commit. (Savepoints for every batch cost each write a copy of every page it touches;
+//! a failing write is rare.) If the commit itself fails, every write of the batch gets that error
+//! and none of them happened.
 //!
 //! Batches are bounded ([`MAX_BATCH`]) and never wait for company: when the writer is idle a lone
 //! write is committed at once; under load, the writes that queued during one fsync share the next.
@@ -72,45 +75,52 @@ pub(super) fn tally<T>(value: T, add: impl FnOnce(&mut Tally, T)) -> Option<T> {
     })
 }
 
-/// What a write left to do once its batch's fate is known: answer its caller.
-type Reply = Box<dyn FnOnce(Result<(), Arc<rusqlite::Error>>) + Send>;
-
 /// A queued write, type-erased so writes of every result type share one queue.
+///
+/// A write may run twice: first with the rest of its batch, and again, in a savepoint of its own,
+/// if some write of that batch failed and the batch was rolled back (see [`commit_batch`]). So it
+/// is an `Fn`, and it keeps its outcome until the batch's fate is known.
 trait Job: Send {
-    /// Runs inside the batch's transaction; returns the live changes (published only if the batch
-    /// commits) and how to answer.
-    fn run(self: Box<Self>, t: &Transaction) -> (Vec<LiveChange>, Reply);
-    /// The batch could not even start: answer with that.
-    fn refuse(self: Box<Self>, e: Arc<rusqlite::Error>);
+    /// Runs the write inside the batch's transaction and keeps its outcome. Returns the live changes
+    /// to publish if the batch commits, or `None` if the write failed.
+    fn run(&mut self, t: &Transaction) -> Option<Vec<LiveChange>>;
+    /// Answers the caller: with the write's own error if it failed, else with the batch's fate.
+    fn answer(self: Box<Self>, committed: Result<(), Arc<rusqlite::Error>>);
     /// Its caller stopped waiting (it timed out and answered 503): the write must not happen.
     fn abandoned(&self) -> bool;
 }
 
 struct Pending<T, F> {
     f: F,
+    outcome: Option<StoreResult<T>>,
     answer: oneshot::Sender<StoreResult<T>>,
 }
 
 impl<T, F> Job for Pending<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
+    F: Fn(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
 {
-    fn run(self: Box<Self>, t: &Transaction) -> (Vec<LiveChange>, Reply) {
-        let answer = self.answer;
-        match in_savepoint(t, self.f) {
-            Ok((out, changes)) => {
-                let reply: Reply = Box::new(move |committed| {
-                    let _ = answer.send(committed.map(|()| out).map_err(StoreError::Commit));
-                });
-                (changes, reply)
-            }
-            Err(e) => (Vec::new(), Box::new(move |_| drop(answer.send(Err(e))))),
-        }
+    fn run(&mut self, t: &Transaction) -> Option<Vec<LiveChange>> {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.f)(t)))
+            .unwrap_or(Err(StoreError::WritePanicked));
+        let (outcome, changes) = match out {
+            Ok((out, changes)) => (Ok(out), Some(changes)),
+            Err(e) => (Err(e), None),
+        };
+        self.outcome = Some(outcome);
+        changes
     }
 
-    fn refuse(self: Box<Self>, e: Arc<rusqlite::Error>) {
-        let _ = self.answer.send(Err(StoreError::Commit(e)));
+    fn answer(self: Box<Self>, committed: Result<(), Arc<rusqlite::Error>>) {
+        let answer = match (self.outcome, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(out)), Ok(())) => Ok(out),
+            (_, Err(e)) => Err(StoreError::Commit(e)),
+            // Never ran, yet its batch committed: cannot happen; refuse rather than claim success.
+            (None, Ok(())) => Err(StoreError::WriterGone),
+        };
+        let _ = self.answer.send(answer);
     }
 
     fn abandoned(&self) -> bool {
@@ -137,43 +147,23 @@ impl Writer {
     }
 
     /// Runs `f` in the next group transaction; answers once that transaction is committed (or
-    /// failed). The live changes `f` returns are published after the commit.
+    /// failed). The live changes `f` returns are published after the commit. `f` may run twice
+    /// (see [`Job`]): it must not act outside the transaction.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
+        F: Fn(&Transaction) -> StoreResult<(T, Vec<LiveChange>)> + Send + 'static,
     {
         let (answer, rx) = oneshot::channel();
         self.jobs
-            .send(Box::new(Pending { f, answer }))
+            .send(Box::new(Pending {
+                f,
+                outcome: None,
+                answer,
+            }))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
-    }
-}
-
-/// Runs one write in a savepoint of its own, so its failure (or panic) undoes only its own changes.
-fn in_savepoint<T>(
-    t: &Transaction,
-    f: impl FnOnce(&Transaction) -> StoreResult<T>,
-) -> StoreResult<T> {
-    t.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t)))
-        .unwrap_or(Err(StoreError::WritePanicked));
-    // The write's counter increments join the batch's only if the write stays.
-    let write = TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| std::mem::take(&mut t.write)));
-    match out {
-        Ok(out) => {
-            t.prepare_cached("RELEASE job")?.execute([])?;
-            if let Some(write) = write {
-                TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| t.batch.absorb(write)));
-            }
-            Ok(out)
-        }
-        Err(e) => {
-            t.execute_batch("ROLLBACK TO job; RELEASE job")?;
-            Err(e)
-        }
     }
 }
 
@@ -191,49 +181,133 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch.drain(..), &live);
+        commit_batch(&mut conn, &mut batch, &live);
     }
 }
 
+/// How the writes of a batch share its transaction.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// One after the other with nothing between them: the common case, and the cheap one.
+    Together,
+    /// Each in a SAVEPOINT of its own, so one that fails is undone alone and the rest commit.
+    Apart,
+}
+
+/// What became of one attempt at a batch.
+enum Attempt {
+    /// Committed (or the commit failed): every write is answered.
+    Done,
+    /// A write failed while running together: the transaction was rolled back, nothing happened.
+    Retry,
+}
+
+/// Applies the batch: first together; if one write fails, the whole transaction is rolled back and
+/// the batch runs again apart. A savepoint costs every write a copy of each page it touches, so
+/// only a batch that needs them pays for them.
 fn commit_batch(
     conn: &mut Connection,
-    jobs: impl Iterator<Item = Box<dyn Job>>,
+    jobs: &mut Vec<Box<dyn Job>>,
     live: &broadcast::Sender<crate::ssr::store::Live>,
 ) {
+    if let Attempt::Retry = attempt(conn, jobs, live, Mode::Together) {
+        attempt(conn, jobs, live, Mode::Apart);
+    }
+    debug_assert!(jobs.is_empty());
+}
+
+fn attempt(
+    conn: &mut Connection,
+    jobs: &mut Vec<Box<dyn Job>>,
+    live: &broadcast::Sender<crate::ssr::store::Live>,
+    mode: Mode,
+) -> Attempt {
+    // A write whose caller gave up is dropped unanswered (nobody is listening), never applied.
+    jobs.retain(|job| !job.abandoned());
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             tracing::error!(target: "video_service", error = %e, "cannot begin a write transaction");
             let e = Arc::new(e);
-            jobs.for_each(|job| job.refuse(e.clone()));
-            return;
+            jobs.drain(..).for_each(|job| job.answer(Err(e.clone())));
+            return Attempt::Done;
         }
     };
     TALLIES.set(Some(Tallies {
         batch: Tally::default(),
         write: Tally::default(),
     }));
-    let done: Vec<(Vec<LiveChange>, Reply)> = jobs
-        .filter(|job| !job.abandoned())
-        .map(|job| job.run(&tx))
-        .collect();
+    let mut changes = Vec::with_capacity(jobs.len());
+    for job in jobs.iter_mut() {
+        let ran = match mode {
+            Mode::Together => run_together(job.as_mut(), &tx),
+            Mode::Apart => in_savepoint(job.as_mut(), &tx),
+        };
+        match ran {
+            Ok(Some(c)) => changes.push(c),
+            Ok(None) if mode == Mode::Apart => changes.push(Vec::new()),
+            Ok(None) => {
+                // Dropping the transaction rolls it back, and the tallies go with it.
+                TALLIES.take();
+                return Attempt::Retry;
+            }
+            Err(e) => {
+                // The savepoint itself failed: the transaction cannot be trusted; refuse it all.
+                TALLIES.take();
+                drop(tx);
+                let e = Arc::new(e);
+                jobs.drain(..).for_each(|job| job.answer(Err(e.clone())));
+                return Attempt::Done;
+            }
+        }
+    }
     let tally = TALLIES.take().map(|t| t.batch).unwrap_or_default();
-    match super::apply_tally(&tx, tally).and_then(|()| tx.commit()) {
+    let committed = super::apply_tally(&tx, tally)
+        .and_then(|()| tx.commit())
+        .map_err(Arc::new);
+    match &committed {
         Ok(()) => {
-            for (changes, reply) in done {
-                for change in changes {
-                    // Nobody listening is fine.
-                    let _ = live.send(crate::ssr::store::LiveMessage::new(change));
-                }
-                reply(Ok(()));
+            for change in changes.into_iter().flatten() {
+                // Nobody listening is fine.
+                let _ = live.send(crate::ssr::store::LiveMessage::new(change));
             }
         }
         Err(e) => {
-            tracing::error!(target: "video_service", error = %e, writes = done.len(), "group commit failed; every write in it is refused");
-            let e = Arc::new(e);
-            for (_, reply) in done {
-                reply(Err(e.clone()));
+            tracing::error!(target: "video_service", error = %e, writes = jobs.len(), "group commit failed; every write in it is refused");
+        }
+    }
+    jobs.drain(..)
+        .for_each(|job| job.answer(committed.clone()));
+    Attempt::Done
+}
+
+/// Runs one write with the rest of its batch; its counter increments join the batch's.
+fn run_together(job: &mut dyn Job, t: &Transaction) -> rusqlite::Result<Option<Vec<LiveChange>>> {
+    let changes = job.run(t);
+    let write = TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| std::mem::take(&mut t.write)));
+    if let (Some(write), Some(_)) = (write, &changes) {
+        TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| t.batch.absorb(write)));
+    }
+    Ok(changes)
+}
+
+/// Runs one write in a savepoint of its own, so its failure (or panic) undoes only its own changes.
+fn in_savepoint(job: &mut dyn Job, t: &Transaction) -> rusqlite::Result<Option<Vec<LiveChange>>> {
+    t.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let changes = job.run(t);
+    // The write's counter increments join the batch's only if the write stays.
+    let write = TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| std::mem::take(&mut t.write)));
+    match changes {
+        Some(changes) => {
+            t.prepare_cached("RELEASE job")?.execute([])?;
+            if let Some(write) = write {
+                TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| t.batch.absorb(write)));
             }
+            Ok(Some(changes))
+        }
+        None => {
+            t.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Ok(None)
         }
     }
 }
@@ -282,5 +356,44 @@ mod tests {
         drop(s);
         let s = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(counts(&s).await, [(Completed, 40)]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_panicking_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        s.write(|t| Ok(t.execute_batch("CREATE TABLE scratch (n INTEGER NOT NULL)")?))
+            .await
+            .unwrap();
+        // Many writes at once, so they share batches: every seventh fails and the 23rd panics,
+        // each after inserting its row; the rest insert theirs and succeed.
+        let writes = (0..60i64).map(|i| {
+            s.write(move |t| {
+                t.execute("INSERT INTO scratch (n) VALUES (?1)", [i])?;
+                if i == 23 {
+                    panic!("write {i} panics after writing");
+                }
+                if i % 7 == 6 {
+                    return Err(StoreError::Conflict(format!("write {i} refused")));
+                }
+                Ok(i)
+            })
+        });
+        let results = futures::future::join_all(writes).await;
+        let kept: Vec<i64> = (0..60).filter(|i| *i != 23 && i % 7 != 6).collect();
+        let answered: Vec<i64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        assert_eq!(answered, kept);
+        assert!(matches!(results[23], Err(StoreError::WritePanicked)));
+        assert!(matches!(&results[6], Err(StoreError::Conflict(m)) if m == "write 6 refused"));
+        let mut rows: Vec<i64> = s
+            .read(|c| {
+                let mut st = c.prepare("SELECT n FROM scratch")?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        rows.sort_unstable();
+        assert_eq!(rows, kept);
     }
 }
