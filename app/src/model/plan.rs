@@ -32,6 +32,9 @@ pub struct VideoWrite {
     pub before_error: Option<String>,
     /// The time of the change (the product's `updatedAt`).
     pub at: Timestamp,
+    /// The callback token was replaced (a requeue gives the video a new one); every other change
+    /// leaves it as it was, so a store need not rewrite it (nor its index).
+    pub token_changed: bool,
 }
 
 /// The audit record of a callback before its outcome is known.
@@ -178,6 +181,7 @@ pub fn plan_webhook(
             before,
             before_error,
             at,
+            token_changed: false,
         }
     });
     let (status, message) = response_line(kind, decision);
@@ -255,6 +259,7 @@ pub fn plan_fail(loaded: Loaded, reason: &str, at: Timestamp) -> Option<VideoWri
         before,
         before_error,
         at,
+        token_changed: false,
     })
 }
 
@@ -291,6 +296,7 @@ pub fn plan_requeue(
     let before = video.metadata.clone();
     let before_error = video.error.clone();
     requeue(&mut video, entry.as_mut(), at);
+    let token_changed = video.callback_token_hash != callback_token_hash;
     video.callback_token_hash = callback_token_hash;
     Some(VideoWrite {
         video,
@@ -299,6 +305,7 @@ pub fn plan_requeue(
         before,
         before_error,
         at,
+        token_changed,
     })
 }
 

@@ -29,10 +29,13 @@ const SET_JOB_ID: &str =
     "UPDATE aivideos SET metadata = json_set(metadata, '$.externalJobId', :job)
      WHERE id = :id";
 /// The conditional write of a planned change: only if the status is still the one planned from.
+/// The callback token is left out: naming a column in SET rewrites its index entry even when the
+/// value is the same, and only a requeue changes it ([`UPDATE_TOKEN`]).
 const UPDATE_IF_STATUS: &str = "UPDATE aivideos
-     SET status = :status, error = :error, metadata = :metadata, updated_at = :updated_at,
-         callback_token_hash = :callback_token_hash
+     SET status = :status, error = :error, metadata = :metadata, updated_at = :updated_at
      WHERE id = :id AND status = :expected";
+const UPDATE_TOKEN: &str =
+    "UPDATE aivideos SET callback_token_hash = :callback_token_hash WHERE id = :id";
 /// The videos still waiting for RCK the longest (the status index, oldest first).
 const WAITING_SINCE_BEFORE: &str = "SELECT id FROM aivideos
      WHERE status IN ('pending', 'generating') AND updated_at < :before
@@ -209,12 +212,17 @@ pub(super) fn write_video(tx: &Transaction, w: &VideoWrite) -> StoreResult<()> {
             ":error": v.error,
             ":metadata": to_json(&v.metadata),
             ":updated_at": v.updated_at.to_string(),
-            ":callback_token_hash": v.callback_token_hash,
             ":expected": w.expected.as_str(),
         })?;
     if changed != 1 {
         // Cannot happen inside an IMMEDIATE transaction, which read the status under the same lock.
         return Err(StoreError::Contended(1));
+    }
+    if w.token_changed {
+        tx.prepare_cached(UPDATE_TOKEN)?.execute(named_params! {
+            ":id": v.id.to_string(),
+            ":callback_token_hash": v.callback_token_hash,
+        })?;
     }
     super::bump_videos(tx, CounterDelta::of_write(w))?;
     if let Some(n) = Notification::fanout_of(v, w.expected, w.at) {
