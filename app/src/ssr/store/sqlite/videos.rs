@@ -328,7 +328,8 @@ impl VideoStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<Option<AiVideo>> {
         self.write_tx(move |tx| {
-            let Some(w) = load(tx, id)?.and_then(|l| plan_requeue(l, callback_token_hash.clone(), at))
+            let Some(w) =
+                load(tx, id)?.and_then(|l| plan_requeue(l, callback_token_hash.clone(), at))
             else {
                 return Ok((None, Vec::new()));
             };

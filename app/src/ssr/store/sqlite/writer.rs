@@ -239,11 +239,7 @@ fn attempt(
     }));
     let mut changes = Vec::with_capacity(jobs.len());
     for job in jobs.iter_mut() {
-        let ran = match mode {
-            Mode::Together => run_together(job.as_mut(), &tx),
-            Mode::Apart => in_savepoint(job.as_mut(), &tx),
-        };
-        match ran {
+        match run_one(job.as_mut(), &tx, mode) {
             Ok(Some(c)) => changes.push(c),
             Ok(None) if mode == Mode::Apart => changes.push(Vec::new()),
             Ok(None) => {
@@ -276,40 +272,33 @@ fn attempt(
             tracing::error!(target: "video_service", error = %e, writes = jobs.len(), "group commit failed; every write in it is refused");
         }
     }
-    jobs.drain(..)
-        .for_each(|job| job.answer(committed.clone()));
+    jobs.drain(..).for_each(|job| job.answer(committed.clone()));
     Attempt::Done
 }
 
-/// Runs one write with the rest of its batch; its counter increments join the batch's.
-fn run_together(job: &mut dyn Job, t: &Transaction) -> rusqlite::Result<Option<Vec<LiveChange>>> {
+/// Runs one write: in `Apart` mode inside a savepoint of its own, so its failure (or panic) undoes
+/// only its own changes. Its counter increments join the batch's only if the write stays. `Err` only
+/// if the savepoint itself failed.
+fn run_one(
+    job: &mut dyn Job,
+    t: &Transaction,
+    mode: Mode,
+) -> rusqlite::Result<Option<Vec<LiveChange>>> {
+    if mode == Mode::Apart {
+        t.prepare_cached("SAVEPOINT job")?.execute([])?;
+    }
     let changes = job.run(t);
     let write = TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| std::mem::take(&mut t.write)));
+    if mode == Mode::Apart {
+        match changes {
+            Some(_) => t.prepare_cached("RELEASE job")?.execute([]).map(drop)?,
+            None => t.execute_batch("ROLLBACK TO job; RELEASE job")?,
+        }
+    }
     if let (Some(write), Some(_)) = (write, &changes) {
         TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| t.batch.absorb(write)));
     }
     Ok(changes)
-}
-
-/// Runs one write in a savepoint of its own, so its failure (or panic) undoes only its own changes.
-fn in_savepoint(job: &mut dyn Job, t: &Transaction) -> rusqlite::Result<Option<Vec<LiveChange>>> {
-    t.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let changes = job.run(t);
-    // The write's counter increments join the batch's only if the write stays.
-    let write = TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| std::mem::take(&mut t.write)));
-    match changes {
-        Some(changes) => {
-            t.prepare_cached("RELEASE job")?.execute([])?;
-            if let Some(write) = write {
-                TALLIES.with_borrow_mut(|t| t.as_mut().map(|t| t.batch.absorb(write)));
-            }
-            Ok(Some(changes))
-        }
-        None => {
-            t.execute_batch("ROLLBACK TO job; RELEASE job")?;
-            Ok(None)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -381,7 +370,10 @@ mod tests {
         });
         let results = futures::future::join_all(writes).await;
         let kept: Vec<i64> = (0..60).filter(|i| *i != 23 && i % 7 != 6).collect();
-        let answered: Vec<i64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        let answered: Vec<i64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied())
+            .collect();
         assert_eq!(answered, kept);
         assert!(matches!(results[23], Err(StoreError::WritePanicked)));
         assert!(matches!(&results[6], Err(StoreError::Conflict(m)) if m == "write 6 refused"));
