@@ -73,8 +73,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // commit keeps the throughput (one fsync per batch, not per write).
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Each group-commit write runs in a savepoint; its sub-journal stays in memory instead of a
-    // temporary file the writer would pwrite page by page.
+    // A batch that has to run again with a savepoint per write (one of its writes failed) keeps the
+    // sub-journals in memory instead of a temporary file the writer would pwrite page by page.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
