@@ -526,12 +526,13 @@ async fn bench() {
         target: "(ratio)",
     });
 
+    let peak_rss = |what| Line {
+        what,
+        measured: format!("{:.0} MB", peak_rss_mb(app.server.pid())),
+        target: "<= 64 MB",
+    };
     if std::env::var_os(CALLBACKS_ONLY_VAR).is_some() {
-        table.push(Line {
-            what: "server peak RSS during the success callbacks",
-            measured: format!("{:.0} MB", peak_rss_mb(app.server.pid())),
-            target: "<= 64 MB",
-        });
+        table.push(peak_rss("server peak RSS during the success callbacks"));
         return print_table(&table);
     }
 
@@ -550,11 +551,7 @@ async fn bench() {
         elapsed,
         lat,
     );
-    table.push(Line {
-        what: "server peak RSS during the callback load",
-        measured: format!("{:.0} MB", peak_rss_mb(app.server.pid())),
-        target: "<= 64 MB",
-    });
+    table.push(peak_rss("server peak RSS during the callback load"));
 
     for (name, path) in [
         (

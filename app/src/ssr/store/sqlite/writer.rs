@@ -228,9 +228,7 @@ fn attempt(
         Ok(tx) => tx,
         Err(e) => {
             tracing::error!(target: "video_service", error = %e, "cannot begin a write transaction");
-            let e = Arc::new(e);
-            jobs.drain(..).for_each(|job| job.answer(Err(e.clone())));
-            return Attempt::Done;
+            return answer_all(jobs, Err(Arc::new(e)));
         }
     };
     TALLIES.set(Some(Tallies {
@@ -240,8 +238,9 @@ fn attempt(
     let mut changes = Vec::with_capacity(jobs.len());
     for job in jobs.iter_mut() {
         match run_one(job.as_mut(), &tx, mode) {
-            Ok(Some(c)) => changes.push(c),
-            Ok(None) if mode == Mode::Apart => changes.push(Vec::new()),
+            Ok(Some(c)) => changes.extend(c),
+            // Undone alone by its savepoint; it is answered with its own error.
+            Ok(None) if mode == Mode::Apart => {}
             Ok(None) => {
                 // Dropping the transaction rolls it back, and the tallies go with it.
                 TALLIES.take();
@@ -251,9 +250,7 @@ fn attempt(
                 // The savepoint itself failed: the transaction cannot be trusted; refuse it all.
                 TALLIES.take();
                 drop(tx);
-                let e = Arc::new(e);
-                jobs.drain(..).for_each(|job| job.answer(Err(e.clone())));
-                return Attempt::Done;
+                return answer_all(jobs, Err(Arc::new(e)));
             }
         }
     }
@@ -263,7 +260,7 @@ fn attempt(
         .map_err(Arc::new);
     match &committed {
         Ok(()) => {
-            for change in changes.into_iter().flatten() {
+            for change in changes {
                 // Nobody listening is fine.
                 let _ = live.send(crate::ssr::store::LiveMessage::new(change));
             }
@@ -272,7 +269,12 @@ fn attempt(
             tracing::error!(target: "video_service", error = %e, writes = jobs.len(), "group commit failed; every write in it is refused");
         }
     }
-    jobs.drain(..).for_each(|job| job.answer(committed.clone()));
+    answer_all(jobs, committed)
+}
+
+/// Answers every write of the batch with its fate (a write that failed, with its own error).
+fn answer_all(jobs: &mut Vec<Box<dyn Job>>, fate: Result<(), Arc<rusqlite::Error>>) -> Attempt {
+    jobs.drain(..).for_each(|job| job.answer(fate.clone()));
     Attempt::Done
 }
 
