@@ -1,6 +1,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { hydrated, liveConnected, signIn, signedHeaders, startShop } from '../tests/support';
 
 /**
@@ -123,14 +124,14 @@ async function watch(page: Page) {
   });
 }
 
-/** CPU seconds used so far by every Chromium process on this machine (Linux `/proc`). */
-function chromiumCpuSeconds(): number {
+/** CPU seconds used so far by every process on this machine whose name starts with `prefix` (Linux `/proc`). */
+function cpuSeconds(prefix: string): number {
   let ticks = 0;
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith('chrom')) continue;
+      if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith(prefix)) continue;
       // After the command: state, then ... utime and stime are the 12th and 13th fields.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]);
@@ -139,6 +140,14 @@ function chromiumCpuSeconds(): number {
     }
   }
   return ticks / 100;
+}
+
+const chromiumCpuSeconds = () => cpuSeconds('chrom');
+
+/** CPU seconds used so far by the server, by Chromium, and by this process (the sender and Playwright). */
+function cpuByPart() {
+  const own = process.cpuUsage();
+  return { server: cpuSeconds('server'), chromium: chromiumCpuSeconds(), client: (own.user + own.system) / 1e6 };
 }
 
 /**
@@ -204,6 +213,7 @@ test(`webhook to DOM: ${TABS} dashboards, ${RATE} callbacks/s`, async ({ browser
   const requests = order.map((videoId, n) => callbackRequest(new URL(BASE).host, videoId, n));
   const sender = await Sender.open(BASE, 64);
   const sentAt: Record<string, number> = {};
+  const cpuBefore = cpuByPart();
   const start = Date.now();
   const calls: Promise<number>[] = [];
   let next = 0;
@@ -217,6 +227,7 @@ test(`webhook to DOM: ${TABS} dashboards, ${RATE} callbacks/s`, async ({ browser
   }
   const answers = await Promise.all(calls);
   const elapsed = (Date.now() - start) / 1000;
+  const cpuAfter = cpuByPart();
   sender.close();
   expect(answers.filter((status) => status !== 200).length).toBe(0);
 
@@ -242,6 +253,13 @@ test(`webhook to DOM: ${TABS} dashboards, ${RATE} callbacks/s`, async ({ browser
       `(asked ${RATE}/s): ${latencies.length} rows seen, p50 ${pct(latencies, 0.5)} ms, ` +
       `p95 ${pct(latencies, 0.95)} ms, max ${latencies[latencies.length - 1]} ms, ${missing} missed (target p95 <= 150 ms); ` +
       `the dashboards were idle ${(settling / 1000).toFixed(0)} s after opening`,
+  );
+  // Where the machine's cores went while the callbacks were sent: when the three add up to every
+  // core for the whole time, the server cannot keep up and the callbacks queue in the sender.
+  const used = (part: keyof ReturnType<typeof cpuByPart>) => (cpuAfter[part] - cpuBefore[part]).toFixed(2);
+  console.log(
+    `CPU while sending (${elapsed.toFixed(2)} s on ${cpus().length} cores): server ${used('server')} s, ` +
+      `Chromium ${used('chromium')} s, this client ${used('client')} s`,
   );
   for (const context of contexts) await context.close();
 });
