@@ -566,22 +566,28 @@ fn VideoListRow(
                 <ProductName title=row.product_title.clone() image=row.product_image.clone() fallback_id=row.video.product_id.to_string() href=format!("/videos/{id}")/>
                 <div class="sub"><span class="muted">{row.video.template.clone()}</span> " " <IdChip id=id.to_string()/></div>
             </td>
+            // The cells a live change rewrites hold a box of fixed size (`.live-cell`): what changes
+            // inside it is laid out alone, not the whole table.
             <td>
-                {move || view! { <StatusBadge status=status.get()/> }}
-                <Show when=move || stuck_at_load && status.get() == VideoStatus::Generating>
-                    <span class="badge badge-stuck" title="Generating for longer than VIDEO_TIMEOUT_MINUTES">"stuck"</span>
-                </Show>
+                <div class="live-cell live-status">
+                    {move || view! { <StatusBadge status=status.get()/> }}
+                    <Show when=move || stuck_at_load && status.get() == VideoStatus::Generating>
+                        <span class="badge badge-stuck" title="Generating for longer than VIDEO_TIMEOUT_MINUTES">"stuck"</span>
+                    </Show>
+                </div>
             </td>
             <td>
                 <a href=format!("/videos?workspaceId={}", row.video.workspace_id)>
                     {row.workspace_name.clone().unwrap_or_else(|| row.video.workspace_id.to_string())}
                 </a>
             </td>
-            <td>{move || view! { <Ago at=updated.get()/> }}</td>
+            <td><div class="live-cell live-time">{move || view! { <Ago at=updated.get()/> }}</div></td>
             <td class="wrap error-text">{error}</td>
             <td class="actions">
-                <a href=format!("/videos/{id}") class="btn btn-link">"Details"</a>
-                <VideoActions id status actions/>
+                <div class="live-cell live-actions">
+                    <a href=format!("/videos/{id}") class="btn btn-link">"Details"</a>
+                    <VideoActions id status actions/>
+                </div>
             </td>
         </tr>
     }
