@@ -147,15 +147,18 @@ pub fn exact(t: crate::model::Timestamp) -> String {
 }
 
 /// A time as "3 min ago", with the exact UTC time on hover (its title) and on keyboard focus (a
-/// tooltip from `data-exact`); it stays current as the clock ticks.
+/// tooltip from `data-exact`); it stays current as the clock ticks, and as `at` changes: the same
+/// element is updated in place, never built again (a live page changes times by the thousand).
 #[component]
-pub fn Ago(at: crate::model::Timestamp) -> impl IntoView {
+pub fn Ago(#[prop(into)] at: Signal<crate::model::Timestamp>) -> impl IntoView {
     let clock = use_context::<Clock>();
-    let then = at.millis();
-    let text = move || relative(clock.map(|c| c.0.get()).unwrap_or(then), then);
-    let full = exact(at);
+    let text = move || {
+        let then = at.get().millis();
+        relative(clock.map(|c| c.0.get()).unwrap_or(then), then)
+    };
+    let full = Memo::new(move |_| exact(at.get()));
     view! {
-        <time class="ago" datetime=at.to_string() title=full.clone() data-exact=full tabindex="0">{text}</time>
+        <time class="ago" datetime=move || at.get().to_string() title=full data-exact=full tabindex="0">{text}</time>
     }
 }
 
@@ -217,11 +220,11 @@ pub fn ProductName(
 
 /// A video status as a coloured badge (the colour is never the only signal: the word is there).
 #[component]
-pub fn StatusBadge(status: VideoStatus) -> impl IntoView {
+pub fn StatusBadge(#[prop(into)] status: Signal<VideoStatus>) -> impl IntoView {
+    // One element whose class, attribute and text follow the status, updated in place.
+    let name = move || status.get().as_str();
     view! {
-        <span class=format!("badge badge-{}", status.as_str()) data-status=status.as_str()>
-            {status.as_str()}
-        </span>
+        <span class=move || format!("badge badge-{}", name()) data-status=name>{name}</span>
     }
 }
 

@@ -15,14 +15,54 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-/// Live changes overlay the videos the server sent; a re-read clears them.
-type Overlay = RwSignal<HashMap<ObjectId, AiVideo>>;
+/// Live changes (and the answers of actions) laid over the videos the server sent, one signal per
+/// video: a change wakes the row that shows that video and nothing else. (With one map for the
+/// page, every row re-checked it on every change, and a page gets changes by the thousand.) A
+/// re-read clears them. A video's signal, once made, stays for the page's life (a row may hold it).
+#[derive(Clone, Copy)]
+struct Overlay(StoredValue<HashMap<ObjectId, ArcRwSignal<Option<AiVideo>>>>);
+
+impl Overlay {
+    fn new() -> Self {
+        Self(StoredValue::new(HashMap::new()))
+    }
+
+    /// The signal of video `id`, made on first use.
+    fn slot(self, id: ObjectId) -> ArcRwSignal<Option<AiVideo>> {
+        if let Some(slot) = self.0.with_value(|m| m.get(&id).cloned()) {
+            return slot;
+        }
+        let slot = ArcRwSignal::new(None);
+        self.0.update_value(|m| {
+            m.insert(id, slot.clone());
+        });
+        slot
+    }
+
+    /// The video as the last change left it, if one did (untracked).
+    fn latest(self, id: ObjectId) -> Option<AiVideo> {
+        self.0
+            .with_value(|m| m.get(&id).and_then(|slot| slot.get_untracked()))
+    }
+
+    fn set(self, video: AiVideo) {
+        self.slot(video.id).set(Some(video));
+    }
+
+    fn clear(self) {
+        self.0.with_value(|m| {
+            for slot in m.values() {
+                slot.set(None);
+            }
+        });
+    }
+}
 
 /// The video as the server sent it, or as a newer live change (or action) left it: the newest
 /// wins, and the record read from the server wins a tie (it carries every field).
 fn live_video(live: Overlay, sent: AiVideo) -> Memo<AiVideo> {
-    let id = sent.id;
-    Memo::new(move |_| match live.with(|m| m.get(&id).cloned()) {
+    let slot = live.slot(sent.id);
+    Memo::new(move |_| match slot.get() {
         Some(v) if v.updated_at > sent.updated_at => v,
         _ => sent.clone(),
     })
@@ -35,15 +75,10 @@ fn overlay_summary(
     summary: &VideoSummary,
     loaded: impl FnOnce() -> Option<AiVideo>,
 ) -> bool {
-    let Some(shown) = live
-        .with_untracked(|m| m.get(&summary.id).cloned())
-        .or_else(loaded)
-    else {
+    let Some(shown) = live.latest(summary.id).or_else(loaded) else {
         return false;
     };
-    live.update(|m| {
-        m.insert(summary.id, summary.applied_to(&shown));
-    });
+    live.set(summary.applied_to(&shown));
     true
 }
 
@@ -64,9 +99,7 @@ impl RowActions {
             error: RwSignal::new(None),
         };
         let show = move |r: Result<AiVideo, FnError>| match r {
-            Ok(v) => live.update(|m| {
-                m.insert(v.id, v);
-            }),
+            Ok(v) => live.set(v),
             Err(e) => this.error.set(Some(e.to_string())),
         };
         Effect::new(move |_| {
@@ -159,7 +192,7 @@ pub fn VideosPage() -> impl IntoView {
     });
     let param = move |get: fn(&VideoFilter) -> &Option<String>| get(&filter.read()).clone();
     let data = Resource::new(move || filter.get(), load_videos);
-    let live: Overlay = RwSignal::new(HashMap::new());
+    let live = Overlay::new();
     // Changes to videos this page does not show: counted, and the count redrawn once a second.
     let new_videos = Unseen::new();
     let show_new = throttled(Duration::from_secs(1), move || new_videos.flush());
@@ -199,7 +232,7 @@ pub fn VideosPage() -> impl IntoView {
             show_new();
         },
         move || {
-            live.update(|m| m.clear());
+            live.clear();
             new_videos.reset();
             data.refetch();
         },
@@ -271,7 +304,7 @@ pub fn VideosPage() -> impl IntoView {
             });
             selected.set(BTreeSet::new());
             all_matching.set(false);
-            live.update(|m| m.clear());
+            live.clear();
             data.refetch();
         });
     };
@@ -570,7 +603,7 @@ fn VideoListRow(
             // inside it is laid out alone, not the whole table.
             <td>
                 <div class="live-cell live-status">
-                    {move || view! { <StatusBadge status=status.get()/> }}
+                    <StatusBadge status/>
                     <Show when=move || stuck_at_load && status.get() == VideoStatus::Generating>
                         <span class="badge badge-stuck" title="Generating for longer than VIDEO_TIMEOUT_MINUTES">"stuck"</span>
                     </Show>
@@ -581,7 +614,7 @@ fn VideoListRow(
                     {row.workspace_name.clone().unwrap_or_else(|| row.video.workspace_id.to_string())}
                 </a>
             </td>
-            <td><div class="live-cell live-time">{move || view! { <Ago at=updated.get()/> }}</div></td>
+            <td><div class="live-cell live-time"><Ago at=updated/></div></td>
             <td class="wrap error-text">{error}</td>
             <td class="actions">
                 <div class="live-cell live-actions">
@@ -600,7 +633,7 @@ pub fn VideoDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(id, load_video_detail);
-    let live: Overlay = RwSignal::new(HashMap::new());
+    let live = Overlay::new();
     use_live(
         move || LiveFeed::new(LiveKinds::Both).videos(id().parse().into_iter().collect()),
         move |change| {
@@ -624,7 +657,7 @@ pub fn VideoDetailPage() -> impl IntoView {
         },
         |_| {},
         move || {
-            live.update(|m| m.clear());
+            live.clear();
             data.refetch();
         },
     );
@@ -668,7 +701,7 @@ fn VideoDetailView(d: VideoDetail, live: Overlay, actions: RowActions) -> impl I
             <dl class="details">
                 <dt>"Status"</dt>
                 <dd>
-                    {move || view! { <StatusBadge status=status.get()/> }}
+                    <StatusBadge status/>
                     {move || v.get().error.map(|e| view! { " " <span class="error-text" data-testid="detail-error">{e}</span> })}
                 </dd>
                 <dt>"Video id"</dt><dd><IdChip id=id.to_string()/></dd>
@@ -702,7 +735,7 @@ fn VideoDetailView(d: VideoDetail, live: Overlay, actions: RowActions) -> impl I
                     let done = v.get().metadata.retry_count.unwrap_or(0);
                     format!("{done} ({} left)", d.max_retries.saturating_sub(done))
                 }}</dd>
-                <dt>"Updated"</dt><dd>{move || view! { <Ago at=v.get().updated_at/> }}</dd>
+                <dt>"Updated"</dt><dd><Ago at=Signal::derive(move || v.read().updated_at)/></dd>
             </dl>
             {move || {
                 let m = v.get().metadata;
