@@ -49,12 +49,14 @@ impl Overlay {
         self.slot(video.id).set(Some(video));
     }
 
+    /// Forgets every change; only the rows that had one are woken.
     fn clear(self) {
-        self.0.with_value(|m| {
-            for slot in m.values() {
+        let slots: Vec<_> = self.0.with_value(|m| m.values().cloned().collect());
+        for slot in slots {
+            if slot.with_untracked(Option::is_some) {
                 slot.set(None);
             }
-        });
+        }
     }
 }
 
