@@ -129,38 +129,43 @@ impl App {
         self.base.trim_start_matches("http://")
     }
 
-    /// A callback as RCK sends it, ready for [`blast`]: signed (Standard Webhooks), one delivery id
-    /// per call.
-    fn signed(&self, path: &str, body: &Value) -> Prepared {
+    /// The headers RCK signs a delivery of `bytes` with (Standard Webhooks); one delivery id per
+    /// call.
+    fn signature(&self, bytes: &[u8]) -> [(&'static str, String); 3] {
         let n = self
             .deliveries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("msg_bench_{n}");
         let ts = chrono::Utc::now().timestamp();
-        let bytes = serde_json::to_vec(body).unwrap();
-        let signature = self.secret.sign(&id, ts, &bytes);
-        post(self.addr(), path)
-            .header("webhook-id", id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signature)
-            .body(Full::new(Bytes::from(bytes)))
-            .unwrap()
+        let signature = self.secret.sign(&id, ts, bytes);
+        [
+            ("webhook-id", id),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", signature),
+        ]
     }
 
-    /// A callback as RCK sends it: signed (Standard Webhooks), one delivery id per call.
+    /// A callback as RCK sends it, ready for [`blast`].
+    fn signed(&self, path: &str, body: &Value) -> Prepared {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let mut request = post(self.addr(), path);
+        for (name, value) in self.signature(&bytes) {
+            request = request.header(name, value);
+        }
+        request.body(Full::new(Bytes::from(bytes))).unwrap()
+    }
+
+    /// A callback as RCK sends it, sent now; its answer.
     async fn callback(&self, path: &str, body: Value) -> Value {
-        let n = self
-            .deliveries
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("msg_bench_{n}");
-        let ts = chrono::Utc::now().timestamp();
         let bytes = serde_json::to_vec(&body).unwrap();
-        self.http
+        let mut request = self
+            .http
             .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", self.secret.sign(&id, ts, &bytes))
+            .header("content-type", "application/json");
+        for (name, value) in self.signature(&bytes) {
+            request = request.header(name, value);
+        }
+        request
             .body(bytes)
             .send()
             .await
