@@ -162,8 +162,9 @@ async fn generate(
     rck: &RckClient,
     v: Valid,
 ) -> AppResult<Reply> {
-    // 1. Every product exists and is the caller's workspace's.
-    let found = state.store.find_products(&v.product_ids).await?;
+    // 1. Every product exists and is the caller's workspace's. Cards, without the `videos` entries:
+    // those grow with each product's history, and a request needs none of them.
+    let found = state.store.find_product_cards(&v.product_ids).await?;
     let missing: Vec<String> = v
         .product_ids
         .iter()
