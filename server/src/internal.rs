@@ -12,15 +12,26 @@ use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::Router;
 use serde_json::json;
 
+/// Mounted at the root, not nested under `/internal`: a nested router costs every call a prefix
+/// strip and a service clone, and these two routes take all of RCK's load.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/videos/success", post(success).fallback(wrong_method))
-        .route("/videos/failure", post(failure).fallback(wrong_method))
-        .fallback(unknown)
+        .route(
+            "/internal/videos/success",
+            post(success).fallback(wrong_method),
+        )
+        .route(
+            "/internal/videos/failure",
+            post(failure).fallback(wrong_method),
+        )
+        // Anything else under `/internal`, the bare prefix and its trailing slash included.
+        .route("/internal", any(unknown))
+        .route("/internal/", any(unknown))
+        .route("/internal/{*rest}", any(unknown))
 }
 
 #[utoipa::path(post, path = "/internal/videos/success", tag = "callbacks",
@@ -105,7 +116,14 @@ async fn reject_and_record(
     status: StatusCode,
     message: &str,
 ) -> Response {
-    let endpoint = req.uri().path().to_string();
+    // Recorded as the callbacks are, relative to `/internal` (`/internal/x` is `/x`); the bare
+    // prefix as it came.
+    let path = req.uri().path();
+    let endpoint = match path.strip_prefix("/internal") {
+        Some(rest) if rest.len() > 1 => rest,
+        _ => path,
+    }
+    .to_string();
     let method = req.method().to_string();
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await;
     let payload = match &body {

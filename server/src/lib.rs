@@ -122,10 +122,7 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
                 .merge(live::router())
                 .merge(openapi::router()),
         )
-        .nest("/internal", internal::router())
-        // `nest` leaves the bare prefix and its trailing slash out; they are RCK's calls too.
-        .route("/internal", axum::routing::any(internal::unknown))
-        .route("/internal/", axum::routing::any(internal::unknown))
+        .merge(internal::router())
         .merge(session::router())
         .merge(observe::router())
         .layer(DefaultBodyLimit::max(

@@ -12,7 +12,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("/api", include_str!("../../src/rest.rs")),
     ("/api", include_str!("../../src/live.rs")),
     ("/api", include_str!("../../src/openapi.rs")),
-    ("/internal", include_str!("../../src/internal.rs")),
+    ("", include_str!("../../src/internal.rs")),
     ("", include_str!("../../src/session.rs")),
     ("", include_str!("../../src/observe.rs")),
 ];

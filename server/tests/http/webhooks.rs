@@ -355,6 +355,25 @@ async fn unknown_internal_routes_and_methods_answer_json() {
     assert_eq!(r.body["success"], false);
     let r = s.app.get(SUCCESS, "unused").await.expect(405);
     assert_eq!(r.body["success"], false);
+    // Both recorded, by their path under `/internal` as the callbacks are.
+    let r = s
+        .app
+        .get("/api/webhook-events?limit=100", &s.admin)
+        .await
+        .expect(200);
+    let recorded: Vec<_> = r.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap(),
+                e["statusCode"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(recorded.contains(&("/videos/other", 404)), "{recorded:?}");
+    assert!(recorded.contains(&("/videos/success", 405)), "{recorded:?}");
 }
 
 #[tokio::test]
