@@ -10,7 +10,7 @@
 //! Small and often beats large and rare: a checkpoint ends with an fsync of the database file, and
 //! the writer's own fsync of the WAL waits behind that write-back. Under the bench's callback load,
 //! checkpoints every 100 ms held every call in flight for a few milliseconds each time (p99
-//! 15.7-19.4 ms over 4 runs); every 25 ms, 10.9-14.4 ms, interleaved; with no checkpoints at all,
+//! 14.3-19.4 ms over 6 runs); every 25 ms, 10.9-14.4 ms, interleaved; with no checkpoints at all,
 //! 10.2-11.6 ms. A checkpoint with nothing to copy costs a read of the WAL index.
 
 use rusqlite::Connection;
