@@ -104,7 +104,6 @@ async fn start_on(rck: Option<String>, dir: tempfile::TempDir) -> App {
         .env("RCK_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("LEPTOS_OUTPUT_NAME", "racky-videos")
         .env("LEPTOS_SITE_ROOT", "target/site")
-        .envs(std::env::var("TOKIO_WORKER_THREADS").map(|n| ("TOKIO_WORKER_THREADS", n)))
         // Its log lines are written (and paid for) as in production, then dropped.
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -772,7 +771,6 @@ async fn success_round(app: &App, videos: &[String]) -> Round {
         })
         .collect();
     reset_peak_rss(app.server.pid());
-
     let (cpu, client_cpu) = (cpu_time(app.server.pid()), cpu_time(std::process::id()));
     let (elapsed, lat, failed) = blast(app.addr(), requests).await;
     let peak_rss_mb = peak_rss_mb(app.server.pid());
