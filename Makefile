@@ -32,7 +32,7 @@ SUPERADMIN_PASSWORD ?= racky-admin-2024
 LEPTOS_SITE_ADDR ?= 127.0.0.1:3000
 
 .PHONY: help fuzz setup setup-rust setup-node setup-chromium setup-release run watch build release \
-        test fmt fmt-check lint unit e2e bench bench-dom clean
+        test fmt fmt-check lint unit e2e bench bench-instructions bench-dom clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -154,6 +154,10 @@ e2e: build ## Browser test: start the debug server on a free loopback port and r
 
 bench: ## Benchmarks (print figures; never part of `make test`)
 	cargo bench -p server
+
+bench-instructions: ## The server's instructions per success callback, counted by callgrind (valgrind): an A/B that machine noise does not blur
+	@command -v valgrind >/dev/null || { echo "bench-instructions: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
+	RACKY_BENCH_INSTRUCTIONS=1 cargo bench -p server --bench throughput
 
 bench-dom: release setup-node setup-chromium ## Browser benchmark (release build): webhook -> DOM, 10 dashboards, 2,000 callbacks/s
 	SERVER_BIN="$(CURDIR)/target/release/server" bash end2end/run.sh --config bench.config.ts

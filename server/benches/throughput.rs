@@ -9,6 +9,9 @@
 //!    over 30 days (as `server seed-bench` does), one request at a time;
 //!
 //! and one table of every figure beside its target.
+//!
+//! `RACKY_BENCH_INSTRUCTIONS=1` (`make bench-instructions`) measures one thing instead: the server's
+//! instructions per success callback, counted by callgrind, for A/B comparisons of small changes.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -38,7 +41,7 @@ struct App {
     /// The server: the release binary in a process of its own, so its CPU time and memory are its
     /// own (the load client stays in this process). Killed when the bench drops it.
     server: Process,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A child process, killed on drop (a benchmark that panics leaves nothing running).
@@ -92,7 +95,20 @@ async fn start_on(rck: Option<String>, dir: tempfile::TempDir) -> App {
     let addr = format!("127.0.0.1:{}", free_port());
     // `RACKY_BENCH_SERVER`: another build of the server to measure (an A/B against this one).
     let bin = std::env::var("RACKY_BENCH_SERVER").unwrap_or(env!("CARGO_BIN_EXE_server").into());
-    let mut cmd = std::process::Command::new(bin);
+    // `RACKY_BENCH_INSTRUCTIONS`: the server runs under callgrind, counting nothing until told.
+    let mut cmd = if std::env::var_os(INSTRUCTIONS_VAR).is_some() {
+        let mut cmd = std::process::Command::new("valgrind");
+        cmd.arg("--tool=callgrind")
+            .arg("--instr-atstart=no")
+            .arg(format!(
+                "--callgrind-out-file={}",
+                dir.path().join("callgrind.out").display()
+            ))
+            .arg(bin);
+        cmd
+    } else {
+        std::process::Command::new(bin)
+    };
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATA_DIR", dir.path())
@@ -123,7 +139,7 @@ async fn start_on(rck: Option<String>, dir: tempfile::TempDir) -> App {
         secret: WEBHOOK_SECRET.parse().unwrap(),
         deliveries: Default::default(),
         server,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -550,7 +566,112 @@ fn main() {
     if let Ok(addr) = std::env::var(BARE_ADDR_VAR) {
         return serve_bare(&addr);
     }
-    tokio::runtime::Runtime::new().unwrap().block_on(bench());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    if std::env::var_os(INSTRUCTIONS_VAR).is_some() {
+        return runtime.block_on(instructions_per_callback());
+    }
+    runtime.block_on(bench());
+}
+
+/// Makes the server run under callgrind (`valgrind`), which counts the instructions it executes.
+const INSTRUCTIONS_VAR: &str = "RACKY_BENCH_INSTRUCTIONS";
+/// Callbacks counted by `instructions_per_callback`.
+const COUNTED_CALLBACKS: usize = 2_000;
+
+/// The server's work per success callback as a count of instructions, HTTP side and writer
+/// together, read by callgrind while the lean client sends `COUNTED_CALLBACKS` of them. Unlike
+/// seconds, the count barely moves with the machine's moment (its CPU, the other process, the
+/// clock), so a change of a few percent can be told from noise in one run of each build, A and B
+/// (`RACKY_BENCH_SERVER`). Callgrind runs the server's threads one at a time, about 50 times
+/// slower, so the writer's batches are not those of a normal run: compare counts with counts only.
+async fn instructions_per_callback() {
+    let idle_sim = server::rck_sim::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        server::rck_sim::SimConfig {
+            min_delay: Duration::from_secs(3600),
+            max_delay: Duration::from_secs(3600),
+            failure_rate: 0.0,
+            api_key: None,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let app = start(Some(format!("http://{idle_sim}"))).await;
+    let (_, user) = shop(&app, "Counted", 1_000_000).await;
+    let products = make_products(&app, &user, 100).await;
+    let videos = start_videos(&app, &user, &products, COUNTED_CALLBACKS).await;
+    let requests = videos
+        .iter()
+        .map(|v| {
+            app.signed(
+                "/internal/videos/success",
+                &json!({"videoId": v, "video_url": "https://cdn/x.mp4"}),
+            )
+        })
+        .collect();
+    let pid = app.server.pid().to_string();
+    let control = |args: &[&str]| {
+        let ok = std::process::Command::new("callgrind_control")
+            .args(args)
+            .arg(&pid)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "callgrind_control {args:?} failed (is valgrind installed?)"
+        );
+    };
+    control(&["--instr=on"]);
+    let (_, _, failed) = blast(app.addr(), requests).await;
+    control(&["--instr=off"]);
+    assert_eq!(failed, 0, "{failed} callbacks were not acknowledged");
+    control(&["--dump"]);
+    // The dump is written by the server's process itself, as soon as it is scheduled: wait for it.
+    let dir = app.dir.path().to_path_buf();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let total = loop {
+        let total: u64 = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("callgrind.out"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("totals: "))
+                    .filter_map(|n| n.trim().parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum();
+        if total > 0 || Instant::now() > deadline {
+            break total;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        total > 0,
+        "callgrind wrote no counts in {}: {:?}",
+        dir.display(),
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
+    );
+    // Kept for `callgrind_annotate`, which says where the instructions went.
+    let kept = std::env::temp_dir().join("racky-bench-callgrind.out");
+    let dumps = std::fs::read_dir(&dir).unwrap().flatten();
+    let dumps = dumps.filter(|e| e.file_name().to_string_lossy().starts_with("callgrind.out"));
+    if let Some(dump) = dumps.max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0)) {
+        let _ = std::fs::copy(dump.path(), &kept);
+    }
+    println!(
+        "server instructions per success callback: {:.0} ({COUNTED_CALLBACKS} callbacks, \
+         {CONCURRENCY} connections; the profile: callgrind_annotate {})",
+        total as f64 / COUNTED_CALLBACKS as f64,
+        kept.display()
+    );
 }
 
 async fn bench() {
