@@ -115,6 +115,7 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
     let state_for_origin = state.clone();
     let in_flight = Arc::new(tokio::sync::Semaphore::new(state.config.max_in_flight));
     let timeout_secs = state.config.request_timeout_secs;
+    let body_limit = DefaultBodyLimit::max(app::ssr::services::webhooks::MAX_BODY_BYTES);
     let api = Router::new()
         .nest(
             "/api",
@@ -122,29 +123,33 @@ pub fn router(state: AppState, options: LeptosOptions) -> Router {
                 .merge(live::router())
                 .merge(openapi::router()),
         )
-        .merge(internal::router())
         .merge(session::router())
         .merge(observe::router())
-        .layer(DefaultBodyLimit::max(
-            app::ssr::services::webhooks::MAX_BODY_BYTES,
-        ))
-        .with_state(state);
-    // Request spans name the path only: a query string may hold a callback token.
-    api.merge(pages)
+        .layer(body_limit)
+        .with_state(state.clone());
+    // What browsers use (pages, static files, the API with its session cookie): cross-site writes
+    // refused, cache headers on the static files, compression.
+    let site = api
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
             state_for_origin,
             security::same_origin,
         ))
         .layer(axum::middleware::from_fn_with_state(
+            hashed_assets,
+            assets::cache_control,
+        ))
+        .layer(assets::compression());
+    // RCK's callbacks, which carry all of its load, go past those three: they authenticate by
+    // token or signature, never by cookie, and answer a few bytes of JSON that are not worth
+    // compressing. Three layers fewer: 3 % fewer instructions per callback (`make bench-instructions`).
+    let callbacks = internal::router().layer(body_limit).with_state(state);
+    site.merge(callbacks)
+        .layer(axum::middleware::from_fn_with_state(
             timeout_secs,
             security::request_timeout,
         ))
         .layer(axum::middleware::from_fn(security::headers))
-        .layer(axum::middleware::from_fn_with_state(
-            hashed_assets,
-            assets::cache_control,
-        ))
-        .layer(assets::compression())
         .layer(axum::middleware::from_fn_with_state(
             in_flight,
             security::in_flight_limit,
