@@ -30,10 +30,11 @@ pub fn hash_token(token: &str) -> String {
     crate::model::hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// The secret's key bytes: `whsec_` followed by base64 (the prefix is optional, as the Standard
-/// Webhooks libraries accept it).
+/// The secret: `whsec_` followed by base64 key bytes (the prefix is optional, as the Standard
+/// Webhooks libraries accept it). Held as an HMAC already keyed, so each delivery's MAC starts from
+/// a copy of it rather than hashing the key again (two SHA-256 blocks fewer per callback).
 #[derive(Clone)]
-pub struct WebhookSecret(Vec<u8>);
+pub struct WebhookSecret(hmac::Hmac<Sha256>);
 
 impl std::fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,7 +53,9 @@ impl std::str::FromStr for WebhookSecret {
         if key.len() < 16 {
             return Err("must hold at least 16 bytes of key".into());
         }
-        Ok(Self(key))
+        let keyed = hmac::Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|_| "must hold a key HMAC accepts".to_string())?;
+        Ok(Self(keyed))
     }
 }
 
@@ -103,8 +106,7 @@ impl WebhookSecret {
     }
 
     fn mac(&self, id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
-        let mut mac =
-            hmac::Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        let mut mac = self.0.clone();
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.as_bytes());
