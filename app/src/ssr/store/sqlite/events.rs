@@ -10,6 +10,7 @@ use crate::ssr::store::{
 };
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql};
+use std::sync::atomic::Ordering;
 
 const INSERT: &str =
     "INSERT INTO webhook_events (id, endpoint, payload, video_id, status_code, outcome, created_at)
@@ -22,9 +23,14 @@ const DELIVERY: &str = "SELECT id, status_code, outcome FROM webhook_deliveries
 const INSERT_DELIVERY: &str =
     "INSERT OR REPLACE INTO webhook_deliveries (id, status_code, outcome, created_at)
      VALUES (:id, :status_code, :outcome, :created_at)";
-/// A few expired deliveries go with every new one, so the table stays at about a day of them.
+/// Expired deliveries go a few at a time with new ones (`FORGET_EVERY`), so the table stays at
+/// about a day of them.
 const FORGET_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN (
-         SELECT id FROM webhook_deliveries WHERE created_at < :since ORDER BY created_at LIMIT 16)";
+         SELECT id FROM webhook_deliveries WHERE created_at < :since ORDER BY created_at LIMIT 64)";
+/// Every 16th new delivery forgets up to 64 expired ones: four for each one added, so the table
+/// cannot grow past a day of deliveries, and 15 callbacks in 16 skip the statement.
+const FORGET_EVERY: u64 = 16;
+static DELIVERIES_ADDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Oldest first and bounded, so one run of retention never holds the writer for long.
 const PURGE: &str = "DELETE FROM webhook_events WHERE id IN (
@@ -158,8 +164,11 @@ impl EventStore for SqliteStore {
                             ":outcome": d.outcome,
                             ":created_at": at.to_string(),
                         })?;
-                        tx.prepare_cached(FORGET_DELIVERIES)?
-                            .execute(named_params! { ":since": since })?;
+                        let added = DELIVERIES_ADDED.fetch_add(1, Ordering::Relaxed);
+                        if added % FORGET_EVERY == 0 {
+                            tx.prepare_cached(FORGET_DELIVERIES)?
+                                .execute(named_params! { ":since": since })?;
+                        }
                     }
                     plan
                 }
@@ -250,5 +259,69 @@ impl EventStore for SqliteStore {
             Ok(n as u64)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signed callback for a video that does not exist, delivery `id`, at `at`.
+    async fn deliver(s: &SqliteStore, id: String, at: Timestamp) -> Applied {
+        let video = ObjectId::new();
+        let draft = EventDraft {
+            id: ObjectId::new(),
+            endpoint: "/videos/failure".into(),
+            payload: serde_json::json!({ "videoId": video.to_string() }),
+            video_id: Some(video.to_string()),
+            created_at: at,
+            note: None,
+        };
+        let change = VideoChange::Fail { error: "x".into() };
+        s.apply_webhook(video, &change, &CallbackAuth::Signed(id), draft)
+            .await
+            .unwrap()
+    }
+
+    /// How many deliveries are remembered, and how many of them arrived before `before`.
+    async fn deliveries(s: &SqliteStore, before: Timestamp) -> (i64, i64) {
+        let before = before.to_string();
+        s.write(move |t| {
+            let all = "SELECT count(*) FROM webhook_deliveries";
+            let expired = "SELECT count(*) FROM webhook_deliveries WHERE created_at < :before";
+            Ok((
+                t.query_row(all, [], |r| r.get(0))?,
+                t.query_row(expired, named_params! {":before": before}, |r| r.get(0))?,
+            ))
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_forgotten_a_day_later_however_many_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let day_one = Timestamp::from_millis(1_700_000_000_000);
+        for i in 0..100 {
+            deliver(&s, format!("msg_old_{i}"), day_one).await;
+        }
+        // Within the day, a delivery id seen before is a duplicate.
+        assert!(matches!(
+            deliver(&s, "msg_old_7".into(), day_one).await,
+            Applied::Duplicate { .. }
+        ));
+        let day_two = Timestamp::from_millis(day_one.millis() + DELIVERY_MEMORY_MS + 1);
+        for i in 0..100 {
+            deliver(&s, format!("msg_new_{i}"), day_two).await;
+        }
+        // 100 new ones forget at least 6 x 64 expired ones: none of day one is left.
+        let horizon = Timestamp::from_millis(day_two.millis() - DELIVERY_MEMORY_MS);
+        assert_eq!(deliveries(&s, horizon).await, (100, 0));
+        // And a day-one id is new again.
+        assert!(matches!(
+            deliver(&s, "msg_old_7".into(), day_two).await,
+            Applied::NotFound
+        ));
     }
 }
