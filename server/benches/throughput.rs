@@ -573,6 +573,35 @@ fn main() {
     runtime.block_on(bench());
 }
 
+/// An RCK simulator that never calls back, so the benchmark drives the callbacks itself.
+async fn idle_simulator() -> std::net::SocketAddr {
+    server::rck_sim::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        server::rck_sim::SimConfig {
+            min_delay: Duration::from_secs(3600),
+            max_delay: Duration::from_secs(3600),
+            failure_rate: 0.0,
+            api_key: None,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// A signed success callback for each of `videos`, ready for [`blast`].
+fn success_requests(app: &App, videos: &[String]) -> Vec<Prepared> {
+    videos
+        .iter()
+        .map(|v| {
+            app.signed(
+                "/internal/videos/success",
+                &json!({"videoId": v, "video_url": "https://cdn/x.mp4"}),
+            )
+        })
+        .collect()
+}
+
 /// Makes the server run under callgrind (`valgrind`), which counts the instructions it executes.
 const INSTRUCTIONS_VAR: &str = "RACKY_BENCH_INSTRUCTIONS";
 /// Callbacks counted by `instructions_per_callback`.
@@ -585,31 +614,12 @@ const COUNTED_CALLBACKS: usize = 2_000;
 /// (`RACKY_BENCH_SERVER`). Callgrind runs the server's threads one at a time, about 50 times
 /// slower, so the writer's batches are not those of a normal run: compare counts with counts only.
 async fn instructions_per_callback() {
-    let idle_sim = server::rck_sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        server::rck_sim::SimConfig {
-            min_delay: Duration::from_secs(3600),
-            max_delay: Duration::from_secs(3600),
-            failure_rate: 0.0,
-            api_key: None,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let idle_sim = idle_simulator().await;
     let app = start(Some(format!("http://{idle_sim}"))).await;
     let (_, user) = shop(&app, "Counted", 1_000_000).await;
     let products = make_products(&app, &user, 100).await;
     let videos = start_videos(&app, &user, &products, COUNTED_CALLBACKS).await;
-    let requests = videos
-        .iter()
-        .map(|v| {
-            app.signed(
-                "/internal/videos/success",
-                &json!({"videoId": v, "video_url": "https://cdn/x.mp4"}),
-            )
-        })
-        .collect();
+    let requests = success_requests(&app, &videos);
     let pid = app.server.pid().to_string();
     let control = |args: &[&str]| {
         let ok = std::process::Command::new("callgrind_control")
@@ -679,19 +689,7 @@ async fn bench() {
     let mut table: Vec<Line> = Vec::new();
     let ceiling = bare_ceiling().await;
 
-    // A simulator that never calls back, so the benchmark drives the callbacks itself.
-    let idle_sim = server::rck_sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        server::rck_sim::SimConfig {
-            min_delay: Duration::from_secs(3600),
-            max_delay: Duration::from_secs(3600),
-            failure_rate: 0.0,
-            api_key: None,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let idle_sim = idle_simulator().await;
     let app = std::sync::Arc::new(start(Some(format!("http://{idle_sim}"))).await);
     let (admin, user) = shop(&app, "Bench", 1_000_000).await;
     let products = make_products(&app, &user, 100).await;
@@ -882,15 +880,7 @@ async fn start_videos_timed(app: &App, user: &str, products: &[String]) -> Vec<S
 /// A signed success callback for each video, sent by the lean client; every one must be
 /// acknowledged.
 async fn success_round(app: &App, videos: &[String]) -> Round {
-    let requests = videos
-        .iter()
-        .map(|v| {
-            app.signed(
-                "/internal/videos/success",
-                &json!({"videoId": v, "video_url": "https://cdn/x.mp4"}),
-            )
-        })
-        .collect();
+    let requests = success_requests(app, videos);
     reset_peak_rss(app.server.pid());
     let (cpu, client_cpu) = (cpu_time(app.server.pid()), cpu_time(std::process::id()));
     let (elapsed, lat, failed) = blast(app.addr(), requests).await;
