@@ -642,11 +642,9 @@ async fn instructions_per_callback() {
     let dir = app.dir.path().to_path_buf();
     let deadline = Instant::now() + Duration::from_secs(60);
     let total = loop {
-        let total: u64 = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("callgrind.out"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        let total: u64 = callgrind_dumps(&dir)
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
             .flat_map(|text| {
                 text.lines()
                     .filter_map(|l| l.strip_prefix("totals: "))
@@ -659,22 +657,15 @@ async fn instructions_per_callback() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(
-        total > 0,
-        "callgrind wrote no counts in {}: {:?}",
-        dir.display(),
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect::<Vec<_>>()
-    );
+    assert!(total > 0, "callgrind wrote no counts in {}", dir.display());
     // Kept for `callgrind_annotate`, which says where the instructions went.
     let kept = std::env::temp_dir().join("racky-bench-callgrind.out");
-    let dumps = std::fs::read_dir(&dir).unwrap().flatten();
-    let dumps = dumps.filter(|e| e.file_name().to_string_lossy().starts_with("callgrind.out"));
-    if let Some(dump) = dumps.max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0)) {
-        let _ = std::fs::copy(dump.path(), &kept);
+    let dumps = callgrind_dumps(&dir);
+    if let Some(dump) = dumps
+        .iter()
+        .max_by_key(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
+    {
+        let _ = std::fs::copy(dump, &kept);
     }
     println!(
         "server instructions per success callback: {:.0} ({COUNTED_CALLBACKS} callbacks, \
@@ -682,6 +673,16 @@ async fn instructions_per_callback() {
         total as f64 / COUNTED_CALLBACKS as f64,
         kept.display()
     );
+}
+
+/// The files callgrind wrote in `dir` (`callgrind.out` at start, one more per dump).
+fn callgrind_dumps(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("callgrind.out"))
+        .map(|e| e.path())
+        .collect()
 }
 
 async fn bench() {
