@@ -112,7 +112,9 @@ pub fn use_live(
             let changes = listen(
                 "changes",
                 Closure::new(move |ev: web_sys::MessageEvent| {
-                    if let Ok(changes) = serde_json::from_str::<Vec<LiveChange>>(&text(&ev)) {
+                    if let Ok(changes) =
+                        serde_json::from_slice::<Vec<LiveChange>>(text(&ev).as_bytes())
+                    {
                         changes.into_iter().for_each(|c| f(c));
                     }
                 }),
@@ -121,7 +123,7 @@ pub fn use_live(
             let unseen = listen(
                 "unseen",
                 Closure::new(move |ev: web_sys::MessageEvent| {
-                    if let Ok(counts) = serde_json::from_str::<LiveUnseen>(&text(&ev)) {
+                    if let Ok(counts) = serde_json::from_slice::<LiveUnseen>(text(&ev).as_bytes()) {
                         f(counts);
                     }
                 }),

@@ -1,8 +1,10 @@
 //! Reusable pieces of the dashboard.
 
 pub mod chart;
+pub mod data;
 pub mod live;
 
+use crate::components::data::SliceJson;
 use crate::model::error::FnError;
 use crate::model::filters::{query_string, WithPage};
 use crate::model::VideoStatus;
@@ -255,7 +257,7 @@ pub fn CallError(error: FnError) -> impl IntoView {
 /// the last view while it reloads, and one `ErrorBoundary` shows any error of the call through
 /// [`CallError`] (so a signed-out session goes to the login page everywhere).
 #[component]
-pub fn Loaded<T, V, F>(resource: Resource<Result<T, FnError>>, then: F) -> impl IntoView
+pub fn Loaded<T, V, F>(resource: Resource<Result<T, FnError>, SliceJson>, then: F) -> impl IntoView
 where
     T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     V: IntoView + 'static,

@@ -1,3 +1,4 @@
+use crate::components::data::page_data;
 use crate::components::live::{throttled, use_live, LiveFeed, LiveKinds, Unseen};
 use crate::components::{Ago, CodePill, DataTable, IdChip, Layout, Loaded, Pager, ProductName};
 use crate::model::dashboard::EventsView;
@@ -28,7 +29,7 @@ pub fn EventsPage() -> impl IntoView {
             cursor: get("cursor"),
         }
     });
-    let data = Resource::new(move || filter.get(), load_events);
+    let data = page_data(move || filter.get(), load_events);
     // New events: counted, and the count redrawn once a second.
     let fresh = Unseen::new();
     let show_fresh = throttled(Duration::from_secs(1), move || fresh.flush());
@@ -205,7 +206,7 @@ pub fn EventsPage() -> impl IntoView {
 pub fn EventDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let data = Resource::new(id, load_event);
+    let data = page_data(id, load_event);
     let replay = ServerAction::<ReplayEvent>::new();
     view! {
         <Layout>

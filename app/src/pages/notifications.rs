@@ -1,3 +1,4 @@
+use crate::components::data::page_data;
 use crate::components::{Ago, DataTable, IdChip, Layout, Loaded, Pager};
 use crate::model::filters::NotificationFilter;
 use crate::model::notify::{ChannelResult, NotificationPage, NotificationSettings};
@@ -28,8 +29,8 @@ pub fn NotificationsPage() -> impl IntoView {
         }
     });
     let workspace = move || filter.read().workspace_id.clone();
-    let workspaces = Resource::new(|| (), |_| load_workspaces());
-    let log = Resource::new(move || filter.get(), load_notifications);
+    let workspaces = page_data(|| (), |_| load_workspaces());
+    let log = page_data(move || filter.get(), load_notifications);
     let redeliver = ServerAction::<RedeliverNotification>::new();
     Effect::new(move |_| {
         if redeliver.value().get().is_some() {
@@ -122,7 +123,7 @@ fn SettingsCard(workspace_id: String) -> impl IntoView {
     let rotate = ServerAction::<RotateNotificationSecret>::new();
     let test = ServerAction::<TestNotifications>::new();
     let ws = workspace_id.clone();
-    let settings = Resource::new(
+    let settings = page_data(
         move || (ws.clone(), save.version().get(), rotate.version().get()),
         |(ws, _, _)| load_notification_settings(ws),
     );

@@ -1,4 +1,5 @@
 use crate::components::chart::SuccessFailureChart;
+use crate::components::data::page_data;
 use crate::components::live::{throttled, use_live, LiveFeed, LiveKinds};
 use crate::components::{exact, human_ms, Layout, Loaded, StatTile};
 use crate::model::dashboard::{FailureReport, Overview, OverviewRange};
@@ -13,7 +14,7 @@ use std::time::Duration;
 pub fn OverviewPage() -> impl IntoView {
     let query = use_query_map();
     let range = move || OverviewRange::from_key(&query.read().get("range").unwrap_or_default());
-    let data = Resource::new(range, load_overview);
+    let data = page_data(range, load_overview);
     // Keep the numbers and the chart current: a live change re-reads the overview at once, or,
     // within a second of the last read, once that second is over (so the last change always shows).
     // The page shows no single video: the feed sends it counts of changes (`unseen`), not changes.

@@ -1,3 +1,4 @@
+use crate::components::data::page_data;
 use crate::components::live::{throttled, use_live, LiveFeed, LiveKinds, Unseen};
 use crate::components::{
     human_ms, Ago, DataTable, IdChip, Layout, Loaded, Pager, ProductName, StatusBadge,
@@ -193,7 +194,7 @@ pub fn VideosPage() -> impl IntoView {
         }
     });
     let param = move |get: fn(&VideoFilter) -> &Option<String>| get(&filter.read()).clone();
-    let data = Resource::new(move || filter.get(), load_videos);
+    let data = page_data(move || filter.get(), load_videos);
     let live = Overlay::new();
     // Changes to videos this page does not show: counted, and the count redrawn once a second.
     let new_videos = Unseen::new();
@@ -634,7 +635,7 @@ fn VideoListRow(
 pub fn VideoDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let data = Resource::new(id, load_video_detail);
+    let data = page_data(id, load_video_detail);
     let live = Overlay::new();
     use_live(
         move || LiveFeed::new(LiveKinds::Both).videos(id().parse().into_iter().collect()),

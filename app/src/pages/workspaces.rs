@@ -1,3 +1,4 @@
+use crate::components::data::page_data;
 use crate::components::{Ago, IdChip, Layout, Loaded};
 use crate::model::dashboard::WorkspaceRow;
 use crate::server_fns::{load_workspace_rows, SetVideoLimit};
@@ -9,7 +10,7 @@ use leptos::prelude::*;
 pub fn WorkspacesPage() -> impl IntoView {
     let set_limit = ServerAction::<SetVideoLimit>::new();
     // A saved limit re-reads the list (the bar and the numbers follow).
-    let data = Resource::new(move || set_limit.version().get(), |_| load_workspace_rows());
+    let data = page_data(move || set_limit.version().get(), |_| load_workspace_rows());
     view! {
         <Layout>
             <div class="page-header">
