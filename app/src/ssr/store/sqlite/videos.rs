@@ -24,7 +24,12 @@ const TOUCH_PRODUCT: &str = "UPDATE products SET updated_at = :at WHERE id = :id
 const BY_ID: &str = "SELECT id, user_id, workspace_id, product_id, template, status, error, metadata, created_at, updated_at,
             callback_token_hash
      FROM aivideos WHERE id = :id";
-const ENTRY: &str = "SELECT entry FROM product_videos WHERE video_id = :id";
+/// A video and its product entry in one statement (the writer reads both for every callback).
+const WITH_ENTRY: &str =
+    "SELECT v.id, v.user_id, v.workspace_id, v.product_id, v.template, v.status, v.error,
+            v.metadata, v.created_at, v.updated_at, v.callback_token_hash, e.entry
+     FROM aivideos v LEFT JOIN product_videos e ON e.video_id = v.id
+     WHERE v.id = :id";
 const SET_JOB_ID: &str =
     "UPDATE aivideos SET metadata = json_set(metadata, '$.externalJobId', :job)
      WHERE id = :id";
@@ -189,16 +194,19 @@ pub(super) fn video_row(r: &Row) -> rusqlite::Result<AiVideo> {
 
 /// The video and its product entry, read inside the transaction that will write them.
 pub(super) fn load(c: &Connection, id: ObjectId) -> StoreResult<Option<Loaded>> {
-    let Some(video) = find_one(c, BY_ID, id, video_row)? else {
-        return Ok(None);
-    };
-    let entry = c
-        .prepare_cached(ENTRY)?
+    let loaded = c
+        .prepare_cached(WITH_ENTRY)?
         .query_row(named_params! { ":id": id.to_string() }, |r| {
-            json::<ProductVideo>(r.get(0)?)
+            Ok(Loaded {
+                video: video_row(r)?,
+                entry: r
+                    .get::<_, Option<String>>(11)?
+                    .map(json::<ProductVideo>)
+                    .transpose()?,
+            })
         })
         .optional()?;
-    Ok(Some(Loaded { video, entry }))
+    Ok(loaded)
 }
 
 /// Writes a planned change: the video only if its status is still `expected`, then its entry.
