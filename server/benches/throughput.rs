@@ -850,6 +850,7 @@ async fn bench() {
     );
 
     at_scale(&mut table).await;
+    table.push(wasm_over_the_wire());
 
     print_table(&table);
 }
@@ -898,6 +899,31 @@ async fn success_round(app: &App, videos: &[String]) -> Round {
         cpu_per_call,
         client_per_call,
         peak_rss_mb,
+    }
+}
+
+/// The page's WASM as browsers get it: the brotli file `make release` writes next to it (the
+/// benchmark's own build has no site). The newest one, if there are several.
+fn wasm_over_the_wire() -> Line {
+    let pkg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/site/pkg");
+    let newest = std::fs::read_dir(&pkg)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".wasm.br"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e)))
+        .max_by_key(|(modified, _)| *modified);
+    let measured = match newest {
+        Some((_, e)) => format!(
+            "{} B (from the last make release)",
+            e.metadata().map(|m| m.len()).unwrap_or(0)
+        ),
+        None => "no release build: run make release first".into(),
+    };
+    Line {
+        what: "WASM over the wire (release, brotli)",
+        measured,
+        target: "<= 300 KB",
     }
 }
 
