@@ -10,7 +10,6 @@ use crate::ssr::store::{
 };
 use async_trait::async_trait;
 use rusqlite::{named_params, Connection, OptionalExtension, Row, ToSql};
-use std::sync::atomic::Ordering;
 
 const INSERT: &str =
     "INSERT INTO webhook_events (id, endpoint, payload, video_id, status_code, outcome, created_at)
@@ -28,9 +27,10 @@ const INSERT_DELIVERY: &str =
 const FORGET_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN (
          SELECT id FROM webhook_deliveries WHERE created_at < :since ORDER BY created_at LIMIT 64)";
 /// Every 16th new delivery forgets up to 64 expired ones: four for each one added, so the table
-/// cannot grow past a day of deliveries, and 15 callbacks in 16 skip the statement.
-const FORGET_EVERY: u64 = 16;
-static DELIVERIES_ADDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// cannot grow past a day of deliveries, and 15 callbacks in 16 skip the statement. "Every 16th"
+/// is read from the new row's rowid, which each insert takes one past the highest (the oldest rows
+/// are the ones that go), so it needs no counter of its own and holds per store.
+const FORGET_EVERY: i64 = 16;
 
 /// Oldest first and bounded, so one run of retention never holds the writer for long.
 const PURGE: &str = "DELETE FROM webhook_events WHERE id IN (
@@ -164,8 +164,7 @@ impl EventStore for SqliteStore {
                             ":outcome": d.outcome,
                             ":created_at": at.to_string(),
                         })?;
-                        let added = DELIVERIES_ADDED.fetch_add(1, Ordering::Relaxed);
-                        if added % FORGET_EVERY == 0 {
+                        if tx.last_insert_rowid() % FORGET_EVERY == 0 {
                             tx.prepare_cached(FORGET_DELIVERIES)?
                                 .execute(named_params! { ":since": since })?;
                         }
