@@ -911,13 +911,11 @@ fn wasm_over_the_wire() -> Line {
         .flatten()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".wasm.br"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e)))
+        .filter_map(|e| e.metadata().ok())
+        .filter_map(|m| Some((m.modified().ok()?, m.len())))
         .max_by_key(|(modified, _)| *modified);
     let measured = match newest {
-        Some((_, e)) => format!(
-            "{} B (from the last make release)",
-            e.metadata().map(|m| m.len()).unwrap_or(0)
-        ),
+        Some((_, bytes)) => format!("{bytes} B (from the last make release)"),
         None => "no release build: run make release first".into(),
     };
     Line {
