@@ -2216,6 +2216,66 @@ mod mongo_only {
         drop_db(&uri, &db).await;
     }
 
+    /// A callback whose video another writer holds (a concurrent transaction that has changed it and
+    /// not yet committed) waits its turn, however long that takes: a write conflict is contention, not
+    /// an outage, so it outlasts the store's patience for outages (2 s) and then applies once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_video_is_waited_for_past_the_outage_patience() {
+        let Some(uri) = mongo_uri() else { return };
+        let db = unique_db("held");
+        let s: Arc<dyn Store> = Arc::new(mongo_connect(&uri, &db, None).await.unwrap());
+        let (_, p, videos) = scene(&*s, &[VideoStatus::Generating]).await;
+        let v = videos[0].clone();
+
+        let other = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        let mut holder = other.start_session().await.unwrap();
+        holder.start_transaction().await.unwrap();
+        other
+            .database(&db)
+            .collection::<Document>("aivideos")
+            .update_one(
+                doc! { "_id": mongodb::bson::oid::ObjectId::from_bytes(v.id.bytes()) },
+                doc! { "$set": { "heldBy": "test" } },
+            )
+            .session(&mut holder)
+            .await
+            .unwrap();
+
+        let callback = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let d = draft(WebhookKind::Success, &v.id.to_string(), at(100));
+                let change = VideoChange::Complete(success_fields("held"));
+                s.apply_webhook(v.id, &change, &OPEN, d).await
+            })
+        };
+        // Past the patience for outages, while every attempt of the callback meets the conflict.
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        assert!(
+            !callback.is_finished(),
+            "the callback waits while the video is held"
+        );
+        holder.abort_transaction().await.unwrap();
+
+        let applied = callback
+            .await
+            .unwrap()
+            .expect("applied once the video is free");
+        assert!(
+            matches!(
+                &applied,
+                Applied::Done { decision: Decision::Apply, video, .. } if video.status == VideoStatus::Completed
+            ),
+            "got {applied:?}"
+        );
+        assert_eq!(
+            entry_of(&*s, p.id, v.id).await.status,
+            VideoStatus::Completed
+        );
+        drop(s);
+        drop_db(&uri, &db).await;
+    }
+
     /// A change stream that fails is reopened from its resume token: what was written while it was
     /// down still reaches the feed, once. Failures are injected with the `failCommand` fail point,
     /// for this store's connections only (by appName).

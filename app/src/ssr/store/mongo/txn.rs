@@ -49,6 +49,18 @@ pub(super) fn payload_refused(e: &MongoError) -> bool {
     code.is_some_and(|c| CODES.contains(&c)) || matches!(&*e.kind, ErrorKind::BsonSerialization(_))
 }
 
+/// A write conflict (112): a concurrent transaction changed the same document first. The server
+/// labels it transient, but it is contention, not an outage: it is retried by count, like
+/// `Step::Retry`, however long the round of writers takes (a caller's deadline still bounds it).
+pub(super) fn is_write_conflict(e: &MongoError) -> bool {
+    const WRITE_CONFLICT: i32 = 112;
+    match &*e.kind {
+        ErrorKind::Command(c) => c.code == WRITE_CONFLICT,
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == WRITE_CONFLICT,
+        _ => false,
+    }
+}
+
 // --- transactions
 
 /// What one attempt of a transaction concluded.
@@ -112,7 +124,9 @@ macro_rules! transaction {
     ($store:expr, |$s:ident| $attempt:expr) => {{
         use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
         use $crate::ssr::store::mongo::txn::TXN_PATIENCE;
-        use $crate::ssr::store::mongo::txn::{commit, pause, Step, TxnError, MAX_TXN_ATTEMPTS};
+        use $crate::ssr::store::mongo::txn::{
+            commit, is_write_conflict, pause, Step, TxnError, MAX_TXN_ATTEMPTS,
+        };
         use $crate::ssr::store::StoreError;
         let started = std::time::Instant::now();
         let mut attempt = 0u32;
@@ -128,12 +142,16 @@ macro_rules! transaction {
                 $attempt.await
             };
             let retry = attempt < MAX_TXN_ATTEMPTS;
-            // Write conflicts are retried by count; transient errors (an outage) also by time.
+            // Write conflicts are retried by count; other transient errors (an outage) also by time.
             let retry_transient = retry && started.elapsed() < TXN_PATIENCE;
+            let again = |e: &mongodb::error::Error| {
+                (retry && is_write_conflict(e))
+                    || (retry_transient && e.contains_label(TRANSIENT_TRANSACTION_ERROR))
+            };
             match outcome {
                 Ok(Step::Commit(v)) => match commit(&mut session).await {
                     Ok(()) => break Ok(v),
-                    Err(e) if retry_transient && e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {}
+                    Err(e) if again(&e) => {}
                     Err(e) => break Err(StoreError::from(e)),
                 },
                 Ok(Step::Abort(v)) => {
@@ -147,9 +165,7 @@ macro_rules! transaction {
                     let _ = session.abort_transaction().await;
                     break Err(StoreError::Contended(attempt));
                 }
-                Err(TxnError::Mongo(e))
-                    if retry_transient && e.contains_label(TRANSIENT_TRANSACTION_ERROR) =>
-                {
+                Err(TxnError::Mongo(e)) if again(&e) => {
                     let _ = session.abort_transaction().await;
                 }
                 Err(TxnError::Mongo(e)) => {
