@@ -5,10 +5,10 @@
 
 use crate::model::dashboard::{
     BulkActionRequest, BulkActionResult, EventsView, Me, Overview, OverviewRange, VideoDetail,
-    WorkspaceRow,
+    WorkspaceRowPage,
 };
 use crate::model::error::FnError;
-use crate::model::filters::{EventFilter, VideoFilter};
+use crate::model::filters::{EventFilter, VideoFilter, WorkspaceFilter};
 use crate::model::{AiVideo, VideoPage, WebhookEvent, Workspace};
 use leptos::prelude::*;
 
@@ -99,10 +99,19 @@ pub async fn load_event(id: String) -> Result<WebhookEvent, FnError> {
 
 // --- workspaces
 
+/// The workspaces page's number of cards per page.
+pub const WORKSPACES_PER_PAGE: &str = "24";
+
 #[server(prefix = "/api/fn", endpoint = "workspace_rows")]
-pub async fn load_workspace_rows() -> Result<Vec<WorkspaceRow>, FnError> {
+pub async fn load_workspace_rows(filter: WorkspaceFilter) -> Result<WorkspaceRowPage, FnError> {
     let (state, caller) = ctx::caller().await?;
-    Ok(crate::ssr::services::workspaces::workspace_rows(&state, &caller).await?)
+    Ok(crate::ssr::services::workspaces::workspace_rows(
+        &state,
+        &caller,
+        filter.page.as_deref(),
+        filter.limit.as_deref(),
+    )
+    .await?)
 }
 
 /// The limit form of the workspaces page (a plain form before hydration).
@@ -118,10 +127,12 @@ pub async fn set_video_limit(id: String, video_limit: String) -> Result<Workspac
 
 // --- notifications
 
+/// The first workspaces by name, for the notifications page's choice (at most 100: the others are
+/// reached from their card on the workspaces page, by `workspaceId=`).
 #[server(prefix = "/api/fn", endpoint = "workspaces")]
-pub async fn load_workspaces() -> Result<Vec<crate::model::Workspace>, FnError> {
+pub async fn load_workspaces() -> Result<crate::model::dashboard::WorkspacePage, FnError> {
     let (state, caller) = ctx::caller().await?;
-    Ok(crate::ssr::services::users::list_workspaces(&state, &caller).await?)
+    Ok(crate::ssr::services::users::list_workspaces(&state, &caller, None, Some("100")).await?)
 }
 
 #[server(prefix = "/api/fn", endpoint = "notification_settings")]

@@ -1084,14 +1084,31 @@ async fn workspaces_and_quota(s: Arc<dyn Store>) {
     s.insert_workspace(&a).await.unwrap();
     assert_eq!(s.find_workspace(b.id).await.unwrap(), Some(b.clone()));
     assert_eq!(s.find_workspace(ObjectId::new()).await.unwrap(), None);
-    let names: Vec<String> = s
-        .list_workspaces()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|w| w.name)
-        .collect();
-    assert_eq!(names, ["Alpha", "Beta"]);
+    let c = workspace("Charlie", 1);
+    s.insert_workspace(&c).await.unwrap();
+    // By name, a page at a time, with the count of all.
+    let names = |page: Paged<Workspace>| -> (Vec<String>, u64) {
+        (page.items.into_iter().map(|w| w.name).collect(), page.total)
+    };
+    let page = |page, limit| s.list_workspaces(PageSpec { page, limit });
+    assert_eq!(
+        names(page(1, 10).await.unwrap()),
+        (vec!["Alpha".into(), "Beta".into(), "Charlie".into()], 3)
+    );
+    assert_eq!(
+        names(page(1, 2).await.unwrap()),
+        (vec!["Alpha".into(), "Beta".into()], 3)
+    );
+    assert_eq!(
+        names(page(2, 2).await.unwrap()),
+        (vec!["Charlie".into()], 3)
+    );
+    assert_eq!(
+        names(page(3, 2).await.unwrap()),
+        (vec![], 3),
+        "past the end"
+    );
+    assert_eq!(names(page(1, 0).await.unwrap()), (vec![], 3));
 
     let used = |s: Arc<dyn Store>| async move {
         s.find_workspace(b.id).await.unwrap().unwrap().videos_used
@@ -2495,7 +2512,9 @@ mod mongo_only {
         s.find_products(&[p.id]).await.unwrap();
         s.find_product_cards(&[p.id]).await.unwrap();
         s.count_users_with_role(Role::Superadmin).await.unwrap();
-        s.list_workspaces().await.unwrap();
+        s.list_workspaces(PageSpec { page: 2, limit: 5 })
+            .await
+            .unwrap();
         s.reserve_quota(ws.id, 1).await.unwrap();
         // The outbox.
         let now = Timestamp::now();
@@ -2825,6 +2844,7 @@ mod upgrades {
              DROP TABLE notification_settings; DROP TABLE notifications;
              DROP INDEX aivideos_by_token;
              DROP TABLE finished_rollup; DROP TABLE finished_daily;
+             DROP INDEX workspaces_by_name;
              PRAGMA user_version = 7;",
         )
         .unwrap();

@@ -109,6 +109,11 @@ test('workspaces: quota bars, counts, and a validated limit change', async ({ pa
   await callback(request, 'success', { videoId: shop.ids[0] });
   await signIn(page, '/workspaces');
   const card = page.locator(`[data-workspace-id="${shop.workspaceId}"]`);
+  // The workspaces come a page at a time, by name: page on (the pager's links) to the shop's card.
+  for (let n = 2; n <= 50 && (await card.count()) === 0; n++) {
+    await page.getByTestId('next-page').click();
+    await expect(page.getByTestId('page-status')).toContainText(`Page ${n} of`);
+  }
   await expect(card.getByTestId('quota-text')).toHaveText('2 of 100 videos used');
   await expect(card.locator('meter')).toHaveAttribute('value', '2');
   await expect(card.locator('.counts')).toContainText('Completed');

@@ -4,7 +4,7 @@
 use crate::extract::{ApiJson, ApiQuery, ClientAddr};
 use crate::openapi::{Envelope, ErrorBody, Errors};
 use app::model::filters::NotificationFilter;
-use app::model::filters::{EventFilter, ProductFilter, StatsQuery, VideoFilter};
+use app::model::filters::{EventFilter, ProductFilter, StatsQuery, VideoFilter, WorkspaceFilter};
 use app::model::notify::{ChannelResult, Notification, NotificationPage, NotificationSettings};
 use app::ssr::auth::Caller;
 use app::ssr::error::{ApiResponse, AppError, AppResult};
@@ -159,11 +159,16 @@ async fn create_workspace(
 }
 
 #[utoipa::path(get, path = "/api/workspaces", tag = "workspaces", security(("bearer" = []), ("cookie" = [])),
-    summary = "Every workspace with its usage (SUPERADMIN)",
-    responses((status = 200, body = Envelope<Vec<app::model::Workspace>>), Errors))]
-async fn list_workspaces(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {
+    params(WorkspaceFilter),
+    summary = "A page of the workspaces with their usage, by name (SUPERADMIN)",
+    responses((status = 200, body = Envelope<app::model::dashboard::WorkspacePage>), Errors))]
+async fn list_workspaces(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<WorkspaceFilter>,
+) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
-        users::list_workspaces(&state, &caller).await?,
+        users::list_workspaces(&state, &caller, q.page.as_deref(), q.limit.as_deref()).await?,
     ))
 }
 
@@ -314,11 +319,22 @@ async fn replay_event(
 }
 
 #[utoipa::path(get, path = "/api/workspaces/usage", tag = "workspaces", security(("bearer" = []), ("cookie" = [])),
-    summary = "Every workspace with its quota, videos per status and last activity (SUPERADMIN)",
-    responses((status = 200, body = Envelope<Vec<app::model::dashboard::WorkspaceRow>>), Errors))]
-async fn workspace_usage(State(state): State<AppState>, caller: Caller) -> Reply<impl Serialize> {
+    params(WorkspaceFilter),
+    summary = "A page of the workspaces with their quota, videos per status and last activity, by name (SUPERADMIN)",
+    responses((status = 200, body = Envelope<app::model::dashboard::WorkspaceRowPage>), Errors))]
+async fn workspace_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<WorkspaceFilter>,
+) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
-        app::ssr::services::workspaces::workspace_rows(&state, &caller).await?,
+        app::ssr::services::workspaces::workspace_rows(
+            &state,
+            &caller,
+            q.page.as_deref(),
+            q.limit.as_deref(),
+        )
+        .await?,
     ))
 }
 

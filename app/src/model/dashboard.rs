@@ -131,6 +131,22 @@ pub struct WorkspaceRow {
     pub last_activity: Option<super::Timestamp>,
 }
 
+/// A page of the workspaces page's rows, by name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WorkspaceRowPage {
+    pub workspaces: Vec<WorkspaceRow>,
+    pub pagination: super::Pagination,
+}
+
+/// A page of the workspaces, by name (`GET /api/workspaces`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WorkspacePage {
+    pub workspaces: Vec<super::Workspace>,
+    pub pagination: super::Pagination,
+}
+
 /// One failure reason of a range: the error text (trimmed, at most 200 characters), how many of
 /// the range's failed videos have it, and their share of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

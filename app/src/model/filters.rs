@@ -58,6 +58,24 @@ pub struct ProductFilter {
     pub workspace_id: Option<String>,
 }
 
+/// `GET /api/workspaces` and `/api/workspaces/usage` (and the workspaces page), by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkspaceFilter {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+}
+
+impl WithPage for WorkspaceFilter {
+    fn with_page(&self, page: u64) -> Self {
+        Self {
+            page: Some(page.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
 /// `GET /api/webhook-events/stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]

@@ -1,8 +1,8 @@
 use crate::components::data::page_data;
 use crate::components::{Ago, DataTable, IdChip, Layout, Loaded, Pager};
+use crate::model::dashboard::WorkspacePage;
 use crate::model::filters::NotificationFilter;
 use crate::model::notify::{ChannelResult, NotificationPage, NotificationSettings};
-use crate::model::Workspace;
 use crate::server_fns::{
     load_notification_settings, load_notifications, load_workspaces, RedeliverNotification,
     RotateNotificationSecret, SaveNotificationSettings, TestNotifications,
@@ -50,12 +50,18 @@ pub fn NotificationsPage() -> impl IntoView {
                     <select name="workspaceId" data-testid="workspace-select">
                         <option value="" selected=move || workspace().is_none()>"All (log only)"</option>
                         <Transition fallback=|| ()>
-                            {move || workspaces.get().and_then(|r| r.ok()).map(|list: Vec<Workspace>| {
-                                list.into_iter().map(|w| {
+                            {move || workspaces.get().and_then(|r| r.ok()).map(|page: WorkspacePage| {
+                                // The first workspaces by name; one chosen by `workspaceId=` (from
+                                // its card on the workspaces page) is listed even when it is not
+                                // among them.
+                                let chosen = workspace().filter(|id| !page.workspaces.iter().any(|w| w.id.to_string() == *id));
+                                let listed = page.workspaces.into_iter().map(|w| {
                                     let id = w.id.to_string();
                                     let selected = { let id = id.clone(); move || workspace().as_deref() == Some(id.as_str()) };
                                     view! { <option value=id selected=selected>{w.name}</option> }
-                                }).collect_view()
+                                }).collect_view();
+                                let extra = chosen.map(|id| { let label = id.clone(); view! { <option value=id selected=true>{label}</option> } });
+                                (listed, extra)
                             })}
                         </Transition>
                     </select>

@@ -1,16 +1,27 @@
 use crate::components::data::page_data;
-use crate::components::{Ago, IdChip, Layout, Loaded};
-use crate::model::dashboard::WorkspaceRow;
-use crate::server_fns::{load_workspace_rows, SetVideoLimit};
+use crate::components::{Ago, IdChip, Layout, Loaded, Pager};
+use crate::model::dashboard::{WorkspaceRow, WorkspaceRowPage};
+use crate::model::filters::WorkspaceFilter;
+use crate::server_fns::{load_workspace_rows, SetVideoLimit, WORKSPACES_PER_PAGE};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-/// Every workspace: its quota as a bar, videos per status, last activity, and the limit form.
+/// The workspaces by name, a page at a time: each one's quota as a bar, videos per status, last
+/// activity, and the limit form.
 #[component]
 pub fn WorkspacesPage() -> impl IntoView {
+    let query = use_query_map();
+    let filter = Memo::new(move |_| WorkspaceFilter {
+        page: query.read().get("page").filter(|p| !p.is_empty()),
+        limit: Some(WORKSPACES_PER_PAGE.into()),
+    });
     let set_limit = ServerAction::<SetVideoLimit>::new();
-    // A saved limit re-reads the list (the bar and the numbers follow).
-    let data = page_data(move || set_limit.version().get(), |_| load_workspace_rows());
+    // A saved limit re-reads the page (the bar and the numbers follow).
+    let data = page_data(
+        move || (filter.get(), set_limit.version().get()),
+        |(filter, _)| load_workspace_rows(filter),
+    );
     view! {
         <Layout>
             <div class="page-header">
@@ -22,19 +33,21 @@ pub fn WorkspacesPage() -> impl IntoView {
                     Err(e) => view! { <p class="notice notice-error" role="alert" data-testid="limit-error">{e.to_string()}</p> }.into_any(),
                 })}
             </div>
-            <Loaded resource=data then=move |rows| workspace_list(rows, set_limit)/>
+            <Loaded resource=data then=move |page| workspace_list(page, set_limit)/>
         </Layout>
     }
 }
 
-fn workspace_list(rows: Vec<WorkspaceRow>, set_limit: ServerAction<SetVideoLimit>) -> AnyView {
-    if rows.is_empty() {
+fn workspace_list(page: WorkspaceRowPage, set_limit: ServerAction<SetVideoLimit>) -> AnyView {
+    let p = page.pagination;
+    if page.workspaces.is_empty() && p.total == 0 {
         return view! { <p class="card muted">"No workspaces yet."</p> }.into_any();
     }
     view! {
         <div class="cards" data-testid="workspaces">
-            {rows.into_iter().map(|r| view! { <WorkspaceCard row=r set_limit/> }).collect_view()}
+            {page.workspaces.into_iter().map(|r| view! { <WorkspaceCard row=r set_limit/> }).collect_view()}
         </div>
+        <Pager path="/workspaces" filter=WorkspaceFilter::default() page=p.page total_pages=p.total_pages total=p.total/>
     }
     .into_any()
 }
@@ -62,6 +75,7 @@ fn WorkspaceCard(row: WorkspaceRow, set_limit: ServerAction<SetVideoLimit>) -> i
     let videos = format!("/videos?workspaceId={}", w.id);
     let status_link =
         |status: &'static str| format!("/videos?workspaceId={}&status={status}", w.id);
+    let notifications = format!("/notifications?workspaceId={}", w.id);
     view! {
         <section class="card workspace" data-testid="workspace" data-workspace-id=w.id.to_string()>
             <h2><a href=videos.clone()>{w.name.clone()}</a> " " <IdChip id=w.id.to_string()/></h2>
@@ -82,6 +96,7 @@ fn WorkspaceCard(row: WorkspaceRow, set_limit: ServerAction<SetVideoLimit>) -> i
                     None => view! { "no videos yet" }.into_any(),
                 }}
             </p>
+            <p><a href=notifications data-testid="workspace-notifications">"Notification settings"</a></p>
             <ActionForm action=set_limit attr:class="inline-form">
                 <input type="hidden" name="id" value=w.id.to_string()/>
                 <label for=input_id.clone()>"Video limit"</label>

@@ -474,7 +474,10 @@ async fn kill_9_between_the_change_and_the_notification(mongo: Option<(&str, &st
     // The receiver is down for now (it answers 503, and keeps its port from other tests' servers).
     let (rx, receiver) = crate::notifications::Receiver::spawn(usize::MAX).await;
     let workspaces = app.get("/api/workspaces", &admin).await.expect(200);
-    let ws = workspaces.data()[0]["_id"].as_str().unwrap().to_string();
+    let ws = workspaces.data()["workspaces"][0]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.call(
         reqwest::Method::PUT,
         &format!("/api/workspaces/{ws}/notifications"),

@@ -99,7 +99,7 @@ async fn bulk(app: &TestApp, user: &str, products: &[String]) -> crate::support:
 
 async fn used(app: &TestApp, admin: &str, ws: &str) -> u64 {
     let r = app.get("/api/workspaces", admin).await.expect(200);
-    r.data()
+    r.data()["workspaces"]
         .as_array()
         .unwrap()
         .iter()

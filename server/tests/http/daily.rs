@@ -185,6 +185,64 @@ async fn bulk_actions_take_selected_videos_or_a_whole_filter_in_batches() {
     assert_eq!(s.video(&ids[3]).await["status"], "failed");
 }
 
+/// Workspaces come a page at a time, by name, with the spec's pagination block: a platform with
+/// thousands of tenants never loads them all (nor counts every one's videos) for one page.
+#[tokio::test]
+async fn workspaces_are_listed_a_page_at_a_time_by_name() {
+    let s = Scene::new().await;
+    for name in ["Zeta", "Alpha", "Mid"] {
+        s.app
+            .post(
+                "/api/workspaces",
+                Some(&s.admin),
+                json!({ "name": name, "videoLimit": 5 }),
+            )
+            .await
+            .expect(201);
+    }
+    // The scene's own "Shop" makes four.
+    for path in ["/api/workspaces", "/api/workspaces/usage"] {
+        let names = |r: &crate::support::Res| -> Vec<String> {
+            r.data()["workspaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let first = s
+            .app
+            .get(&format!("{path}?limit=3"), &s.admin)
+            .await
+            .expect(200);
+        assert_eq!(names(&first), ["Alpha", "Mid", "Shop"], "{path}");
+        assert_eq!(
+            first.data()["pagination"],
+            json!({ "page": 1, "limit": 3, "total": 4, "totalPages": 2 }),
+            "{path}"
+        );
+        let second = s
+            .app
+            .get(&format!("{path}?limit=3&page=2"), &s.admin)
+            .await
+            .expect(200);
+        assert_eq!(names(&second), ["Zeta"], "{path}");
+        let all = s.app.get(path, &s.admin).await.expect(200);
+        assert_eq!(
+            all.data()["pagination"]["limit"],
+            20,
+            "{path}: the default page"
+        );
+        let bad = s
+            .app
+            .get(&format!("{path}?page=0"), &s.admin)
+            .await
+            .expect(400);
+        assert_eq!(bad.msg(), "page must be a positive integer", "{path}");
+        s.app.get(path, &s.user).await.expect(403);
+    }
+}
+
 #[tokio::test]
 async fn workspaces_show_their_usage_and_superadmins_change_limits() {
     let s = Scene::new().await;
@@ -197,8 +255,7 @@ async fn workspaces_show_their_usage_and_superadmins_change_limits() {
         .get("/api/workspaces/usage", &s.admin)
         .await
         .expect(200);
-    let ws = usage
-        .data()
+    let ws = usage.data()["workspaces"]
         .as_array()
         .unwrap()
         .iter()
@@ -270,8 +327,7 @@ async fn workspaces_show_their_usage_and_superadmins_change_limits() {
         .get("/api/workspaces/usage", &s.admin)
         .await
         .expect(200);
-    assert!(after
-        .data()
+    assert!(after.data()["workspaces"]
         .as_array()
         .unwrap()
         .iter()

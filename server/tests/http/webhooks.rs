@@ -447,7 +447,7 @@ async fn with_auto_retry_a_failed_video_goes_back_to_rck_with_backoff_up_to_the_
     let v = s.start_videos(&s.products[0], 1).await.remove(0);
     async fn used(s: &crate::support::Scene) -> u64 {
         let r = s.app.get("/api/workspaces", &s.admin).await.expect(200);
-        r.data()
+        r.data()["workspaces"]
             .as_array()
             .unwrap()
             .iter()

@@ -1,10 +1,11 @@
 //! Accounts: login, superadmin-managed users and workspaces, and the first superadmin.
 
-use crate::model::{ObjectId, Role, Timestamp, User, Workspace};
+use crate::model::dashboard::WorkspacePage;
+use crate::model::{ObjectId, Pagination, Role, Timestamp, User, Workspace};
 use crate::ssr::auth::{hash_password, needs_rehash, verify_password, Caller};
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
-use crate::ssr::store::UserRecord;
+use crate::ssr::store::{PageSpec, Paged, UserRecord};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::time::Instant;
@@ -262,11 +263,25 @@ pub async fn me(state: &AppState, caller: &Caller) -> AppResult<User> {
         .ok_or_else(|| AppError::Unauthorized("User no longer exists".into()))
 }
 
-/// Every workspace with its usage (superadmin).
+/// A page of the workspaces with their usage, by name (superadmin): `page`/`limit` as every list
+/// takes them (`parse_paging`).
 #[tracing::instrument(skip(state), fields(user = %caller.user_id))]
-pub async fn list_workspaces(state: &AppState, caller: &Caller) -> AppResult<Vec<Workspace>> {
+pub async fn list_workspaces(
+    state: &AppState,
+    caller: &Caller,
+    page: Option<&str>,
+    limit: Option<&str>,
+) -> AppResult<WorkspacePage> {
     caller.require_superadmin()?;
-    Ok(state.store.list_workspaces().await?)
+    let (page, limit) = super::parse_paging(page, limit)?;
+    let Paged { items, total } = state
+        .store
+        .list_workspaces(PageSpec { page, limit })
+        .await?;
+    Ok(WorkspacePage {
+        workspaces: items,
+        pagination: Pagination::new(page, limit, total),
+    })
 }
 
 /// On start-up: when `SUPERADMIN_EMAIL` and `SUPERADMIN_PASSWORD` are set and no superadmin exists,

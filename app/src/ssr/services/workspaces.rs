@@ -2,23 +2,34 @@
 //! superadmin's change of a workspace's video limit.
 
 use super::parse_id;
-use crate::model::dashboard::{StatusCounts, WorkspaceRow};
-use crate::model::Workspace;
+use crate::model::dashboard::{StatusCounts, WorkspaceRow, WorkspaceRowPage};
+use crate::model::{Pagination, Workspace};
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
+use crate::ssr::store::{PageSpec, Paged};
 use futures::{StreamExt, TryStreamExt};
 
 /// The largest video limit a workspace may be given.
 pub const MAX_VIDEO_LIMIT: u64 = 10_000_000;
 
-/// Every workspace with its usage (superadmin), by name. The counts walk each workspace's status
-/// index; a few workspaces are read at once.
+/// A page of the workspaces with their usage (superadmin), by name: `page`/`limit` as every list
+/// takes them (`parse_paging`). The counts walk each workspace's status index; a few workspaces are
+/// read at once.
 #[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
-pub async fn workspace_rows(state: &AppState, caller: &Caller) -> AppResult<Vec<WorkspaceRow>> {
+pub async fn workspace_rows(
+    state: &AppState,
+    caller: &Caller,
+    page: Option<&str>,
+    limit: Option<&str>,
+) -> AppResult<WorkspaceRowPage> {
     caller.require_superadmin()?;
-    let workspaces = state.store.list_workspaces().await?;
-    futures::stream::iter(workspaces)
+    let (page, limit) = super::parse_paging(page, limit)?;
+    let Paged { items, total } = state
+        .store
+        .list_workspaces(PageSpec { page, limit })
+        .await?;
+    let workspaces = futures::stream::iter(items)
         .map(|workspace| async move {
             let (counts, last_activity) = state.store.workspace_activity(workspace.id).await?;
             Ok::<_, AppError>(WorkspaceRow {
@@ -29,7 +40,11 @@ pub async fn workspace_rows(state: &AppState, caller: &Caller) -> AppResult<Vec<
         })
         .buffered(4)
         .try_collect()
-        .await
+        .await?;
+    Ok(WorkspaceRowPage {
+        workspaces,
+        pagination: Pagination::new(page, limit, total),
+    })
 }
 
 /// Sets a workspace's video limit (superadmin): a whole number from 0 to [`MAX_VIDEO_LIMIT`]. A

@@ -550,7 +550,8 @@ pub trait UserStore {
 pub trait WorkspaceStore {
     async fn insert_workspace(&self, ws: &Workspace) -> StoreResult<()>;
     async fn find_workspace(&self, id: ObjectId) -> StoreResult<Option<Workspace>>;
-    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    /// One page of the workspaces by name (then id), and how many there are.
+    async fn list_workspaces(&self, page: PageSpec) -> StoreResult<Paged<Workspace>>;
     /// The workspaces of these ids that exist (in no particular order).
     async fn find_workspaces(&self, ids: &[ObjectId]) -> StoreResult<Vec<Workspace>> {
         let mut out = Vec::with_capacity(ids.len());

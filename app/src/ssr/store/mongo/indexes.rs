@@ -54,8 +54,9 @@ impl MongoStore {
             .keys(doc! { "callbackTokenHash": 1 })
             .options(IndexOptions::builder().sparse(true).build())
             .build();
-        let plan: [(&Collection<Document>, Vec<IndexModel>); 8] = [
+        let plan: [(&Collection<Document>, Vec<IndexModel>); 9] = [
             (&self.users, vec![unique, ix(doc! { "role": 1 })]),
+            (&self.workspaces, vec![ix(doc! { "name": 1, "_id": 1 })]),
             (
                 &self.products,
                 vec![ix(doc! { "workspaceId": 1, "createdAt": -1, "_id": -1 })],

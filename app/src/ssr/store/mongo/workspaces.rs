@@ -3,7 +3,7 @@
 use super::docs::{date, oid, read, ws_doc, WorkspaceDoc};
 use super::{collect, MongoStore};
 use crate::model::{ObjectId, Timestamp, VideoStatus, Workspace};
-use crate::ssr::store::{Quota, StoreResult, WorkspaceStore};
+use crate::ssr::store::{PageSpec, Paged, Quota, StoreResult, WorkspaceStore};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{Hint, ReturnDocument};
@@ -27,14 +27,31 @@ impl WorkspaceStore for MongoStore {
             .transpose()
     }
 
-    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+    async fn list_workspaces(&self, page: PageSpec) -> StoreResult<Paged<Workspace>> {
+        let total = self
+            .workspaces
+            .count_documents(doc! {})
+            .hint(Hint::Keys(doc! { "_id": 1 }))
+            .await?;
+        if page.limit == 0 {
+            return Ok(Paged {
+                items: Vec::new(),
+                total,
+            });
+        }
+        // A range of the `{name: 1, _id: 1}` index, not a sort of every workspace.
         let cursor = self
             .workspaces
             .find(doc! {})
-            .hint(mongodb::options::Hint::Keys(doc! { "_id": 1 }))
+            .hint(Hint::Keys(doc! { "name": 1, "_id": 1 }))
             .sort(doc! { "name": 1, "_id": 1 })
+            .skip(page.offset())
+            .limit(i64::try_from(page.limit).unwrap_or(i64::MAX))
             .await?;
-        collect(cursor, workspace).await
+        Ok(Paged {
+            items: collect(cursor, workspace).await?,
+            total,
+        })
     }
 
     async fn reserve_quota(&self, ws: ObjectId, n: u32) -> StoreResult<Quota> {

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/010_processing_daily.sql"),
     include_str!("migrations/011_notifications.sql"),
     include_str!("migrations/012_finished_rollup.sql"),
+    include_str!("migrations/013_workspaces_by_name.sql"),
 ];
 
 /// At most this many reader connections exist, so a burst of reads waits instead of opening files

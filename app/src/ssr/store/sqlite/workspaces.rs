@@ -1,8 +1,8 @@
 //! `workspaces`: the tenant and its video quota.
 
-use super::{all, oid, ts, SqliteStore};
+use super::{all, oid, paged, ts, SqliteStore};
 use crate::model::{ObjectId, Timestamp, VideoStatus, Workspace};
-use crate::ssr::store::{known_statuses, Quota, StoreResult, WorkspaceStore};
+use crate::ssr::store::{known_statuses, PageSpec, Paged, Quota, StoreResult, WorkspaceStore};
 use async_trait::async_trait;
 use rusqlite::{named_params, OptionalExtension, Row};
 
@@ -11,8 +11,10 @@ const INSERT: &str =
      VALUES (:id, :name, :video_limit, :videos_used, :created_at, :updated_at)";
 const BY_ID: &str = "SELECT id, name, video_limit, videos_used, created_at, updated_at
      FROM workspaces WHERE id = :id";
-const ALL: &str = "SELECT id, name, video_limit, videos_used, created_at, updated_at
-     FROM workspaces ORDER BY name, id";
+/// A page of the workspaces by name (`workspaces_by_name`).
+const PAGE: &str = "SELECT id, name, video_limit, videos_used, created_at, updated_at
+     FROM workspaces ORDER BY name, id LIMIT :limit OFFSET :offset";
+const COUNT: &str = "SELECT COUNT(*) FROM workspaces";
 /// One conditional UPDATE: the check and the count cannot be separated by another request.
 const RESERVE: &str = "UPDATE workspaces SET videos_used = videos_used + :n, updated_at = :now
      WHERE id = :id AND videos_used + :n <= video_limit";
@@ -62,8 +64,9 @@ impl WorkspaceStore for SqliteStore {
         self.find_by_id(BY_ID, id, ws_row).await
     }
 
-    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
-        self.read(move |c| all(c, ALL, &[], ws_row)).await
+    async fn list_workspaces(&self, page: PageSpec) -> StoreResult<Paged<Workspace>> {
+        self.read(move |c| paged(c, COUNT, PAGE, &[], page, ws_row))
+            .await
     }
 
     async fn reserve_quota(&self, ws: ObjectId, n: u32) -> StoreResult<Quota> {
