@@ -280,22 +280,20 @@ impl MongoStore {
         if !docs.is_empty() {
             db.collection::<Document>(EVENTS).insert_many(docs).await?;
         }
-        // Videos per status, and the processing rollup, in one pass over the videos.
-        let cursor = self
+        // Videos per status, and the processing rollup, in one pass over the videos, added up as
+        // they stream by (memory follows the hours and buckets, not the number of videos).
+        let mut cursor = self
             .videos
             .find(doc! {})
             .projection(doc! { "status": 1, "metadata": 1 })
             .await?;
-        let videos = collect(cursor, |d| {
-            let doc = read::<FinishedDoc>(d, "video")?;
-            let status = doc.status;
-            Ok((status, FinishedVideo::of(status, &doc.metadata())))
-        })
-        .await?;
         let mut statuses: HashMap<VideoStatus, i64> = HashMap::new();
         let mut processing: HashMap<(i64, VideoStatus, u32), (i64, i64)> = HashMap::new();
         let mut daily: HashMap<(i64, VideoStatus, u32), (i64, i64)> = HashMap::new();
-        for (status, finished) in videos {
+        while cursor.advance().await? {
+            let doc = read::<FinishedDoc>(cursor.deserialize_current()?, "video")?;
+            let status = doc.status;
+            let finished = FinishedVideo::of(status, &doc.metadata());
             *statuses.entry(status).or_default() += 1;
             if let Some(f) = finished {
                 let ms = f.ms();
