@@ -2,20 +2,19 @@
 //! superadmin's change of a workspace's video limit.
 
 use super::parse_id;
-use crate::model::dashboard::{StatusCounts, WorkspaceRow, WorkspaceRowPage};
-use crate::model::{Pagination, Workspace};
+use crate::model::dashboard::{StatusCounts, WorkspacePage, WorkspaceRow, WorkspaceRowPage};
+use crate::model::Workspace;
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
 use crate::ssr::state::AppState;
-use crate::ssr::store::{PageSpec, Paged};
 use futures::{StreamExt, TryStreamExt};
 
 /// The largest video limit a workspace may be given.
 pub const MAX_VIDEO_LIMIT: u64 = 10_000_000;
 
-/// A page of the workspaces with their usage (superadmin), by name: `page`/`limit` as every list
-/// takes them (`parse_paging`). The counts walk each workspace's status index; a few workspaces are
-/// read at once.
+/// A page of the workspaces (`users::list_workspaces`: superadmin, by name) with each one's videos
+/// per status and last activity. The counts walk each workspace's status index; a few workspaces
+/// are read at once.
 #[tracing::instrument(skip(state, caller), fields(user = %caller.user_id))]
 pub async fn workspace_rows(
     state: &AppState,
@@ -23,13 +22,11 @@ pub async fn workspace_rows(
     page: Option<&str>,
     limit: Option<&str>,
 ) -> AppResult<WorkspaceRowPage> {
-    caller.require_superadmin()?;
-    let (page, limit) = super::parse_paging(page, limit)?;
-    let Paged { items, total } = state
-        .store
-        .list_workspaces(PageSpec { page, limit })
-        .await?;
-    let workspaces = futures::stream::iter(items)
+    let WorkspacePage {
+        workspaces,
+        pagination,
+    } = super::users::list_workspaces(state, caller, page, limit).await?;
+    let workspaces = futures::stream::iter(workspaces)
         .map(|workspace| async move {
             let (counts, last_activity) = state.store.workspace_activity(workspace.id).await?;
             Ok::<_, AppError>(WorkspaceRow {
@@ -43,7 +40,7 @@ pub async fn workspace_rows(
         .await?;
     Ok(WorkspaceRowPage {
         workspaces,
-        pagination: Pagination::new(page, limit, total),
+        pagination,
     })
 }
 
