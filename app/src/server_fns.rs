@@ -105,13 +105,7 @@ pub const WORKSPACES_PER_PAGE: &str = "24";
 #[server(prefix = "/api/fn", endpoint = "workspace_rows")]
 pub async fn load_workspace_rows(filter: WorkspaceFilter) -> Result<WorkspaceRowPage, FnError> {
     let (state, caller) = ctx::caller().await?;
-    Ok(crate::ssr::services::workspaces::workspace_rows(
-        &state,
-        &caller,
-        filter.page.as_deref(),
-        filter.limit.as_deref(),
-    )
-    .await?)
+    Ok(crate::ssr::services::workspaces::workspace_rows(&state, &caller, &filter).await?)
 }
 
 /// The limit form of the workspaces page (a plain form before hydration).
@@ -132,7 +126,11 @@ pub async fn set_video_limit(id: String, video_limit: String) -> Result<Workspac
 #[server(prefix = "/api/fn", endpoint = "workspaces")]
 pub async fn load_workspaces() -> Result<crate::model::dashboard::WorkspacePage, FnError> {
     let (state, caller) = ctx::caller().await?;
-    Ok(crate::ssr::services::users::list_workspaces(&state, &caller, None, Some("100")).await?)
+    let first = WorkspaceFilter {
+        page: None,
+        limit: Some("100".into()),
+    };
+    Ok(crate::ssr::services::users::list_workspaces(&state, &caller, &first).await?)
 }
 
 #[server(prefix = "/api/fn", endpoint = "notification_settings")]

@@ -168,7 +168,7 @@ async fn list_workspaces(
     ApiQuery(q): ApiQuery<WorkspaceFilter>,
 ) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
-        users::list_workspaces(&state, &caller, q.page.as_deref(), q.limit.as_deref()).await?,
+        users::list_workspaces(&state, &caller, &q).await?,
     ))
 }
 
@@ -328,13 +328,7 @@ async fn workspace_usage(
     ApiQuery(q): ApiQuery<WorkspaceFilter>,
 ) -> Reply<impl Serialize> {
     Ok(ApiResponse::ok(
-        app::ssr::services::workspaces::workspace_rows(
-            &state,
-            &caller,
-            q.page.as_deref(),
-            q.limit.as_deref(),
-        )
-        .await?,
+        app::ssr::services::workspaces::workspace_rows(&state, &caller, &q).await?,
     ))
 }
 

@@ -1,6 +1,7 @@
 //! Accounts: login, superadmin-managed users and workspaces, and the first superadmin.
 
 use crate::model::dashboard::WorkspacePage;
+use crate::model::filters::WorkspaceFilter;
 use crate::model::{ObjectId, Pagination, Role, Timestamp, User, Workspace};
 use crate::ssr::auth::{hash_password, needs_rehash, verify_password, Caller};
 use crate::ssr::error::{AppError, AppResult};
@@ -269,11 +270,10 @@ pub async fn me(state: &AppState, caller: &Caller) -> AppResult<User> {
 pub async fn list_workspaces(
     state: &AppState,
     caller: &Caller,
-    page: Option<&str>,
-    limit: Option<&str>,
+    filter: &WorkspaceFilter,
 ) -> AppResult<WorkspacePage> {
     caller.require_superadmin()?;
-    let (page, limit) = super::parse_paging(page, limit)?;
+    let (page, limit) = super::parse_paging(filter.page.as_deref(), filter.limit.as_deref())?;
     let Paged { items, total } = state
         .store
         .list_workspaces(PageSpec { page, limit })

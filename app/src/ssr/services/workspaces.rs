@@ -3,6 +3,7 @@
 
 use super::parse_id;
 use crate::model::dashboard::{StatusCounts, WorkspacePage, WorkspaceRow, WorkspaceRowPage};
+use crate::model::filters::WorkspaceFilter;
 use crate::model::Workspace;
 use crate::ssr::auth::Caller;
 use crate::ssr::error::{AppError, AppResult};
@@ -19,13 +20,12 @@ pub const MAX_VIDEO_LIMIT: u64 = 10_000_000;
 pub async fn workspace_rows(
     state: &AppState,
     caller: &Caller,
-    page: Option<&str>,
-    limit: Option<&str>,
+    filter: &WorkspaceFilter,
 ) -> AppResult<WorkspaceRowPage> {
     let WorkspacePage {
         workspaces,
         pagination,
-    } = super::users::list_workspaces(state, caller, page, limit).await?;
+    } = super::users::list_workspaces(state, caller, filter).await?;
     let workspaces = futures::stream::iter(workspaces)
         .map(|workspace| async move {
             let (counts, last_activity) = state.store.workspace_activity(workspace.id).await?;
