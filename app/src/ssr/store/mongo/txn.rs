@@ -17,17 +17,23 @@ pub(super) const TXN_PATIENCE: Duration = Duration::from_millis(2000);
 /// How many times a commit whose outcome is unknown is sent again.
 const MAX_COMMIT_RETRIES: u32 = 5;
 
-/// A duplicate key (E11000), however the driver reports it.
-pub(super) fn is_duplicate(e: &MongoError) -> bool {
+/// Whether the server answered with error `code`, however the driver reports it (a command error,
+/// a write error, or one of an `insertMany`'s write errors).
+fn has_code(e: &MongoError, code: i32) -> bool {
     match &*e.kind {
-        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
-        ErrorKind::Command(c) => c.code == 11000,
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == code,
+        ErrorKind::Command(c) => c.code == code,
         ErrorKind::InsertMany(m) => m
             .write_errors
             .as_ref()
-            .is_some_and(|es| es.iter().any(|w| w.code == 11000)),
+            .is_some_and(|es| es.iter().any(|w| w.code == code)),
         _ => false,
     }
+}
+
+/// A duplicate key (E11000).
+pub(super) fn is_duplicate(e: &MongoError) -> bool {
+    has_code(e, 11000)
 }
 
 /// The server (or the driver) would not take a document as written, for its field names or depth
@@ -53,12 +59,7 @@ pub(super) fn payload_refused(e: &MongoError) -> bool {
 /// labels it transient, but it is contention, not an outage: it is retried by count, like
 /// `Step::Retry`, however long the round of writers takes (a caller's deadline still bounds it).
 pub(super) fn is_write_conflict(e: &MongoError) -> bool {
-    const WRITE_CONFLICT: i32 = 112;
-    match &*e.kind {
-        ErrorKind::Command(c) => c.code == WRITE_CONFLICT,
-        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == WRITE_CONFLICT,
-        _ => false,
-    }
+    has_code(e, 112)
 }
 
 // --- transactions
