@@ -226,21 +226,34 @@ impl App {
         }
     }
 
-    /// `racky_videos{status="completed"}` from `GET /metrics`.
-    async fn completed_videos(&self) -> u64 {
-        let text = self
-            .http
+    /// `GET /metrics`, as text.
+    async fn metrics(&self) -> String {
+        self.http
             .get(format!("{}/metrics", self.base))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("racky_videos{status=\"completed\"} "))
-            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap()
+    }
+
+    /// `racky_videos{status="completed"}` from `GET /metrics`.
+    async fn completed_videos(&self) -> u64 {
+        metric(&self.metrics().await, "racky_videos{status=\"completed\"}")
             .expect("racky_videos{status=\"completed\"} in /metrics") as u64
+    }
+
+    /// The group commit's running totals, from `GET /metrics`.
+    async fn writer(&self) -> WriterTotals {
+        let text = self.metrics().await;
+        let get = |name: &str| metric(&text, name).unwrap_or(0.0);
+        WriterTotals {
+            writes: get("racky_store_batch_writes_total"),
+            batches: get("racky_store_batch_commit_seconds_count"),
+            applying: get("racky_store_batch_apply_seconds_sum"),
+            committing: get("racky_store_batch_commit_seconds_sum"),
+        }
     }
 
     async fn get(&self, path: &str, token: &str) -> Value {
@@ -253,6 +266,53 @@ impl App {
             .json()
             .await
             .unwrap()
+    }
+}
+
+/// The value of the unlabelled (or exactly labelled) sample `name` in a Prometheus text page.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// The SQLite writer's totals (`racky_store_batch_*`): writes and batches committed, seconds spent
+/// applying and committing them.
+#[derive(Clone, Copy, Default)]
+struct WriterTotals {
+    writes: f64,
+    batches: f64,
+    applying: f64,
+    committing: f64,
+}
+
+/// What the one writer did during a round.
+#[derive(Clone, Copy)]
+struct WriterRound {
+    /// Writes per group commit.
+    per_batch: f64,
+    /// Microseconds applying one write (its share of its batch's time before the commit).
+    apply_us: f64,
+    /// Microseconds per commit (writing the WAL frames and the fsync).
+    commit_us: f64,
+    /// Share of the round's time the writer was applying or committing.
+    busy: f64,
+}
+
+impl WriterTotals {
+    fn since(self, before: WriterTotals, elapsed: Duration) -> WriterRound {
+        let writes = (self.writes - before.writes).max(1.0);
+        let batches = (self.batches - before.batches).max(1.0);
+        let (applying, committing) = (
+            self.applying - before.applying,
+            self.committing - before.committing,
+        );
+        WriterRound {
+            per_batch: writes / batches,
+            apply_us: applying * 1e6 / writes,
+            commit_us: committing * 1e6 / batches,
+            busy: (applying + committing) / elapsed.as_secs_f64(),
+        }
     }
 }
 
@@ -760,6 +820,21 @@ async fn bench() {
         measured: format!("{cpu:.3} ms ({cpus}; load client {client:.3})"),
         target: "<= 0.10 ms",
     });
+    // Why the rate is what it is: the one writer's time, in the median round by rate.
+    let mut by_rate: Vec<&Round> = rounds.iter().collect();
+    by_rate.sort_by(|a, b| a.figures.rate.total_cmp(&b.figures.rate));
+    let w = by_rate[by_rate.len() / 2].writer;
+    table.push(Line {
+        what: "the one writer, median round: batch, commit, apply, busy",
+        measured: format!(
+            "{:.0} writes/commit; {:.0} us/commit; {:.1} us/write; {:.0} % busy",
+            w.per_batch,
+            w.commit_us,
+            w.apply_us,
+            100.0 * w.busy
+        ),
+        target: "(why the rate)",
+    });
     table.push(Line {
         what: "bare axum handler, same client (the ceiling)",
         measured: format!(
@@ -919,6 +994,7 @@ struct Round {
     client_per_call: f64,
     /// The server's peak resident memory during the round.
     peak_rss_mb: f64,
+    writer: WriterRound,
 }
 
 /// `CALLBACKS` fresh videos, started 100 per bulk request (its time is printed).
@@ -940,9 +1016,11 @@ async fn start_videos_timed(app: &App, user: &str, products: &[String]) -> Vec<S
 async fn success_round(app: &App, videos: &[String]) -> Round {
     let requests = success_requests(app, videos);
     reset_peak_rss(app.server.pid());
+    let writer = app.writer().await;
     let (cpu, client_cpu) = (cpu_time(app.server.pid()), cpu_time(std::process::id()));
     let (elapsed, lat, failed) = blast(app.addr(), requests).await;
     let peak_rss_mb = peak_rss_mb(app.server.pid());
+    let writer = app.writer().await.since(writer, elapsed);
     assert_eq!(
         failed, 0,
         "{failed} success callbacks were not acknowledged"
@@ -955,6 +1033,7 @@ async fn success_round(app: &App, videos: &[String]) -> Round {
         cpu_per_call,
         client_per_call,
         peak_rss_mb,
+        writer,
     }
 }
 

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -28,6 +28,12 @@ const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The group commit's histograms (`racky_store_batch_*`): 50 µs to 1 s, as a batch and an fsync
+/// take well under a millisecond.
+const BATCH_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+];
+
 /// The process's Prometheus recorder, installed on first use (tests start several apps in one
 /// process; they share it, as they share the process).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -35,6 +41,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets(BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Prefix("racky_store_batch_".into()),
+                    BATCH_BUCKETS,
+                )
+            })
             .expect("the buckets are valid")
             .build_recorder();
         let handle = recorder.handle();
@@ -79,6 +91,20 @@ fn describe() {
         "racky_store_operation_duration_seconds",
         Unit::Seconds,
         "Store operation time, by store and operation"
+    );
+    describe_counter!(
+        "racky_store_batch_writes_total",
+        "SQLite: writes committed by the group commit (divided by the batches, the writes per commit)"
+    );
+    describe_histogram!(
+        "racky_store_batch_apply_seconds",
+        Unit::Seconds,
+        "SQLite: time applying one group commit's writes, before its commit (one per batch)"
+    );
+    describe_histogram!(
+        "racky_store_batch_commit_seconds",
+        Unit::Seconds,
+        "SQLite: time of one group commit's commit, the fsync included (one per batch)"
     );
     describe_gauge!(
         "racky_videos",

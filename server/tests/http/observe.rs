@@ -128,6 +128,19 @@ async fn metrics_count_webhooks_requests_rck_and_the_store() {
         r#"racky_store_operation_duration_seconds_count{store="sqlite",operation="write"}"#,
         4.0,
     );
+    // The group commit: the writes it committed, and a time for each batch's apply and commit, in
+    // buckets fine enough for an fsync (the smallest is 50 µs).
+    at_least("racky_store_batch_writes_total", 4.0);
+    at_least("racky_store_batch_apply_seconds_count", 1.0);
+    at_least("racky_store_batch_commit_seconds_count", 1.0);
+    assert!(
+        sample(
+            &text,
+            r#"racky_store_batch_commit_seconds_bucket{le="0.00005"}"#
+        )
+        .is_some(),
+        "the group commit's histograms have their own buckets:\n{text}"
+    );
     at_least(r#"racky_live_clients"#, 1.0);
     assert!(sample(&text, r#"racky_videos{status="completed"}"#).is_some());
     assert!(sample(&text, "racky_spool_depth").is_some());

@@ -19,6 +19,10 @@
 //!
 //! A write whose caller stopped waiting before its batch began (the caller timed out during a store
 //! outage and answered 503) is dropped, never applied late.
+//!
+//! Each committed batch is measured for `/metrics` ([`record_batch`]): how many writes it carried,
+//! how long applying them took and how long the commit (the fsync) took. With one writer, their sum
+//! over a second is how busy the writer was: near 100 % it is what bounds the write rate.
 
 use crate::model::{LiveChange, Timestamp};
 use crate::ssr::store::{CounterDelta, StoreError, StoreResult};
@@ -26,6 +30,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// The most writes one transaction carries.
@@ -224,6 +229,7 @@ fn attempt(
 ) -> Attempt {
     // A write whose caller gave up is dropped unanswered (nobody is listening), never applied.
     jobs.retain(|job| !job.abandoned());
+    let begun = Instant::now();
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -255,11 +261,16 @@ fn attempt(
         }
     }
     let tally = TALLIES.take().map(|t| t.batch).unwrap_or_default();
+    let mut applied = begun;
     let committed = super::apply_tally(&tx, tally)
-        .and_then(|()| tx.commit())
+        .and_then(|()| {
+            applied = Instant::now();
+            tx.commit()
+        })
         .map_err(Arc::new);
     match &committed {
         Ok(()) => {
+            record_batch(jobs.len(), applied - begun, applied.elapsed());
             for change in changes {
                 // Nobody listening is fine.
                 let _ = live.send(crate::ssr::store::LiveMessage::new(change));
@@ -270,6 +281,15 @@ fn attempt(
         }
     }
     answer_all(jobs, committed)
+}
+
+/// A committed batch's figures: `racky_store_batch_writes_total` (writes committed),
+/// `racky_store_batch_apply_seconds` (begin to the last write, counters included) and
+/// `racky_store_batch_commit_seconds` (the commit: the WAL's fsync). Once per batch, not per write.
+fn record_batch(writes: usize, applying: Duration, committing: Duration) {
+    metrics::counter!("racky_store_batch_writes_total").increment(writes as u64);
+    metrics::histogram!("racky_store_batch_apply_seconds").record(applying.as_secs_f64());
+    metrics::histogram!("racky_store_batch_commit_seconds").record(committing.as_secs_f64());
 }
 
 /// Answers every write of the batch with its fate (a write that failed, with its own error).
