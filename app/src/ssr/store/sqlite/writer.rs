@@ -21,8 +21,9 @@
 //! outage and answered 503) is dropped, never applied late.
 //!
 //! Each committed batch is measured for `/metrics` ([`record_batch`]): how many writes it carried,
-//! how long applying them took and how long the commit (the fsync) took. With one writer, their sum
-//! over a second is how busy the writer was: near 100 % it is what bounds the write rate.
+//! how long applying them took, and how long the commit took (writing the WAL frames, then the
+//! fsync). With one writer, their sum over a second is how busy the writer was: near 100 %, it is
+//! what bounds the write rate.
 
 use crate::model::{LiveChange, Timestamp};
 use crate::ssr::store::{CounterDelta, StoreError, StoreResult};
@@ -285,7 +286,8 @@ fn attempt(
 
 /// A committed batch's figures: `racky_store_batch_writes_total` (writes committed),
 /// `racky_store_batch_apply_seconds` (begin to the last write, counters included) and
-/// `racky_store_batch_commit_seconds` (the commit: the WAL's fsync). Once per batch, not per write.
+/// `racky_store_batch_commit_seconds` (the commit: writing the WAL frames, then the fsync). Once
+/// per batch, not per write.
 fn record_batch(writes: usize, applying: Duration, committing: Duration) {
     metrics::counter!("racky_store_batch_writes_total").increment(writes as u64);
     metrics::histogram!("racky_store_batch_apply_seconds").record(applying.as_secs_f64());
