@@ -299,6 +299,13 @@ struct WriterRound {
     busy: f64,
 }
 
+impl WriterRound {
+    /// Writes per second the writer could commit at this batch size if it were never idle.
+    fn bound(&self) -> f64 {
+        self.per_batch * 1e6 / (self.per_batch * self.apply_us + self.commit_us)
+    }
+}
+
 impl WriterTotals {
     fn since(self, before: WriterTotals, elapsed: Duration) -> WriterRound {
         let writes = (self.writes - before.writes).max(1.0);
@@ -833,6 +840,11 @@ async fn bench() {
             w.apply_us,
             100.0 * w.busy
         ),
+        target: "(why the rate)",
+    });
+    table.push(Line {
+        what: "the writer's bound at that batch size, never idle",
+        measured: format!("{:.0}/s", w.bound()),
         target: "(why the rate)",
     });
     table.push(Line {
