@@ -269,6 +269,12 @@ async fn generated_input_never_breaks_the_server() {
         .await;
 
     let internal_calls = results.iter().filter(|r| r.1).count() as u64;
+    // A list's total of `CACHE_FROM` or more may be up to `TTL` old, and the cases' own reads of the
+    // log keep one (`make fuzz` records tens of thousands of calls): once that has passed, the
+    // count is exact again.
+    if before + internal_calls >= app::ssr::totals::CACHE_FROM {
+        tokio::time::sleep(app::ssr::totals::TTL).await;
+    }
     assert_eq!(
         total_events(&s).await - before,
         internal_calls,
